@@ -1,0 +1,159 @@
+// Package event defines the one stream of typed events that a sitectl run
+// produces. The engine emits them; the journal stores them; the text, JSON and
+// TUI renderers draw them. It has no dependencies so every layer can share it.
+package event
+
+import (
+	"sync"
+	"time"
+)
+
+// Kind says what happened.
+type Kind string
+
+const (
+	RunStart    Kind = "run.start"    // a run began; Run carries who/what/where
+	RunEnd      Kind = "run.end"      // a run ended; Outcome is the overall result
+	StepStart   Kind = "step.start"   // a task (step × host × service) began
+	StepObserve Kind = "step.observe" // the task observed the current state
+	StepAct     Kind = "step.act"     // the task ran its action (Command, ExitCode, Stdout/Stderr)
+	StepVerify  Kind = "step.verify"  // one verification poll
+	StepEnd     Kind = "step.end"     // the task ended; Outcome is set
+	Invariant   Kind = "invariant"    // a safety invariant was evaluated
+	Lock        Kind = "lock"         // lock acquired, released, broken or taken over
+	Message     Kind = "message"      // free-form note (warnings, operator reason, …)
+)
+
+// Outcome is the verdict of a task or a run.
+type Outcome string
+
+const (
+	OK        Outcome = "ok"        // acted and verified
+	Skipped   Outcome = "skipped"   // the desired state already held; nothing done
+	Failed    Outcome = "failed"    // acted (or could not act) and the state is known to be wrong
+	Unknown   Outcome = "unknown"   // the deadline passed without a verdict; never treat as success
+	Cancelled Outcome = "cancelled" // the operator or a signal cancelled the run
+	Planned   Outcome = "planned"   // plan mode: the action would run
+	Blocked   Outcome = "blocked"   // not run because a dependency did not succeed
+	Refused   Outcome = "refused"   // a precondition refused the run before anything changed
+)
+
+// Succeeded reports whether the outcome leaves the desired state in place.
+func (o Outcome) Succeeded() bool { return o == OK || o == Skipped }
+
+// RunInfo describes a run; it is set on RunStart.
+type RunInfo struct {
+	ID              string    `json:"id"`
+	Runbook         string    `json:"runbook"`
+	RunbookDigest   string    `json:"runbook_digest"`
+	Site            string    `json:"site"`
+	Deployment      string    `json:"deployment"`
+	Inventory       string    `json:"inventory"`
+	InventoryDigest string    `json:"inventory_digest"`
+	User            string    `json:"user"`
+	Hostname        string    `json:"hostname"`
+	PID             int       `json:"pid"`
+	Version         string    `json:"version"`
+	Args            []string  `json:"args,omitempty"`
+	Mode            string    `json:"mode"` // run | plan | resume
+	ResumeOf        string    `json:"resume_of,omitempty"`
+	Reason          string    `json:"reason,omitempty"` // operator reason (--force, unlock)
+	Started         time.Time `json:"started"`
+}
+
+// Event is one record of the stream. Fields are optional according to Kind.
+type Event struct {
+	Time     time.Time     `json:"time"`
+	RunID    string        `json:"run"`
+	Seq      int64         `json:"seq"`
+	Kind     Kind          `json:"kind"`
+	Task     string        `json:"task,omitempty"` // stable task id: step/host/service
+	Step     string        `json:"step,omitempty"` // step name from the runbook
+	Host     string        `json:"host,omitempty"`
+	Service  string        `json:"service,omitempty"`
+	Action   string        `json:"action,omitempty"` // start, stop, run, check, …
+	Command  string        `json:"command,omitempty"`
+	Expected string        `json:"expected,omitempty"`
+	Observed string        `json:"observed,omitempty"`
+	Outcome  Outcome       `json:"outcome,omitempty"`
+	Message  string        `json:"message,omitempty"`
+	Hint     string        `json:"hint,omitempty"` // the exact command to inspect or resume
+	ExitCode *int          `json:"exit_code,omitempty"`
+	Stdout   string        `json:"stdout,omitempty"`
+	Stderr   string        `json:"stderr,omitempty"`
+	Attempt  int           `json:"attempt,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Run      *RunInfo      `json:"run_info,omitempty"`
+}
+
+// Sink receives events. Implementations must be safe for concurrent use.
+type Sink interface {
+	Emit(Event)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Event)
+
+// Emit calls f.
+func (f SinkFunc) Emit(e Event) { f(e) }
+
+// Discard drops every event.
+var Discard Sink = SinkFunc(func(Event) {})
+
+// Tee fans one stream out to several sinks in order.
+func Tee(sinks ...Sink) Sink {
+	return SinkFunc(func(e Event) {
+		for _, s := range sinks {
+			if s != nil {
+				s.Emit(e)
+			}
+		}
+	})
+}
+
+// Stamper numbers events and fills RunID and Time so that every sink sees the
+// same sequence. It serialises emission.
+type Stamper struct {
+	mu    sync.Mutex
+	RunID string
+	Now   func() time.Time
+	Next  Sink
+	seq   int64
+}
+
+// Emit stamps e and forwards it.
+func (s *Stamper) Emit(e Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	e.Seq = s.seq
+	if e.RunID == "" {
+		e.RunID = s.RunID
+	}
+	if e.Time.IsZero() {
+		if s.Now != nil {
+			e.Time = s.Now()
+		} else {
+			e.Time = time.Now()
+		}
+	}
+	s.Next.Emit(e)
+}
+
+// SetSeq continues numbering after seq (used when resuming a journal).
+func (s *Stamper) SetSeq(seq int64) {
+	s.mu.Lock()
+	s.seq = seq
+	s.mu.Unlock()
+}
+
+// Trim shortens command output kept in events and journals.
+func Trim(b []byte, max int) string {
+	if len(b) <= max {
+		return string(b)
+	}
+	return string(b[:max/2]) + "\n…[trimmed]…\n" + string(b[len(b)-max/2:])
+}
+
+// IntPtr is a helper for ExitCode.
+func IntPtr(i int) *int { return &i }

@@ -1,0 +1,176 @@
+package runlock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sitectl/sitectl/adapters/remote"
+)
+
+// Remote names a lock file on a host of the deployment.
+type Remote struct {
+	Runner remote.Runner
+	Host   string // inventory host name, for messages
+	Path   string // lock file path on that host
+}
+
+// Entry is a lock found (Read), removed (Break) or replaced (TakeOver).
+type Entry struct {
+	Where  string // local path, or host:path
+	Holder Holder
+}
+
+// Lock is the run lock of one deployment: a local lock in the state
+// directory and, when Remote is set, a lock file on a deployment host.
+type Lock struct {
+	Dir        string  // state directory
+	Deployment string  // deployment name; the local lock is <Dir>/locks/<Deployment>.lock
+	Remote     *Remote // optional
+	Holder     Holder  // who takes the lock
+
+	local  *LocalLock
+	remote *RemoteLock
+}
+
+// Acquire takes the local lock, then the remote one. If the remote lock
+// cannot be taken (held, or the host unreachable: the error wraps the
+// Runner's), the local lock is released again and the error returned.
+func (l *Lock) Acquire(ctx context.Context) error {
+	if l.local != nil {
+		return errors.New("runlock: lock already held by this Lock")
+	}
+	local, err := AcquireLocal(l.Dir, l.Deployment, l.Holder)
+	if err != nil {
+		return err
+	}
+	l.Holder = local.Holder() // with Since filled in
+	if l.Remote != nil {
+		rl, err := AcquireRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path, l.Holder)
+		if err != nil {
+			if rerr := local.Release(); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
+		}
+		l.remote = rl
+	}
+	l.local = local
+	return nil
+}
+
+// TakeOver is Acquire for a resumed run (see TakeOverLocal): it replaces
+// locks left by a dead holder or by the run resumeOf, and returns the
+// holders it replaced so the caller can journal them. If the remote part
+// fails, the local lock just taken is released again.
+func (l *Lock) TakeOver(ctx context.Context, resumeOf string) ([]Entry, error) {
+	if l.local != nil {
+		return nil, errors.New("runlock: lock already held by this Lock")
+	}
+	local, prev, err := TakeOverLocal(l.Dir, l.Deployment, l.Holder, resumeOf)
+	if err != nil {
+		return nil, err
+	}
+	l.Holder = local.Holder()
+	var taken []Entry
+	if prev.RunID != "" {
+		taken = append(taken, Entry{Where: local.Path(), Holder: prev})
+	}
+	if l.Remote != nil {
+		rl, rprev, err := TakeOverRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path, l.Holder, resumeOf)
+		if err != nil {
+			if rerr := local.Release(); rerr != nil {
+				return taken, errors.Join(err, rerr)
+			}
+			return taken, err
+		}
+		if rprev.RunID != "" {
+			taken = append(taken, Entry{Where: rl.Where(), Holder: rprev})
+		}
+		l.remote = rl
+	}
+	l.local = local
+	return taken, nil
+}
+
+// Release releases the remote lock, then the local one, and reports every
+// failure (errors.Join). Releasing an unheld Lock does nothing.
+func (l *Lock) Release(ctx context.Context) error {
+	var errs []error
+	if l.remote != nil {
+		if err := l.remote.Release(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		l.remote = nil
+	}
+	if l.local != nil {
+		if err := l.local.Release(); err != nil {
+			errs = append(errs, err)
+		}
+		l.local = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Held reports whether Acquire or TakeOver succeeded and Release has not
+// been called since.
+func (l *Lock) Held() bool { return l.local != nil }
+
+// Read returns the locks that exist now, without taking them.
+func (l *Lock) Read(ctx context.Context) ([]Entry, error) {
+	var found []Entry
+	var errs []error
+	p, err := LocalPath(l.Dir, l.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	if h, err := ReadLocal(l.Dir, l.Deployment); err == nil {
+		found = append(found, Entry{Where: p, Holder: h})
+	} else if !errors.Is(err, ErrNotLocked) {
+		errs = append(errs, err)
+	}
+	if l.Remote != nil {
+		w := where(l.Remote.Host, l.Remote.Path)
+		if h, err := ReadRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path); err == nil {
+			found = append(found, Entry{Where: w, Holder: h})
+		} else if !errors.Is(err, ErrNotLocked) {
+			errs = append(errs, err)
+		}
+	}
+	return found, errors.Join(errs...)
+}
+
+// Break removes both locks whoever holds them (sitectl unlock) and returns
+// what it removed. A missing lock is not an error; every other failure is
+// reported, and one part failing does not stop the other.
+func (l *Lock) Break(ctx context.Context) ([]Entry, error) {
+	var removed []Entry
+	var errs []error
+	p, err := LocalPath(l.Dir, l.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	if h, err := BreakLocal(l.Dir, l.Deployment); err == nil {
+		removed = append(removed, Entry{Where: p, Holder: h})
+	} else if !errors.Is(err, ErrNotLocked) {
+		errs = append(errs, err)
+	}
+	if l.Remote != nil {
+		w := where(l.Remote.Host, l.Remote.Path)
+		if h, err := BreakRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path); err == nil {
+			removed = append(removed, Entry{Where: w, Holder: h})
+		} else if !errors.Is(err, ErrNotLocked) {
+			errs = append(errs, err)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("runlock: %v", err))
+	}
+	return b
+}
