@@ -1,0 +1,52 @@
+package checks
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Readiness is the answer to "is this site ready for takeover?".
+type Readiness struct {
+	Site    string   `json:"site"`
+	Ready   bool     `json:"ready"`
+	Reasons []string `json:"reasons"` // why not (or, when ready, notes)
+	Notes   []string `json:"notes,omitempty"`
+}
+
+// ReadyForTakeover evaluates the services layer: every host of the target
+// answers, every status is known, and the other site is not serving (or does
+// not answer at all, which the operator must confirm is a fenced site).
+func ReadyForTakeover(sites []SiteStatus, target string) Readiness {
+	r := Readiness{Site: target, Ready: true}
+	no := func(f string, a ...any) { r.Ready = false; r.Reasons = append(r.Reasons, fmt.Sprintf(f, a...)) }
+	found := false
+	for _, s := range sites {
+		if s.Site == target {
+			found = true
+			for _, h := range s.Hosts {
+				if !h.Reachable {
+					no("host %s of site %s does not answer: %s", h.Host, s.Site, h.Error)
+					continue
+				}
+				for _, svc := range h.Services {
+					if svc.State == Unknown {
+						no("%s/%s on site %s: state unknown (%s)", h.Host, svc.Service, s.Site, svc.Error)
+					}
+				}
+			}
+			continue
+		}
+		switch s.Core {
+		case Active, Partial:
+			no("site %s is still active (running %s): renounce it first (sitectl renounce --site %s) or use sitectl switchover --site %s", s.Site, strings.Join(s.Running("core"), ", "), s.Site, target)
+		case Undecided:
+			no("cannot tell whether site %s is active; inspect: sitectl status --site %s", s.Site, s.Site)
+		case Unreachable:
+			r.Notes = append(r.Notes, fmt.Sprintf("site %s does not answer: a takeover assumes it is down; make sure it is fenced", s.Site))
+		}
+	}
+	if !found {
+		no("no site %q", target)
+	}
+	return r
+}

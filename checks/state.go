@@ -1,0 +1,311 @@
+// Package checks observes a deployment read-only: service states per host and
+// site, health probes, and the invariant that two sites are never active at
+// once. Nothing here changes anything.
+package checks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// HostRunner runs a command on an inventory host (remote.Pool implements it).
+type HostRunner interface {
+	Run(ctx context.Context, host, command string) (remote.Result, error)
+}
+
+// State of a service.
+type State string
+
+const (
+	Running State = "running"
+	Stopped State = "stopped"
+	Unknown State = "unknown"
+)
+
+// Interpret maps a status command's exit code to a state: 0 running; 1, 2
+// and 3 stopped (LSB: dead with pid file, dead with lock, not running; and
+// systemctl is-active's 3); anything else unknown.
+func Interpret(exit int) State {
+	switch exit {
+	case 0:
+		return Running
+	case 1, 2, 3:
+		return Stopped
+	}
+	return Unknown
+}
+
+// ServiceStatus is one service on one host.
+type ServiceStatus struct {
+	Site     string       `json:"site"`
+	Host     string       `json:"host"`
+	Service  string       `json:"service"`
+	Kind     string       `json:"kind"`
+	Group    string       `json:"group"`
+	Passive  string       `json:"passive"` // state a passive site keeps it in
+	State    State        `json:"state"`
+	ExitCode *int         `json:"exit_code,omitempty"`
+	Probe    *ProbeResult `json:"probe,omitempty"`
+	Error    string       `json:"error,omitempty"`
+	Command  string       `json:"-"`
+}
+
+// Healthy reports whether the service is running and its probe (if any) passes.
+func (s ServiceStatus) Healthy() bool {
+	return s.State == Running && (s.Probe == nil || s.Probe.OK)
+}
+
+// HostStatus is one host's answer.
+type HostStatus struct {
+	Site      string          `json:"site"`
+	Host      string          `json:"host"`
+	Reachable bool            `json:"reachable"`
+	Error     string          `json:"error,omitempty"`
+	Latency   time.Duration   `json:"latency_ns"`
+	Services  []ServiceStatus `json:"services"`
+}
+
+// Activity of a site for a group of services.
+type Activity string
+
+const (
+	Active      Activity = "active"      // every service a passive site keeps stopped is running
+	Partial     Activity = "partial"     // some of them run: counts as active for safety
+	Passive     Activity = "passive"     // none of them run
+	Unreachable Activity = "unreachable" // no host of the site answered
+	Undecided   Activity = "unknown"     // some states could not be observed
+)
+
+// Serving reports whether the activity means the site may be serving.
+func (a Activity) Serving() bool { return a == Active || a == Partial }
+
+// SiteStatus is a whole site.
+type SiteStatus struct {
+	Site      string       `json:"site"`
+	Role      string       `json:"role"`
+	Hosts     []HostStatus `json:"hosts"`
+	Core      Activity     `json:"core"`
+	Reporting Activity     `json:"reporting"`
+	Observed  time.Time    `json:"observed"`
+}
+
+// Services returns every service status of the site.
+func (s SiteStatus) Services() []ServiceStatus {
+	var out []ServiceStatus
+	for _, h := range s.Hosts {
+		out = append(out, h.Services...)
+	}
+	return out
+}
+
+// Running lists "host/service" of the services of group g that a passive
+// site keeps stopped and that are running.
+func (s SiteStatus) Running(g inventory.Group) []string {
+	var out []string
+	for _, svc := range s.Services() {
+		if svc.Group == string(g) && svc.Passive == "stopped" && svc.State == Running {
+			out = append(out, svc.Host+"/"+svc.Service)
+		}
+	}
+	return out
+}
+
+// Observer observes sites. Zero values are filled with defaults.
+type Observer struct {
+	Inventory *inventory.Inventory
+	Runner    HostRunner
+	Probe     Prober // nil: RunProbe; probes only run for running services
+	Now       func() time.Time
+	NoProbes  bool
+}
+
+// Sites observes every site in parallel.
+func (o *Observer) Sites(ctx context.Context) []SiteStatus {
+	out := make([]SiteStatus, len(o.Inventory.Sites))
+	var wg sync.WaitGroup
+	for i, s := range o.Inventory.Sites {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = o.Site(ctx, s)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Site observes every host of one site in parallel, one round trip per host.
+func (o *Observer) Site(ctx context.Context, s *inventory.Site) SiteStatus {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	st := SiteStatus{Site: s.Name, Role: string(s.Role), Observed: now()}
+	byHost := map[string][]*inventory.Service{}
+	for _, svc := range s.Services {
+		for _, h := range svc.OnHosts() {
+			byHost[h] = append(byHost[h], svc)
+		}
+	}
+	st.Hosts = make([]HostStatus, len(s.Hosts))
+	var wg sync.WaitGroup
+	for i, h := range s.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.Hosts[i] = o.Host(ctx, s.Name, h.Name, byHost[h.Name])
+		}()
+	}
+	wg.Wait()
+	st.Core = activity(st, inventory.Core)
+	st.Reporting = activity(st, inventory.Reporting)
+	return st
+}
+
+const marker = "@@sitectl-status"
+
+// BatchStatus builds one shell command that runs every status command in
+// parallel and prints "<marker> <index> <exit>" per service.
+func BatchStatus(cmds []string) string {
+	var b strings.Builder
+	for i, c := range cmds {
+		fmt.Fprintf(&b, "( sh -c %s </dev/null >/dev/null 2>&1; echo \"%s %d $?\" ) &\n", remote.Quote(c), marker, i)
+	}
+	b.WriteString("wait\n")
+	return b.String()
+}
+
+// ParseBatch reads BatchStatus output: index -> exit code.
+func ParseBatch(out []byte) map[int]int {
+	res := map[int]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != marker {
+			continue
+		}
+		i, err1 := strconv.Atoi(f[1])
+		code, err2 := strconv.Atoi(f[2])
+		if err1 == nil && err2 == nil {
+			res[i] = code
+		}
+	}
+	return res
+}
+
+// Host observes the given services on one host with a single command.
+func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventory.Service) HostStatus {
+	hs := HostStatus{Site: site, Host: host}
+	sort.SliceStable(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
+	cmds := make([]string, len(svcs))
+	timeout := o.Inventory.Defaults.CommandTimeout.D()
+	for i, svc := range svcs {
+		cmds[i] = svc.Status
+		if t := svc.Timeout.D(); t > timeout {
+			timeout = t
+		}
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	cmd := "true"
+	if len(cmds) > 0 {
+		cmd = BatchStatus(cmds)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now()
+	res, err := o.Runner.Run(cctx, host, cmd)
+	cancel()
+	hs.Latency = time.Since(start)
+	codes := map[int]int{}
+	if err != nil {
+		hs.Error = err.Error()
+	} else {
+		hs.Reachable = true
+		codes = ParseBatch(res.Stdout)
+	}
+	hs.Services = make([]ServiceStatus, len(svcs))
+	var wg sync.WaitGroup
+	for i, svc := range svcs {
+		ss := ServiceStatus{Site: site, Host: host, Service: svc.Name, Kind: svc.Kind, Group: string(svc.Group), Passive: passive(svc), State: Unknown, Command: svc.Status}
+		if code, ok := codes[i]; ok {
+			ss.ExitCode = &code
+			ss.State = Interpret(code)
+			if ss.State == Unknown {
+				ss.Error = fmt.Sprintf("status command exited %d (expected 0 running, 1-3 stopped)", code)
+			}
+		} else if err != nil {
+			ss.Error = "host did not answer: " + err.Error()
+		} else {
+			ss.Error = "no status line in the host's answer (exit " + strconv.Itoa(res.ExitCode) + ")"
+		}
+		hs.Services[i] = ss
+		if svc.Probe != nil && ss.State == Running && !o.NoProbes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pr := o.prober()(ctx, svc.Probe)
+				hs.Services[i].Probe = &pr
+			}()
+		}
+	}
+	wg.Wait()
+	return hs
+}
+
+func (o *Observer) prober() Prober {
+	if o.Probe != nil {
+		return o.Probe
+	}
+	return RunProbe
+}
+
+func passive(svc *inventory.Service) string {
+	if svc.StoppedWhenPassive() {
+		return "stopped"
+	}
+	return "running"
+}
+
+func activity(st SiteStatus, g inventory.Group) Activity {
+	reachable := false
+	for _, h := range st.Hosts {
+		if h.Reachable {
+			reachable = true
+		}
+	}
+	if !reachable && len(st.Hosts) > 0 {
+		return Unreachable
+	}
+	var total, running, unknown int
+	for _, svc := range st.Services() {
+		if svc.Group != string(g) || svc.Passive != "stopped" {
+			continue
+		}
+		total++
+		switch svc.State {
+		case Running:
+			running++
+		case Unknown:
+			unknown++
+		}
+	}
+	switch {
+	case total == 0:
+		return Passive
+	case running == total:
+		return Active
+	case running > 0:
+		return Partial
+	case unknown > 0:
+		return Undecided
+	}
+	return Passive
+}

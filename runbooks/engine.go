@@ -1,0 +1,494 @@
+package runbooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/runbooks/event"
+)
+
+// Mode says how far the engine goes.
+type Mode int
+
+const (
+	Execute Mode = iota // observe, act, verify
+	DryRun              // observe read-only; never act
+	Offline             // make no connection at all (the CI dry-run)
+)
+
+func (m Mode) String() string {
+	switch m {
+	case DryRun:
+		return "plan"
+	case Offline:
+		return "plan-offline"
+	}
+	return "run"
+}
+
+// Clock is injected so tests control time.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// RealClock is the wall clock.
+var RealClock Clock = realClock{}
+
+// Engine runs plans. Its fields are its dependencies.
+type Engine struct {
+	Runner    checks.HostRunner
+	Sink      event.Sink
+	Clock     Clock
+	Mode      Mode
+	Probe     checks.Prober
+	Parallel  int                // concurrent tasks; default 32
+	Poll      time.Duration      // first verification interval; default 250ms, doubling up to 2s
+	Hint      func(*Task) string // the command to inspect a task's host and service
+	OutputMax int                // bytes of stdout/stderr kept per event; default 4096
+}
+
+// TaskResult is what happened to one task.
+type TaskResult struct {
+	Task       *Task         `json:"-"`
+	ID         string        `json:"task"`
+	Outcome    event.Outcome `json:"outcome"`
+	Observed   string        `json:"observed"`
+	Message    string        `json:"message,omitempty"`
+	Hint       string        `json:"hint,omitempty"`
+	Stderr     string        `json:"stderr,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
+	VerifiedAt time.Time     `json:"verified_at,omitzero"`
+}
+
+// Result of a whole plan.
+type Result struct {
+	Outcome      event.Outcome
+	Tasks        []TaskResult // in plan order
+	Started      time.Time
+	Ended        time.Time
+	LastVerified time.Time // last successful verification (RTO end)
+}
+
+// Counts returns how many tasks ended in each outcome.
+func (r *Result) Counts() map[event.Outcome]int {
+	m := map[event.Outcome]int{}
+	for _, t := range r.Tasks {
+		m[t.Outcome]++
+	}
+	return m
+}
+
+// Problems returns the tasks that did not succeed (and were not planned).
+func (r *Result) Problems() []TaskResult {
+	var out []TaskResult
+	for _, t := range r.Tasks {
+		if !t.Outcome.Succeeded() && t.Outcome != event.Planned {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TaskFunc runs one task; Middleware wraps it (timing, journal, dry-run…).
+type TaskFunc func(ctx context.Context, t *Task) TaskResult
+
+// Middleware decorates a TaskFunc.
+type Middleware func(TaskFunc) TaskFunc
+
+func (e *Engine) defaults() {
+	if e.Clock == nil {
+		e.Clock = RealClock
+	}
+	if e.Sink == nil {
+		e.Sink = event.Discard
+	}
+	if e.Parallel <= 0 {
+		e.Parallel = 32
+	}
+	if e.Poll <= 0 {
+		e.Poll = 250 * time.Millisecond
+	}
+	if e.OutputMax <= 0 {
+		e.OutputMax = 4096
+	}
+	if e.Probe == nil {
+		e.Probe = checks.RunProbe
+	}
+}
+
+// pipeline composes the task function: the core (converge, or plan in the
+// read-only modes) inside timing and the step.start/step.end events.
+func (e *Engine) pipeline() TaskFunc {
+	core := e.converge
+	if e.Mode != Execute {
+		core = e.plan
+	}
+	f := TaskFunc(core)
+	for _, m := range []Middleware{e.timed, e.reported} {
+		f = m(f)
+	}
+	return f
+}
+
+// timed measures the task.
+func (e *Engine) timed(next TaskFunc) TaskFunc {
+	return func(ctx context.Context, t *Task) TaskResult {
+		start := e.Clock.Now()
+		r := next(ctx, t)
+		r.Duration = e.Clock.Now().Sub(start)
+		return r
+	}
+}
+
+// reported emits step.start and step.end around the task.
+func (e *Engine) reported(next TaskFunc) TaskFunc {
+	return func(ctx context.Context, t *Task) TaskResult {
+		e.emit(t, event.Event{Kind: event.StepStart, Expected: t.Desired, Command: t.Act})
+		r := next(ctx, t)
+		r.Task, r.ID = t, t.ID
+		e.emit(t, event.Event{Kind: event.StepEnd, Outcome: r.Outcome, Observed: r.Observed, Expected: t.Desired,
+			Message: r.Message, Hint: r.Hint, Stderr: r.Stderr, Duration: r.Duration})
+		return r
+	}
+}
+
+func (e *Engine) emit(t *Task, ev event.Event) {
+	ev.Task, ev.Step, ev.Host, ev.Service = t.ID, t.Step.Name, t.Host, t.Service
+	if ev.Action == "" {
+		ev.Action = t.Action
+	}
+	e.Sink.Emit(ev)
+}
+
+// observation of a task's current state.
+type observation struct {
+	State  string // running, stopped, "check passes", …
+	Holds  bool   // the desired state holds
+	Known  bool   // the state could be observed
+	Detail string
+	Exit   *int
+}
+
+func (e *Engine) observe(ctx context.Context, t *Task) observation {
+	if !t.Observable() {
+		return observation{State: "not observable", Detail: "the step has no check command"}
+	}
+	cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
+	res, err := e.Runner.Run(cctx, t.Host, t.Observe)
+	cancel()
+	if err != nil {
+		return observation{State: "unknown", Detail: err.Error()}
+	}
+	code := res.ExitCode
+	o := observation{Exit: &code, Known: true}
+	if t.Action == ActionRun {
+		o.Holds = code == 0
+		o.State = "check passes"
+		if code != 0 {
+			o.State = fmt.Sprintf("check exits %d", code)
+		}
+		return o
+	}
+	st := checks.Interpret(code)
+	o.State = string(st)
+	if st == checks.Unknown {
+		o.Known = false
+		o.Detail = fmt.Sprintf("status command exited %d (expected 0 running, 1-3 stopped): %s", code, strings.TrimSpace(event.Trim(res.Stderr, 300)))
+		return o
+	}
+	o.Holds = o.State == t.Desired
+	if o.Holds && t.Probe != nil {
+		pr := e.Probe(ctx, t.Probe)
+		if !pr.OK {
+			o.Holds, o.Known = false, pr.Known
+			o.State = "running, probe failing"
+			o.Detail = pr.Detail
+		} else {
+			o.State = "running, healthy"
+			o.Detail = pr.Detail
+		}
+	}
+	return o
+}
+
+// plan is the read-only core: observe (unless offline) and say what would run.
+func (e *Engine) plan(ctx context.Context, t *Task) TaskResult {
+	if e.Mode == Offline {
+		return TaskResult{Outcome: event.Planned, Observed: "not observed (offline)", Message: planMessage(t)}
+	}
+	o := e.observe(ctx, t)
+	e.emit(t, event.Event{Kind: event.StepObserve, Observed: o.State, Expected: t.Desired, Message: o.Detail, ExitCode: o.Exit, Command: t.Observe})
+	switch {
+	case o.Holds:
+		return TaskResult{Outcome: event.Skipped, Observed: o.State, Message: "already " + o.State}
+	case !t.Observable():
+		return TaskResult{Outcome: event.Planned, Observed: o.State, Message: "cannot be simulated (no check command); " + planMessage(t)}
+	case !o.Known:
+		return TaskResult{Outcome: event.Planned, Observed: o.State, Message: "state unknown (" + o.Detail + "); " + planMessage(t)}
+	}
+	return TaskResult{Outcome: event.Planned, Observed: o.State, Message: planMessage(t)}
+}
+
+func planMessage(t *Task) string {
+	return fmt.Sprintf("would run %q on %s", t.Act, t.Host)
+}
+
+// converge is the real core: observe, skip what holds, act, verify.
+func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
+	o := e.observe(ctx, t)
+	e.emit(t, event.Event{Kind: event.StepObserve, Observed: o.State, Expected: t.Desired, Message: o.Detail, ExitCode: o.Exit, Command: t.Observe})
+	if ctx.Err() != nil {
+		return e.cancelled(t, o.State)
+	}
+	if o.Holds {
+		return TaskResult{Outcome: event.Skipped, Observed: o.State, Message: "already " + o.State}
+	}
+	// act, with retries and backoff
+	var actErr error
+	var last TaskResult
+	acted := false
+	backoff := t.Backoff
+	for attempt := 1; attempt <= t.Retries+1; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-ctx.Done():
+				return e.cancelled(t, o.State)
+			case <-e.Clock.After(backoff):
+			}
+			backoff *= 2
+		}
+		cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
+		res, err := e.Runner.Run(cctx, t.Host, t.Act)
+		cancel()
+		ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: res.Duration,
+			Stdout: event.Trim(res.Stdout, e.OutputMax), Stderr: event.Trim(res.Stderr, e.OutputMax)}
+		if err != nil {
+			ev.Message = err.Error()
+			e.emit(t, ev)
+			if ctx.Err() != nil {
+				return e.cancelled(t, o.State)
+			}
+			actErr = err
+			continue
+		}
+		code := res.ExitCode
+		ev.ExitCode = &code
+		e.emit(t, ev)
+		if code == 0 {
+			acted, actErr = true, nil
+			break
+		}
+		actErr = nil
+		stderr := strings.TrimSpace(event.Trim(res.Stderr, 1000))
+		last = TaskResult{Outcome: event.Failed, Observed: o.State, Stderr: stderr,
+			Message: fmt.Sprintf("%s %s on host %s: expected the command to exit 0, it exited %d after %d attempt(s)%s",
+				t.Action, nameOf(t), t.Host, code, attempt, suffix(stderr)),
+			Hint: e.hint(t)}
+	}
+	if !acted && actErr == nil {
+		return last // the command ran and failed: the state is known wrong
+	}
+	if !acted && actErr != nil && t.Action == ActionRun && !t.Observable() {
+		return TaskResult{Outcome: event.Unknown, Observed: o.State, Hint: e.hint(t),
+			Message: fmt.Sprintf("run on host %s: outcome unknown: %v", t.Host, actErr)}
+	}
+	if t.Action == ActionRun && !t.Observable() {
+		return TaskResult{Outcome: event.OK, Observed: "command exited 0", Message: "no check command: success means the command exited 0", VerifiedAt: e.Clock.Now()}
+	}
+	return e.verify(ctx, t, actErr)
+}
+
+// verify polls the observation until the desired state holds or the
+// deadline passes.
+func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
+	deadline := e.Clock.Now().Add(t.VerifyTimeout)
+	wait := e.Poll
+	var o observation
+	polls := 0
+	for {
+		o = e.observe(ctx, t)
+		polls++
+		if ctx.Err() != nil {
+			return e.cancelled(t, o.State)
+		}
+		if o.Holds {
+			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail})
+			return TaskResult{Outcome: event.OK, Observed: o.State, VerifiedAt: e.Clock.Now()}
+		}
+		if !e.Clock.Now().Add(wait).Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return e.cancelled(t, o.State)
+		case <-e.Clock.After(wait):
+		}
+		if wait *= 2; wait > 2*time.Second {
+			wait = 2 * time.Second
+		}
+	}
+	e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Message: o.Detail})
+	msg := fmt.Sprintf("%s %s on host %s: expected %s within %s, observed %s after %d checks", t.Action, nameOf(t), t.Host, t.Desired, t.VerifyTimeout, o.State, polls)
+	if o.Detail != "" {
+		msg += " (" + o.Detail + ")"
+	}
+	if actErr != nil {
+		msg += "; the action itself did not report back: " + actErr.Error()
+	}
+	if o.Known && actErr == nil {
+		return TaskResult{Outcome: event.Failed, Observed: o.State, Message: msg, Hint: e.hint(t)}
+	}
+	return TaskResult{Outcome: event.Unknown, Observed: o.State, Message: msg, Hint: e.hint(t)}
+}
+
+func (e *Engine) cancelled(t *Task, observed string) TaskResult {
+	return TaskResult{Outcome: event.Cancelled, Observed: observed, Message: "cancelled before the step finished; its state is whatever it was when interrupted"}
+}
+
+func (e *Engine) hint(t *Task) string {
+	if e.Hint != nil {
+		return e.Hint(t)
+	}
+	return "sitectl status --site " + t.Site
+}
+
+func nameOf(t *Task) string {
+	if t.Service != "" {
+		return t.Service
+	}
+	return t.Step.Name
+}
+
+func suffix(stderr string) string {
+	if stderr == "" {
+		return ""
+	}
+	return ": " + stderr
+}
+
+// ErrStopped marks steps not run because an earlier step did not succeed.
+var ErrStopped = errors.New("not run: an earlier step did not succeed")
+
+// Run executes the plan. Steps run when their dependencies have succeeded;
+// tasks of a step run in parallel. After the first task that does not
+// succeed, no new step starts (running ones finish) and the rest are
+// reported blocked. The result is never "ok" unless every task is ok or
+// skipped.
+func (e *Engine) Run(ctx context.Context, p *Plan) *Result {
+	e.defaults()
+	run := e.pipeline()
+	res := &Result{Started: e.Clock.Now()}
+	results := map[string]TaskResult{}
+	var mu sync.Mutex
+	done := map[string]chan struct{}{}
+	stepOK := map[string]bool{}
+	for _, s := range p.Steps {
+		done[s.Name] = make(chan struct{})
+	}
+	stopped := false
+	sem := make(chan struct{}, e.Parallel)
+	var wg sync.WaitGroup
+	for _, s := range p.Steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[s.Name])
+			var blockedBy string
+			for _, a := range s.After {
+				<-done[a] // every step closes its channel, even when cancelled
+				mu.Lock()
+				if !stepOK[a] && blockedBy == "" {
+					blockedBy = a
+				}
+				mu.Unlock()
+			}
+			mu.Lock()
+			halt := stopped && e.Mode == Execute
+			mu.Unlock()
+			if blockedBy != "" || halt || ctx.Err() != nil {
+				why := "not run: step " + blockedBy + " did not succeed"
+				outcome := event.Blocked
+				if blockedBy == "" {
+					why = ErrStopped.Error()
+				}
+				if ctx.Err() != nil {
+					why, outcome = "not run: the run was cancelled", event.Cancelled
+				}
+				for _, t := range s.Tasks {
+					r := TaskResult{Task: t, ID: t.ID, Outcome: outcome, Observed: "not observed", Message: why}
+					e.emit(t, event.Event{Kind: event.StepEnd, Outcome: outcome, Message: why})
+					mu.Lock()
+					results[t.ID] = r
+					mu.Unlock()
+				}
+				return
+			}
+			if len(s.Tasks) == 0 {
+				e.Sink.Emit(event.Event{Kind: event.Message, Step: s.Name, Message: fmt.Sprintf("nothing to do: step %s selects nothing on site %s", s.Name, s.Site)})
+			}
+			var twg sync.WaitGroup
+			ok := true
+			for _, t := range s.Tasks {
+				twg.Add(1)
+				go func() {
+					defer twg.Done()
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					r := run(ctx, t)
+					mu.Lock()
+					results[t.ID] = r
+					if !r.Outcome.Succeeded() && r.Outcome != event.Planned {
+						ok = false
+						stopped = true
+					}
+					mu.Unlock()
+				}()
+			}
+			twg.Wait()
+			mu.Lock()
+			stepOK[s.Name] = ok
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Ended = e.Clock.Now()
+	for _, t := range p.Tasks() {
+		r := results[t.ID]
+		res.Tasks = append(res.Tasks, r)
+		if r.VerifiedAt.After(res.LastVerified) {
+			res.LastVerified = r.VerifiedAt
+		}
+	}
+	res.Outcome = overall(ctx, e.Mode, res.Tasks)
+	return res
+}
+
+func overall(ctx context.Context, mode Mode, tasks []TaskResult) event.Outcome {
+	c := map[event.Outcome]int{}
+	for _, t := range tasks {
+		c[t.Outcome]++
+	}
+	switch {
+	case ctx.Err() != nil || c[event.Cancelled] > 0:
+		return event.Cancelled
+	case c[event.Failed] > 0:
+		return event.Failed
+	case c[event.Unknown] > 0 || c[event.Blocked] > 0:
+		return event.Unknown
+	case c[event.Planned] > 0:
+		return event.Planned
+	}
+	_ = mode
+	return event.OK
+}

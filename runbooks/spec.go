@@ -1,0 +1,370 @@
+// Package runbooks holds sitectl's runbooks (built in and user supplied), turns
+// one into a plan of tasks for a site, and runs it: observe, skip what already
+// holds, act, verify before a deadline. It never imports cobra or bubbletea;
+// everything it does is reported on an event.Sink.
+package runbooks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// Actions a step may take.
+const (
+	ActionStart   = "start"   // start the selected services; desired state: running
+	ActionStop    = "stop"    // stop the selected services; desired state: stopped
+	ActionRun     = "run"     // run a command on hosts; `check` observes whether it is needed
+	ActionInclude = "include" // run another runbook's steps here
+)
+
+// Scopes and effects.
+const (
+	ScopeCore      = "core"
+	ScopeReporting = "reporting"
+	ScopeAll       = "all"
+
+	EffectActivate   = "activate"   // makes the target site active: refused while the other site serves
+	EffectDeactivate = "deactivate" // makes the target site passive
+	EffectSwitch     = "switch"     // renounces the other site itself, then activates the target
+	EffectNone       = "none"
+)
+
+// Runbook is a named, ordered set of steps.
+type Runbook struct {
+	Name        string      `yaml:"name"`
+	Description string      `yaml:"description"`
+	Scope       string      `yaml:"scope"`  // core, reporting, all
+	Effect      string      `yaml:"effect"` // activate, deactivate, none
+	Steps       []*StepSpec `yaml:"steps"`
+
+	Source  string        `yaml:"-"` // file name, or "builtin:<name>.yaml"
+	Builtin bool          `yaml:"-"`
+	Raw     []byte        `yaml:"-"`
+	Pos     inventory.Pos `yaml:"-"`
+
+	keyPos map[string]inventory.Pos // position of each top-level value
+}
+
+// at returns the position of a top-level key's value, or the runbook's.
+func (rb *Runbook) at(key string) inventory.Pos {
+	if p, ok := rb.keyPos[key]; ok {
+		return p
+	}
+	return rb.Pos
+}
+
+// StepSpec is one step as written in a runbook.
+type StepSpec struct {
+	Name          string             `yaml:"name"`
+	Description   string             `yaml:"description"`
+	Action        string             `yaml:"action"`
+	Select        *Selector          `yaml:"select"`         // services (start, stop; run: their hosts)
+	Hosts         []string           `yaml:"hosts"`          // run: explicit hosts
+	Site          string             `yaml:"site"`           // target (default) or other
+	After         []string           `yaml:"after"`          // steps that must succeed first
+	Command       string             `yaml:"command"`        // run
+	Check         string             `yaml:"check"`          // run: exit 0 means the step's goal already holds
+	Runbook       string             `yaml:"runbook"`        // include
+	Timeout       inventory.Duration `yaml:"timeout"`        // per command
+	VerifyTimeout inventory.Duration `yaml:"verify_timeout"` // deadline to reach the desired state
+	Retries       int                `yaml:"retries"`        // extra attempts of the action
+	Backoff       inventory.Duration `yaml:"backoff"`        // first retry delay, doubled each time
+
+	Pos inventory.Pos `yaml:"-"`
+}
+
+// Selector picks services of a site.
+type Selector struct {
+	Group   string        `yaml:"group"`   // core, reporting, or empty for any
+	Kinds   []string      `yaml:"kinds"`   // empty: any kind
+	Names   []string      `yaml:"names"`   // empty: any name
+	Passive string        `yaml:"passive"` // stopped|running: only services with that passive state
+	Pos     inventory.Pos `yaml:"-"`
+}
+
+// Matches reports whether svc is selected.
+func (s *Selector) Matches(svc *inventory.Service) bool {
+	if s == nil {
+		return false
+	}
+	if s.Group != "" && string(svc.Group) != s.Group {
+		return false
+	}
+	if len(s.Kinds) > 0 && !slices.Contains(s.Kinds, svc.Kind) {
+		return false
+	}
+	if len(s.Names) > 0 && !slices.Contains(s.Names, svc.Name) {
+		return false
+	}
+	if s.Passive != "" {
+		want := s.Passive == "stopped"
+		if svc.StoppedWhenPassive() != want {
+			return false
+		}
+	}
+	return true
+}
+
+// Digest identifies the runbook's content; resume refuses when it changed.
+func (rb *Runbook) Digest() string {
+	h := sha256.Sum256(rb.Raw)
+	return hex.EncodeToString(h[:8])
+}
+
+// Problem is a positioned runbook error.
+type Problem struct {
+	Pos inventory.Pos
+	Msg string
+}
+
+func (p *Problem) Error() string { return p.Pos.String() + ": " + p.Msg }
+
+// Problems is every error found in a runbook or catalog.
+type Problems []*Problem
+
+func (ps Problems) Error() string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+func (ps Problems) sorted() Problems {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].Pos, ps[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	return ps
+}
+
+func (ps Problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps.sorted()
+}
+
+// Parse reads one runbook file. Unknown keys, wrong types and structural
+// errors are reported together, each with file:line:column.
+func Parse(file string, data []byte) (*Runbook, error) {
+	rb := &Runbook{Source: file, Raw: append([]byte(nil), data...)}
+	fields, err := inventory.DecodeStrict(file, data, rb)
+	if err != nil {
+		var ies inventory.Errors
+		if !errors.As(err, &ies) {
+			return nil, Problems{{Pos: inventory.Pos{File: file, Line: 1, Column: 1}, Msg: err.Error()}}
+		}
+		var ps Problems
+		for _, e := range ies {
+			ps = append(ps, &Problem{Pos: e.Pos, Msg: e.Msg})
+		}
+		return nil, ps.err()
+	}
+	rb.keyPos = fields[rb]
+	if p, ok := rb.keyPos[""]; ok {
+		rb.Pos = p
+	} else {
+		rb.Pos = inventory.Pos{File: file, Line: 1, Column: 1}
+	}
+	if probs := rb.validate(); len(probs) > 0 {
+		return rb, probs.err()
+	}
+	return rb, nil
+}
+
+// YAMLKind names the types in error messages.
+func (*Runbook) YAMLKind() string  { return "runbook" }
+func (*StepSpec) YAMLKind() string { return "step" }
+func (*Selector) YAMLKind() string { return "select" }
+
+func (rb *Runbook) validate() Problems {
+	var ps Problems
+	add := func(p inventory.Pos, f string, a ...any) {
+		ps = append(ps, &Problem{Pos: p, Msg: fmt.Sprintf(f, a...)})
+	}
+	if rb.Name == "" {
+		add(rb.Pos, "runbook has no name")
+	} else if !validName(rb.Name) {
+		add(rb.at("name"), "runbook name %q: expected letters, digits, '-' or '_'", rb.Name)
+	}
+	switch rb.Scope {
+	case ScopeCore, ScopeReporting, ScopeAll:
+	case "":
+		rb.Scope = ScopeCore
+	default:
+		add(rb.at("scope"), "scope %q: expected core, reporting or all", rb.Scope)
+	}
+	switch rb.Effect {
+	case EffectActivate, EffectDeactivate, EffectSwitch, EffectNone:
+	case "":
+		add(rb.Pos, "runbook %q has no effect: expected activate, deactivate, switch or none", rb.Name)
+	default:
+		add(rb.at("effect"), "effect %q: expected activate, deactivate, switch or none", rb.Effect)
+	}
+	if len(rb.Steps) == 0 {
+		add(rb.at("steps"), "runbook %q has no steps", rb.Name)
+	}
+	seen := map[string]*StepSpec{}
+	for i, st := range rb.Steps {
+		if st == nil {
+			add(rb.Pos, "step %d is empty", i+1)
+			continue
+		}
+		if st.Name == "" {
+			add(st.Pos, "step %d has no name", i+1)
+		} else if prev, dup := seen[st.Name]; dup {
+			add(st.Pos, "duplicate step name %q (first defined at %s)", st.Name, prev.Pos)
+		} else {
+			seen[st.Name] = st
+		}
+		switch st.Site {
+		case "", "target", "other":
+		default:
+			add(st.Pos, "step %q: site %q: expected target or other", st.Name, st.Site)
+		}
+		switch st.Action {
+		case ActionStart, ActionStop:
+			if st.Select == nil {
+				add(st.Pos, "step %q: action %s needs select (group, kinds, names, passive)", st.Name, st.Action)
+			}
+			if st.Command != "" || st.Check != "" || st.Runbook != "" || len(st.Hosts) > 0 {
+				add(st.Pos, "step %q: action %s takes select only (not command, check, runbook or hosts)", st.Name, st.Action)
+			}
+		case ActionRun:
+			if st.Command == "" {
+				add(st.Pos, "step %q: action run needs command", st.Name)
+			}
+			if st.Select == nil && len(st.Hosts) == 0 {
+				add(st.Pos, "step %q: action run needs hosts or select to say where it runs", st.Name)
+			}
+		case ActionInclude:
+			if st.Runbook == "" {
+				add(st.Pos, "step %q: action include needs runbook", st.Name)
+			}
+		case "":
+			add(st.Pos, "step %q has no action: expected start, stop, run or include", st.Name)
+		default:
+			add(st.Pos, "step %q: action %q: expected start, stop, run or include", st.Name, st.Action)
+		}
+		if sel := st.Select; sel != nil {
+			switch sel.Group {
+			case "", "core", "reporting":
+			default:
+				add(sel.Pos, "step %q: select group %q: expected core or reporting", st.Name, sel.Group)
+			}
+			switch sel.Passive {
+			case "", "stopped", "running":
+			default:
+				add(sel.Pos, "step %q: select passive %q: expected stopped or running", st.Name, sel.Passive)
+			}
+			for _, k := range sel.Kinds {
+				if !slices.Contains(inventory.Kinds, k) {
+					add(sel.Pos, "step %q: unknown service kind %q (expected one of %s)", st.Name, k, strings.Join(inventory.Kinds, ", "))
+				}
+			}
+		}
+		if st.Retries < 0 || st.Retries > 10 {
+			add(st.Pos, "step %q: retries %d: expected 0..10", st.Name, st.Retries)
+		}
+		if st.Timeout < 0 || st.VerifyTimeout < 0 || st.Backoff < 0 {
+			add(st.Pos, "step %q: durations must not be negative", st.Name)
+		}
+	}
+	for _, st := range rb.Steps {
+		if st == nil {
+			continue
+		}
+		for _, a := range st.After {
+			if _, ok := seen[a]; !ok {
+				add(st.Pos, "step %q: after names unknown step %q (steps: %s)", st.Name, a, strings.Join(keys(seen), ", "))
+			} else if a == st.Name {
+				add(st.Pos, "step %q comes after itself", st.Name)
+			}
+		}
+	}
+	if cyc := findCycle(rb.Steps); cyc != "" {
+		add(rb.Pos, "runbook %q: steps form a cycle: %s", rb.Name, cyc)
+	}
+	return ps
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func findCycle(steps []*StepSpec) string {
+	byName := map[string]*StepSpec{}
+	for _, s := range steps {
+		if s != nil && s.Name != "" {
+			byName[s.Name] = s
+		}
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var found string
+	var visit func(n string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, a := range byName[n].After {
+			if byName[a] == nil || a == n {
+				continue
+			}
+			switch color[a] {
+			case grey:
+				i := slices.Index(stack, a)
+				found = strings.Join(append(slices.Clone(stack[i:]), a), " -> ")
+				return true
+			case white:
+				if visit(a) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return false
+	}
+	for _, n := range keys(byName) {
+		if color[n] == white && visit(n) {
+			return found
+		}
+	}
+	return ""
+}
