@@ -88,6 +88,30 @@ func Parse(file string, data []byte) (*Inventory, error) {
 	return inv, nil
 }
 
+// DecodeStrict decodes the single YAML document in data into out (a pointer
+// to a struct with yaml tags) with the rules Parse uses: unknown keys and
+// wrong types are errors, anchors and merge keys work, expansion is bounded,
+// and every problem is an *Error with its position, all of them reported.
+// A struct field `Pos Pos` receives the struct's position; a type may name
+// itself in messages with a YAMLKind() string method. The returned map
+// gives, per decoded struct pointer, the position of each key's value (key
+// "" is the mapping itself).
+func DecodeStrict(file string, data []byte, out any) (map[any]map[string]Pos, error) {
+	root, errs := parseYAML(file, data)
+	if errs != nil {
+		return nil, errs.result()
+	}
+	if root == nil || isNull(root) {
+		return nil, Errors{{Pos: Pos{File: file, Line: 1, Column: 1}, Msg: "empty document: expected a mapping"}}
+	}
+	d := &decoder{file: file, fields: make(map[any]map[string]Pos), bad: make(map[any]map[string]bool), merging: make(map[*yaml.Node]bool)}
+	d.decode(root, reflect.ValueOf(out).Elem(), nil, "document")
+	if err := d.errs.result(); err != nil {
+		return d.fields, err
+	}
+	return d.fields, nil
+}
+
 // parseYAML returns the root node of the single document in data (nil when
 // there is none), or the syntax error with its position.
 func parseYAML(file string, data []byte) (*yaml.Node, Errors) {
@@ -800,6 +824,9 @@ func structInfoOf(t reflect.Type) *structInfo {
 		return si.(*structInfo)
 	}
 	si := &structInfo{what: typeNames[t], byKey: make(map[string]int), pos: -1}
+	if k, ok := reflect.New(t).Interface().(interface{ YAMLKind() string }); ok && si.what == "" {
+		si.what = k.YAMLKind()
+	}
 	if si.what == "" {
 		si.what = strings.ToLower(t.Name())
 	}
