@@ -1,0 +1,88 @@
+// Package check implements `sitectl check`: the read-only preflight that
+// says whether a site is ready for takeover, and why not.
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/cmd/cmdutil"
+)
+
+// Options of sitectl check.
+type Options struct {
+	F    *cmdutil.Factory
+	Site string
+}
+
+// NewCmdCheck builds the command; runF replaces checkRun in tests.
+func NewCmdCheck(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "check --site <site>",
+		Short: "Read-only preflight: is the site ready for takeover? (yes/no, with reasons)",
+		Long: `Observe both sites read-only (SSH reachability, every service's state and
+health probe) and say whether the site is ready for takeover, with reasons.
+Exit 0 when ready, 3 when not.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if opts.Site == "" {
+				return cmdutil.FlagErrorf("--site is required")
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return checkRun(c.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Site, "site", "s", "", "the site that would take over (required)")
+	return cmd
+}
+
+func checkRun(ctx context.Context, opts *Options) error {
+	f := opts.F
+	inv, err := f.Inventory()
+	if err != nil {
+		return err
+	}
+	if inv.Site(opts.Site) == nil {
+		return cmdutil.FlagErrorf("no site %q in %s", opts.Site, inv.File)
+	}
+	pool := f.Pool(inv)
+	defer pool.Close()
+	obs := &checks.Observer{Inventory: inv, Runner: pool, Now: f.Now}
+	sites := obs.Sites(ctx)
+	invariant := checks.CheckNotBothActive(sites)
+	ready := checks.ReadyForTakeover(sites, opts.Site)
+	if f.Globals.JSON() {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"message_type": "check", "site": opts.Site, "ready": ready, "invariant": invariant, "sites": sites}); err != nil {
+			return err
+		}
+	} else {
+		w := f.IO.Out
+		fmt.Fprintf(w, "Deployment %s (%s)\n\nServices layer:\n", inv.Deployment, inv.File)
+		cmdutil.WriteSites(w, sites)
+		fmt.Fprintf(w, "\nInvariant: %s\n", invariant.Message)
+		yes := "no"
+		if ready.Ready {
+			yes = "yes"
+		}
+		fmt.Fprintf(w, "Ready for takeover of site %s: %s\n", opts.Site, yes)
+		for _, r := range ready.Reasons {
+			fmt.Fprintf(w, "  - %s\n", r)
+		}
+		for _, n := range ready.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	if !ready.Ready {
+		return cmdutil.Silent(cmdutil.ExitRefused)
+	}
+	return nil
+}

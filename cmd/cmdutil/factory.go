@@ -1,0 +1,89 @@
+package cmdutil
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/inventory"
+	"github.com/sitectl/sitectl/runbooks"
+)
+
+// Globals are the persistent flags every command shares.
+type Globals struct {
+	Inventory string        // --inventory, $SITECTL_INVENTORY
+	Output    string        // --output text|json
+	Timeout   time.Duration // --timeout: the whole command's deadline (0: none)
+	Verbose   bool          // --verbose
+	Runbooks  []string      // --runbooks: extra runbook files or directories
+}
+
+// JSON reports whether machine output was asked for.
+func (g *Globals) JSON() bool { return g.Output == "json" }
+
+// Factory builds dependencies lazily, so a command that never touches the
+// network never dials anything and tests replace single fields.
+type Factory struct {
+	IO      *IOStreams
+	Globals *Globals
+	Version string
+	Now     func() time.Time
+	Getenv  func(string) string
+
+	// Dialer opens connections to hosts (SSH or local).
+	Dialer remote.Dialer
+	// StateDir is where journals and local locks live.
+	StateDir func() (string, error)
+
+	invOnce sync.Once
+	inv     *inventory.Inventory
+	invErr  error
+}
+
+// Inventory loads the inventory named by --inventory / $SITECTL_INVENTORY once.
+func (f *Factory) Inventory() (*inventory.Inventory, error) {
+	f.invOnce.Do(func() {
+		path := f.Globals.Inventory
+		if path == "" {
+			path = f.Getenv("SITECTL_INVENTORY")
+		}
+		if path == "" {
+			f.invErr = &FlagError{Err: fmt.Errorf("no inventory: pass --inventory FILE or set SITECTL_INVENTORY (example: --inventory inventory/example.yaml)")}
+			return
+		}
+		inv, err := inventory.Load(path)
+		if err != nil {
+			f.invErr = Exit(ExitUsage, fmt.Errorf("inventory %s is invalid:\n%w\ncheck it with: sitectl inventory check --inventory %s", path, err, path))
+			return
+		}
+		f.inv = inv
+	})
+	return f.inv, f.invErr
+}
+
+// Catalog loads the built-in runbooks plus the inventory's and --runbooks'.
+func (f *Factory) Catalog(inv *inventory.Inventory) (*runbooks.Catalog, error) {
+	var paths []string
+	if inv != nil {
+		dir := filepath.Dir(inv.File)
+		for _, p := range inv.Runbooks {
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			paths = append(paths, p)
+		}
+	}
+	paths = append(paths, f.Globals.Runbooks...)
+	if env := f.Getenv("SITECTL_RUNBOOKS"); env != "" {
+		paths = append(paths, strings.Split(env, string(os.PathListSeparator))...)
+	}
+	c, err := runbooks.Load(paths...)
+	if err != nil {
+		return nil, Exit(ExitUsage, fmt.Errorf("runbooks are invalid:\n%w\ncheck them with: sitectl runbook lint", err))
+	}
+	return c, nil
+}

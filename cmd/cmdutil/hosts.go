@@ -1,0 +1,87 @@
+package cmdutil
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/inventory"
+	"github.com/sitectl/sitectl/runbooks"
+)
+
+// Targets converts the inventory's hosts into connection targets.
+func Targets(inv *inventory.Inventory) map[string]remote.Target {
+	out := map[string]remote.Target{}
+	var hosts []*inventory.Host
+	for _, s := range inv.Sites {
+		hosts = append(hosts, s.Hosts...)
+	}
+	if inv.Witness != nil {
+		hosts = append(hosts, inv.Witness.Hosts...)
+	}
+	for _, h := range hosts {
+		ssh := inv.SSHFor(h)
+		out[h.Name] = remote.Target{
+			Name: h.Name, Local: h.Local, Address: h.Address, Port: ssh.Port, User: ssh.User,
+			KeyFile: expandHome(ssh.Key), UseAgent: ssh.Agent, KnownHosts: expandHome(ssh.KnownHosts),
+			InsecureIgnoreHostKey: ssh.InsecureIgnoreHostKey, ConnectTimeout: ssh.ConnectTimeout.D(),
+		}
+	}
+	return out
+}
+
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return p
+}
+
+// Pool opens (lazily) one connection per host of the inventory.
+func (f *Factory) Pool(inv *inventory.Inventory) *remote.Pool {
+	return remote.NewPool(f.Dialer, Targets(inv))
+}
+
+// SSHCommand is the exact command an operator can paste to run cmd on host.
+func SSHCommand(inv *inventory.Inventory, host, cmd string) string {
+	h := inv.Host(host)
+	if h == nil {
+		return cmd
+	}
+	if h.Local {
+		return "sh -c " + remote.Quote(cmd)
+	}
+	ssh := inv.SSHFor(h)
+	var b strings.Builder
+	b.WriteString("ssh")
+	if ssh.Port != 0 && ssh.Port != 22 {
+		fmt.Fprintf(&b, " -p %d", ssh.Port)
+	}
+	if ssh.Key != "" {
+		b.WriteString(" -i " + remote.Quote(ssh.Key))
+	}
+	if ssh.KnownHosts != "" {
+		b.WriteString(" -o UserKnownHostsFile=" + remote.Quote(ssh.KnownHosts))
+	}
+	target := h.Address
+	if ssh.User != "" {
+		target = ssh.User + "@" + target
+	}
+	b.WriteString(" " + target + " " + remote.Quote(cmd))
+	return b.String()
+}
+
+// TaskHint returns, for a task, the command that inspects its state.
+func TaskHint(inv *inventory.Inventory) func(*runbooks.Task) string {
+	return func(t *runbooks.Task) string {
+		cmd := t.Observe
+		if cmd == "" {
+			cmd = t.Act
+		}
+		return SSHCommand(inv, t.Host, cmd)
+	}
+}

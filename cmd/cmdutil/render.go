@@ -1,0 +1,151 @@
+package cmdutil
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sitectl/sitectl/runbooks/event"
+)
+
+// TextRenderer draws the event stream for people: one line per finished
+// task, warnings and invariants, and (verbose) every observation and action.
+type TextRenderer struct {
+	W       io.Writer
+	Verbose bool
+	Color   bool
+	mu      sync.Mutex
+}
+
+var outcomeColor = map[event.Outcome]string{
+	event.OK: "32", event.Skipped: "36", event.Planned: "34", event.Failed: "31;1",
+	event.Unknown: "33;1", event.Cancelled: "33", event.Blocked: "33", event.Refused: "31;1",
+}
+
+func (r *TextRenderer) paint(o event.Outcome, s string) string {
+	if !r.Color {
+		return s
+	}
+	return "\x1b[" + outcomeColor[o] + "m" + s + "\x1b[0m"
+}
+
+// OutcomeLabel is an outcome as shown in text output (failures in capitals).
+func OutcomeLabel(o event.Outcome) string {
+	switch o {
+	case event.Failed, event.Unknown, event.Refused, event.Cancelled, event.Blocked:
+		return strings.ToUpper(string(o))
+	}
+	return string(o)
+}
+
+// Emit renders one event.
+func (r *TextRenderer) Emit(e event.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.W
+	where := e.Host
+	if e.Service != "" {
+		where += "/" + e.Service
+	}
+	switch e.Kind {
+	case event.RunStart:
+		if e.Run != nil {
+			fmt.Fprintf(w, "%s %s --site %s  (run %s, %s)\n", modeVerb(e.Run.Mode), e.Run.Runbook, e.Run.Site, e.Run.ID, e.Run.Mode)
+		}
+	case event.StepEnd:
+		label := fmt.Sprintf("%-9s", OutcomeLabel(e.Outcome))
+		detail := e.Message
+		if e.Outcome == event.OK {
+			detail = e.Observed
+		}
+		fmt.Fprintf(w, "  %s %-28s %-22s %s%s\n", r.paint(e.Outcome, label), e.Step, where, detail, dur(e.Duration))
+		if !e.Outcome.Succeeded() && e.Outcome != event.Planned && e.Hint != "" {
+			fmt.Fprintf(w, "            inspect: %s\n", e.Hint)
+		}
+	case event.StepObserve, event.StepVerify:
+		if r.Verbose {
+			fmt.Fprintf(w, "    · %-7s %-28s %-22s observed %s (expected %s) %s\n", strings.TrimPrefix(string(e.Kind), "step."), e.Step, where, e.Observed, e.Expected, e.Message)
+		}
+	case event.StepAct:
+		if r.Verbose {
+			code := "?"
+			if e.ExitCode != nil {
+				code = fmt.Sprint(*e.ExitCode)
+			}
+			fmt.Fprintf(w, "    · act     %-28s %-22s %q exit %s (attempt %d)%s\n", e.Step, where, e.Command, code, e.Attempt, dur(e.Duration))
+			if s := strings.TrimSpace(e.Stderr); s != "" {
+				fmt.Fprintf(w, "      stderr: %s\n", indent(s))
+			}
+			if e.Message != "" {
+				fmt.Fprintf(w, "      %s\n", e.Message)
+			}
+		}
+	case event.StepStart:
+		if r.Verbose {
+			fmt.Fprintf(w, "    · start   %-28s %-22s\n", e.Step, where)
+		}
+	case event.Invariant:
+		fmt.Fprintf(w, "%s invariant %s\n", r.paint(e.Outcome, "•"), e.Message)
+	case event.Message:
+		if strings.HasPrefix(e.Message, "before: ") || strings.HasPrefix(e.Message, "after: ") || strings.HasPrefix(e.Message, "nothing to do") {
+			if r.Verbose {
+				fmt.Fprintf(w, "  %s\n", e.Message)
+			}
+			return
+		}
+		fmt.Fprintf(w, "! %s\n", e.Message)
+	case event.Lock:
+		if r.Verbose || strings.Contains(e.Message, "failed") {
+			fmt.Fprintf(w, "  lock: %s\n", e.Message)
+		}
+	case event.RunEnd:
+		fmt.Fprintf(w, "%s %s in %s\n", r.paint(e.Outcome, "result: "+OutcomeLabel(e.Outcome)), e.Message, e.Duration.Round(time.Millisecond))
+	}
+}
+
+func modeVerb(mode string) string {
+	switch mode {
+	case "plan", "plan-offline":
+		return "planning"
+	case "resume":
+		return "resuming"
+	}
+	return "running"
+}
+
+func dur(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return "  (" + d.Round(time.Millisecond).String() + ")"
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n              ") }
+
+// JSONRenderer writes every event as one JSON line.
+type JSONRenderer struct {
+	W  io.Writer
+	mu sync.Mutex
+}
+
+// Emit writes e.
+func (r *JSONRenderer) Emit(e event.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, _ := json.Marshal(struct {
+		MessageType string `json:"message_type"`
+		event.Event
+	}{"event", e})
+	r.W.Write(append(b, '\n'))
+}
+
+// Renderer returns the event renderer chosen by --output.
+func (f *Factory) Renderer() event.Sink {
+	if f.Globals.JSON() {
+		return &JSONRenderer{W: f.IO.Out}
+	}
+	return &TextRenderer{W: f.IO.ErrOut, Verbose: f.Globals.Verbose, Color: f.IO.ColorEnabled()}
+}

@@ -1,0 +1,104 @@
+package cmdutil
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/inventory"
+	"github.com/sitectl/sitectl/runbooks/journal"
+)
+
+// WriteSites prints a table of every site's hosts and services.
+func WriteSites(w io.Writer, sites []checks.SiteStatus) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tROLE\tCORE\tREPORTING\tHOST\tSERVICE\tSTATE\tDETAIL")
+	for _, s := range sites {
+		first := true
+		for _, h := range s.Hosts {
+			if !h.Reachable {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, "-", "UNREACHABLE", oneLine(h.Error))
+				first = false
+				continue
+			}
+			for _, svc := range h.Services {
+				detail := svc.Error
+				if svc.Probe != nil {
+					detail = svc.Probe.Detail
+					if !svc.Probe.OK {
+						detail = "probe failing: " + detail
+					}
+				}
+				state := string(svc.State)
+				if svc.State == checks.Unknown {
+					state = "UNKNOWN"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, svc.Service, state, oneLine(detail))
+				first = false
+			}
+		}
+	}
+	tw.Flush()
+	for _, s := range sites {
+		for _, h := range s.Hosts {
+			if !h.Reachable {
+				fmt.Fprintf(w, "\nhost %s (site %s) did not answer:\n  %s\n", h.Host, s.Site, h.Error)
+			}
+		}
+	}
+}
+
+func col(first bool, s string) string {
+	if first {
+		return s
+	}
+	return ""
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+// Secrets returns the credential values the inventory points at (env vars
+// and files), so they can be masked in journals and logs.
+func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
+	var creds []*inventory.Credentials
+	if inv.MongoDB != nil {
+		creds = append(creds, inv.MongoDB.Credentials)
+	}
+	if inv.ActiveMQ != nil {
+		creds = append(creds, inv.ActiveMQ.Credentials)
+	}
+	var out []string
+	for _, c := range creds {
+		if c == nil {
+			continue
+		}
+		if c.PasswordEnv != "" {
+			out = append(out, getenv(c.PasswordEnv))
+		}
+		if c.File != "" {
+			if b, err := os.ReadFile(c.File); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					line = strings.TrimSpace(line)
+					if i := strings.IndexAny(line, ":"); i >= 0 {
+						out = append(out, strings.TrimSpace(line[i+1:]))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Redactor masks the inventory's secrets and password-like assignments.
+func Redactor(inv *inventory.Inventory, getenv func(string) string) journal.Redactor {
+	return journal.NewRedactor(Secrets(inv, getenv)...)
+}

@@ -1,0 +1,260 @@
+// Package plan implements `sitectl plan`: the exact ordered steps a runbook
+// would run, per host, observed read-only (or not at all with --offline).
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/runbooks"
+	"github.com/sitectl/sitectl/runbooks/event"
+)
+
+// Options of sitectl plan.
+type Options struct {
+	F       *cmdutil.Factory
+	Runbook string
+	Site    string
+	Offline bool
+}
+
+// NewCmdPlan builds the command; runF replaces planRun in tests.
+func NewCmdPlan(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "plan <runbook> --site <site>",
+		Short: "Show the exact steps a runbook would run, without changing anything",
+		Long: `Show, per step and host, the commands a runbook would run against a site.
+
+Without --offline, plan connects read-only and marks which steps already hold
+(they would be skipped) and which cannot be simulated. With --offline it makes
+no connection at all: this is the CI dry-run; it still fails on an invalid
+inventory or runbook.`,
+		Example: `  sitectl plan takeover --site B --offline --inventory inventory/example.yaml
+  sitectl plan switchover --site A -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Runbook = args[0]
+			if opts.Site == "" {
+				return cmdutil.FlagErrorf("--site is required")
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return planRun(c.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Site, "site", "s", "", "site the runbook acts on (required)")
+	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "make no connection at all (CI dry-run)")
+	return cmd
+}
+
+func planRun(ctx context.Context, opts *Options) error {
+	f := opts.F
+	inv, err := f.Inventory()
+	if err != nil {
+		return err
+	}
+	cat, err := f.Catalog(inv)
+	if err != nil {
+		return err
+	}
+	if errs, _ := cat.Lint(inv); len(errs) > 0 {
+		return cmdutil.Exit(cmdutil.ExitUsage, fmt.Errorf("runbooks do not fit inventory %s:\n%w", inv.File, errs))
+	}
+	op := &runbooks.Operation{Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.DryRun, Hint: cmdutil.TaskHint(inv)}
+	if opts.Offline {
+		op.Mode = runbooks.Offline
+	} else {
+		pool := f.Pool(inv)
+		defer pool.Close()
+		op.Runner = pool
+	}
+	if f.Globals.Verbose && !f.Globals.JSON() {
+		op.Sink = f.Renderer()
+	}
+	rep, err := op.Run(ctx)
+	if rep == nil || rep.Result == nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return cmdutil.Exit(cmdutil.ExitUsage, err) // the runbook could not be compiled for this site
+	}
+	if f.Globals.JSON() {
+		if err := writeJSON(f.IO.Out, rep, opts.Offline); err != nil {
+			return err
+		}
+	} else {
+		Write(f.IO.Out, rep, opts.Offline)
+	}
+	if runbooks.IsRefused(err) {
+		if !f.Globals.JSON() {
+			fmt.Fprintf(f.IO.Out, "\nThe run would be REFUSED: %v\n", err)
+		}
+		return cmdutil.Silent(cmdutil.ExitRefused)
+	}
+	return err
+}
+
+// Write prints a plan for people.
+func Write(w io.Writer, rep *runbooks.Report, offline bool) {
+	p := rep.Plan
+	fmt.Fprintf(w, "Plan: %s --site %s   (deployment %s, inventory %s)\n", p.Runbook.Name, p.Site, p.Inventory.Deployment, p.Inventory.File)
+	fmt.Fprintf(w, "Runbook %s: %s [%s]\n", p.Runbook.Name, p.Runbook.Description, p.Runbook.Source)
+	if offline {
+		fmt.Fprintln(w, "Offline: no connection made; nothing observed. Each task is shown as it would run.")
+	} else {
+		for _, s := range rep.Before {
+			fmt.Fprintf(w, "Now: %s\n", runbooks.DescribeSite(s))
+		}
+		fmt.Fprintf(w, "Invariant: %s\n", rep.InvariantBefore.Message)
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
+	results := map[string]runbooks.TaskResult{}
+	for _, r := range rep.Result.Tasks {
+		results[r.ID] = r
+	}
+	for i, wave := range p.Levels() {
+		var after []string
+		for _, s := range wave {
+			after = append(after, s.After...)
+		}
+		fmt.Fprintln(w)
+		if len(after) == 0 {
+			fmt.Fprintf(w, "Wave %d (steps in parallel):\n", i+1)
+		} else {
+			fmt.Fprintf(w, "Wave %d (after %s):\n", i+1, strings.Join(dedupe(after), ", "))
+		}
+		for _, s := range wave {
+			desc := ""
+			if s.Description != "" {
+				desc = " — " + s.Description
+			}
+			fmt.Fprintf(w, "  %s: %s on site %s%s\n", s.Name, s.Action, s.Site, desc)
+			if len(s.Tasks) == 0 {
+				fmt.Fprintf(w, "      (selects nothing on site %s: nothing to do)\n", s.Site)
+			}
+			for _, t := range s.Tasks {
+				r := results[t.ID]
+				fmt.Fprintf(w, "    %-24s %s\n", where(t), verdict(r, t))
+				if t.Observe != "" {
+					fmt.Fprintf(w, "        observe: %s\n", t.Observe)
+				} else {
+					fmt.Fprintf(w, "        observe: (none: cannot be simulated)\n")
+				}
+				fmt.Fprintf(w, "        act:     %s\n", t.Act)
+				fmt.Fprintf(w, "        verify:  %s within %s\n", desired(t), t.VerifyTimeout)
+			}
+		}
+	}
+	c := rep.Result.Counts()
+	nobs := 0
+	for _, t := range p.Tasks() {
+		if !t.Observable() {
+			nobs++
+		}
+	}
+	fmt.Fprintf(w, "\n%d tasks: %d would run, %d already satisfied, %d cannot be simulated\n", len(rep.Result.Tasks), c[event.Planned], c[event.Skipped], nobs)
+}
+
+func desired(t *runbooks.Task) string {
+	switch {
+	case t.Probe == nil:
+		return t.Desired
+	case t.Probe.TCP != "":
+		return t.Desired + " and tcp " + t.Probe.TCP + " accepts"
+	}
+	return fmt.Sprintf("%s and GET %s answers %d", t.Desired, t.Probe.HTTP, t.Probe.Status)
+}
+
+func where(t *runbooks.Task) string {
+	if t.Service == "" {
+		return t.Host
+	}
+	return t.Host + "/" + t.Service
+}
+
+func verdict(r runbooks.TaskResult, t *runbooks.Task) string {
+	switch r.Outcome {
+	case event.Skipped:
+		return "skip: " + r.Message
+	case event.Planned:
+		if r.Observed == "not observed (offline)" {
+			return "would " + t.Action
+		}
+		return fmt.Sprintf("would %s (now %s)", t.Action, r.Observed)
+	}
+	return string(r.Outcome) + ": " + r.Message
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type jsonTask struct {
+	ID       string        `json:"id"`
+	Host     string        `json:"host"`
+	Service  string        `json:"service,omitempty"`
+	Action   string        `json:"action"`
+	Observe  string        `json:"observe,omitempty"`
+	Act      string        `json:"act"`
+	Desired  string        `json:"desired"`
+	Outcome  event.Outcome `json:"outcome"`
+	Observed string        `json:"observed"`
+	Message  string        `json:"message,omitempty"`
+}
+
+type jsonStep struct {
+	Name  string     `json:"name"`
+	Site  string     `json:"site"`
+	After []string   `json:"after"`
+	Wave  int        `json:"wave"`
+	Tasks []jsonTask `json:"tasks"`
+}
+
+func writeJSON(w io.Writer, rep *runbooks.Report, offline bool) error {
+	results := map[string]runbooks.TaskResult{}
+	if rep.Result != nil {
+		for _, r := range rep.Result.Tasks {
+			results[r.ID] = r
+		}
+	}
+	var steps []jsonStep
+	for i, wave := range rep.Plan.Levels() {
+		for _, s := range wave {
+			js := jsonStep{Name: s.Name, Site: s.Site, After: append([]string{}, s.After...), Wave: i + 1, Tasks: []jsonTask{}}
+			for _, t := range s.Tasks {
+				r := results[t.ID]
+				js.Tasks = append(js.Tasks, jsonTask{ID: t.ID, Host: t.Host, Service: t.Service, Action: t.Action, Observe: t.Observe, Act: t.Act, Desired: t.Desired, Outcome: r.Outcome, Observed: r.Observed, Message: r.Message})
+			}
+			steps = append(steps, js)
+		}
+	}
+	out := map[string]any{
+		"message_type": "plan", "runbook": rep.Plan.Runbook.Name, "site": rep.Plan.Site, "offline": offline,
+		"inventory": rep.Plan.Inventory.File, "steps": steps, "warnings": rep.Warnings,
+	}
+	if !offline {
+		out["before"] = rep.Before
+		out["invariant"] = rep.InvariantBefore
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

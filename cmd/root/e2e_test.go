@@ -1,0 +1,548 @@
+package root
+
+// End-to-end tests of the sitectl CLI against real OpenSSH servers: one sshd
+// per simulated host (keys generated per test), stand-in services driven by
+// a real control script over SSH. Nothing here fakes SSH.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/internal/testenv/sshd"
+	"github.com/sitectl/sitectl/internal/testenv/standin"
+	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
+	"github.com/sitectl/sitectl/runbooks/runlock"
+)
+
+// deployment is a two-site set-up: hosts a-app, a-rpt, b-app, b-rpt, each a
+// real sshd on loopback.
+type deployment struct {
+	t        *testing.T
+	dir      string
+	state    string
+	inv      string
+	svc      *standin.Services
+	servers  map[string]*sshd.Server
+	lockPath string
+	override map[string]string // host -> YAML for the host entry (tests that break a host)
+}
+
+var hosts = []string{"a-app", "a-rpt", "b-app", "b-rpt"}
+
+func newDeployment(t *testing.T) *deployment {
+	t.Helper()
+	d := &deployment{t: t, dir: t.TempDir(), svc: standin.New(t), servers: map[string]*sshd.Server{}, override: map[string]string{}}
+	d.state = filepath.Join(d.dir, "state")
+	d.lockPath = filepath.Join(d.dir, "remote.lock")
+	for i, s := range sshd.StartN(t, len(hosts)) {
+		d.servers[hosts[i]] = s
+	}
+	d.write()
+	return d
+}
+
+func (d *deployment) hostYAML(name string) string {
+	if y, ok := d.override[name]; ok {
+		return y
+	}
+	s := d.servers[name]
+	return fmt.Sprintf("{name: %s, address: 127.0.0.1, ssh: {port: %d, user: %s, key: %s, known_hosts: %s}}", name, s.Port, s.User, s.KeyFile, s.KnownHostsFile)
+}
+
+// write (re)writes the inventory file.
+func (d *deployment) write() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "deployment: e2e\ndefaults:\n  ssh: {connect_timeout: 2s}\n  command_timeout: 5s\n  verify_timeout: 3s\nlock:\n  path: %s\nsites:\n", d.lockPath)
+	for _, site := range []struct{ name, role, p string }{{"A", "primary", "a"}, {"B", "secondary", "b"}} {
+		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    hosts:\n      - %s\n      - %s\n    services:\n", site.name, site.role, d.hostYAML(site.p+"-app"), d.hostYAML(site.p+"-rpt"))
+		for _, svc := range []struct{ name, kind, group, host, passive string }{
+			{"ccm", "ccm", "core", "app", "running"}, {"comms", "comms", "core", "app", "stopped"},
+			{"mre", "mre", "core", "app", "stopped"}, {"chat", "chat", "core", "app", "stopped"},
+			{"reporting", "reporting", "reporting", "rpt", "stopped"},
+		} {
+			n := site.p + "-" + svc.name
+			fmt.Fprintf(&b, "      - {name: %s, kind: %s, group: %s, host: %s-%s, passive: %s, start: %q, stop: %q, status: %q}\n",
+				svc.name, svc.kind, svc.group, site.p, svc.host, svc.passive, d.svc.Cmd("start", n), d.svc.Cmd("stop", n), d.svc.Cmd("status", n))
+		}
+	}
+	d.inv = filepath.Join(d.dir, "inventory.yaml")
+	if err := os.WriteFile(d.inv, []byte(b.String()), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+type result struct {
+	code        cmdutil.ExitCode
+	out, errOut string
+	took        time.Duration
+}
+
+// sitectl runs the CLI in-process with the given stdin (nil: not a terminal).
+func (d *deployment) sitectl(ctx context.Context, stdin *string, args ...string) result {
+	d.t.Helper()
+	io, in, out, errOut := cmdutil.Test()
+	if stdin != nil {
+		io.SetTTY(true, true)
+		in.WriteString(*stdin)
+	}
+	f := &cmdutil.Factory{
+		IO: io, Globals: &cmdutil.Globals{}, Version: "test", Now: time.Now,
+		Getenv:   func(k string) string { return map[string]string{"SITECTL_INVENTORY": d.inv}[k] },
+		Dialer:   remote.NewDialer(remote.Options{}),
+		StateDir: func() (string, error) { return d.state, nil },
+	}
+	start := time.Now()
+	code := Execute(ctx, f, args)
+	r := result{code: code, out: out.String(), errOut: errOut.String(), took: time.Since(start)}
+	if testing.Verbose() {
+		d.t.Logf("sitectl %s -> %d (%s)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.took, r.out, r.errOut)
+	}
+	return r
+}
+
+func (d *deployment) running(names ...string) {
+	d.t.Helper()
+	for _, n := range names {
+		if !d.svc.Running(n) {
+			d.t.Errorf("%s is not running", n)
+		}
+	}
+}
+
+func (d *deployment) stopped(names ...string) {
+	d.t.Helper()
+	for _, n := range names {
+		if d.svc.Running(n) {
+			d.t.Errorf("%s is running", n)
+		}
+	}
+}
+
+// lastRun reads the newest journal.
+func (d *deployment) lastRun() journal.Run {
+	d.t.Helper()
+	runs, err := journal.List(d.state)
+	if err != nil || len(runs) == 0 {
+		d.t.Fatalf("no journal: %v", err)
+	}
+	r, err := journal.Read(runs[0].Path)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return r
+}
+
+func TestTakeoverRenounceOverSSH(t *testing.T) {
+	d := newDeployment(t)
+	r := d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
+	if r.code != 0 {
+		t.Fatalf("takeover: exit %d\n%s", r.code, r.errOut)
+	}
+	d.running("b-ccm", "b-comms", "b-mre", "b-chat")
+	d.stopped("a-ccm", "a-comms", "a-mre", "a-chat", "a-reporting", "b-reporting")
+	run := d.lastRun()
+	if run.Outcome != event.OK || run.Info.Runbook != "takeover" || run.Info.Site != "B" {
+		t.Fatalf("journal: outcome %q info %+v", run.Outcome, run.Info)
+	}
+	for task, o := range run.TaskOutcomes() {
+		if o != event.OK {
+			t.Errorf("first takeover: %s %s", task, o)
+		}
+	}
+	if !strings.Contains(r.errOut, "only site B is active") {
+		t.Errorf("no after-invariant in output:\n%s", r.errOut)
+	}
+
+	// twice: the second run does nothing
+	r = d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
+	if r.code != 0 {
+		t.Fatalf("second takeover: exit %d\n%s", r.code, r.errOut)
+	}
+	for task, o := range d.lastRun().TaskOutcomes() {
+		if o != event.Skipped {
+			t.Errorf("second takeover: %s %s, want skipped", task, o)
+		}
+	}
+	for _, line := range strings.Split(r.errOut, "\n") {
+		if strings.Contains(line, "start-") && !strings.Contains(line, "skipped") {
+			t.Errorf("second takeover did something: %s", line)
+		}
+	}
+
+	r = d.sitectl(t.Context(), nil, "renounce", "--site", "B", "--yes")
+	if r.code != 0 {
+		t.Fatalf("renounce: exit %d\n%s", r.code, r.errOut)
+	}
+	d.stopped("b-comms", "b-mre", "b-chat")
+	d.running("b-ccm")
+
+	// status sees it all, in one table
+	r = d.sitectl(t.Context(), nil, "status")
+	if r.code != 0 || !strings.Contains(r.out, "b-app") || !strings.Contains(r.out, "no site is active") {
+		t.Errorf("status: %d\n%s", r.code, r.out)
+	}
+}
+
+func TestFailingStartIsReportedAndResumeFinishes(t *testing.T) {
+	d := newDeployment(t)
+	d.svc.Fail("b-mre", "mre: cannot bind 0.0.0.0:9090: address already in use")
+	r := d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
+	if r.code != cmdutil.ExitFailed {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.errOut)
+	}
+	for _, want := range []string{"FAILED", "b-app/mre", "address already in use", "exited 1", "inspect: ssh -p", "BLOCKED", "sitectl resume "} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.errOut)
+		}
+	}
+	d.stopped("b-chat")
+	failed := d.lastRun()
+	if o := failed.TaskOutcomes()["start-mre/b-app/mre"]; o != event.Failed {
+		t.Errorf("journal: mre %s", o)
+	}
+	var stderr string
+	for _, e := range failed.Events {
+		if e.Kind == event.StepEnd && e.Service == "mre" {
+			stderr = e.Stderr
+		}
+	}
+	if !strings.Contains(stderr, "address already in use") {
+		t.Errorf("journal lacks the stderr: %q", stderr)
+	}
+
+	// resume refuses while the cause is there, then finishes once fixed
+	d.svc.Fix("b-mre")
+	r = d.sitectl(t.Context(), nil, "resume", failed.ID(), "--yes")
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s", r.code, r.errOut)
+	}
+	d.running("b-mre", "b-chat")
+	res := d.lastRun()
+	if res.Info.ResumeOf != failed.ID() || res.Info.Mode != "resume" {
+		t.Errorf("resume journal info %+v", res.Info)
+	}
+	outs := res.TaskOutcomes()
+	if outs["start-ccm/b-app/ccm"] != event.Skipped || outs["start-mre/b-app/mre"] != event.OK || outs["start-chat/b-app/chat"] != event.OK {
+		t.Errorf("resume outcomes %v", outs)
+	}
+	// and the report
+	r = d.sitectl(t.Context(), nil, "report", res.ID())
+	if r.code != 0 || !strings.Contains(r.out, "RTO") {
+		t.Errorf("report: %d\n%s", r.code, r.out)
+	}
+}
+
+// silentListener accepts connections and never says a word: an SSH server
+// that hangs in the handshake.
+func silentListener(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestUnreachableHostFailsWithinItsDeadline(t *testing.T) {
+	d := newDeployment(t)
+	s := d.servers["b-rpt"]
+	d.override["b-rpt"] = fmt.Sprintf("{name: b-rpt, address: 127.0.0.1, ssh: {port: %d, user: %s, key: %s, known_hosts: %s, connect_timeout: 1s}}", silentListener(t), s.User, s.KeyFile, s.KnownHostsFile)
+	d.write()
+	r := d.sitectl(t.Context(), nil, "status", "--site", "B")
+	if r.took > 8*time.Second {
+		t.Errorf("status took %s with a 1s connect timeout", r.took)
+	}
+	if !strings.Contains(r.out, "b-rpt") || !strings.Contains(r.out, "UNREACHABLE") {
+		t.Errorf("status does not name the unreachable host:\n%s", r.out)
+	}
+	r = d.sitectl(t.Context(), nil, "takeover-reporting", "--site", "B", "--yes")
+	if r.code != cmdutil.ExitUnknown && r.code != cmdutil.ExitFailed {
+		t.Errorf("exit %d, want unknown (5) or failed (1)", r.code)
+	}
+	if r.took > 20*time.Second {
+		t.Errorf("takeover-reporting took %s: the host should fail within its deadline", r.took)
+	}
+	if !strings.Contains(r.errOut, "b-rpt") || !strings.Contains(r.errOut, "handshake") {
+		t.Errorf("output does not name the host and what failed:\n%s", r.errOut)
+	}
+	run := d.lastRun()
+	if o := run.TaskOutcomes()["start-reporting/b-rpt/reporting"]; o.Succeeded() || o == "" {
+		t.Errorf("journal: reporting %q", o)
+	}
+}
+
+func TestUnknownHostKeyIsRefused(t *testing.T) {
+	d := newDeployment(t)
+	s := d.servers["b-app"]
+	empty := filepath.Join(d.dir, "empty_known_hosts")
+	os.WriteFile(empty, nil, 0o644)
+	d.override["b-app"] = fmt.Sprintf("{name: b-app, address: 127.0.0.1, ssh: {port: %d, user: %s, key: %s, known_hosts: %s}}", s.Port, s.User, s.KeyFile, empty)
+	d.write()
+	r := d.sitectl(t.Context(), nil, "status", "--site", "B")
+	for _, want := range []string{"b-app", "UNREACHABLE", "ssh-ed25519", "ssh-keyscan"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.out)
+		}
+	}
+	r = d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
+	if r.code == 0 {
+		t.Fatal("takeover ran against a host whose key is unknown")
+	}
+	d.stopped("b-ccm", "b-comms", "b-mre", "b-chat")
+}
+
+func TestTakeoverRefusedWhileTheOtherSiteServes(t *testing.T) {
+	d := newDeployment(t)
+	for _, n := range []string{"a-ccm", "a-comms", "a-mre", "a-chat"} {
+		d.svc.Start(n)
+	}
+	r := d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
+	if r.code != cmdutil.ExitRefused {
+		t.Fatalf("exit %d, want 3\n%s", r.code, r.errOut)
+	}
+	for _, want := range []string{"site A is reachable and still active", "sitectl renounce --site A", "sitectl switchover --site B"} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, r.errOut)
+		}
+	}
+	d.stopped("b-ccm", "b-comms", "b-mre", "b-chat")
+	if o := d.lastRun().Outcome; o != event.Refused {
+		t.Errorf("journal outcome %q, want refused", o)
+	}
+	r = d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes", "--force")
+	if r.code != cmdutil.ExitUsage {
+		t.Errorf("--force without --reason: exit %d, want 2", r.code)
+	}
+	// forced: it runs, and the invariant check after the run catches the split
+	r = d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes", "--force", "--reason", "drill: A is being fenced")
+	if r.code != cmdutil.ExitFailed || !strings.Contains(r.errOut, "SPLIT") {
+		t.Errorf("forced takeover with A still active: exit %d, want 1 with SPLIT\n%s", r.code, r.errOut)
+	}
+	run := d.lastRun()
+	found := false
+	for _, e := range run.Events {
+		if strings.Contains(e.Message, "drill: A is being fenced") {
+			found = true
+		}
+	}
+	if !found || run.Info.Reason != "drill: A is being fenced" {
+		t.Errorf("the --force reason is not journaled")
+	}
+	// switchover is the supported way
+	d.sitectl(t.Context(), nil, "renounce", "--site", "B", "--yes")
+	r = d.sitectl(t.Context(), nil, "switchover", "--site", "B", "--yes")
+	if r.code != 0 {
+		t.Fatalf("switchover: %d\n%s", r.code, r.errOut)
+	}
+	d.stopped("a-comms", "a-mre", "a-chat")
+	d.running("b-comms", "b-mre", "b-chat")
+}
+
+func TestConfirmation(t *testing.T) {
+	d := newDeployment(t)
+	r := d.sitectl(t.Context(), nil, "takeover", "--site", "B")
+	if r.code != cmdutil.ExitUsage || !strings.Contains(r.errOut, "--yes required") {
+		t.Errorf("without a terminal and without --yes: exit %d\n%s", r.code, r.errOut)
+	}
+	wrong := "A\n"
+	r = d.sitectl(t.Context(), &wrong, "takeover", "--site", "B")
+	if r.code != cmdutil.ExitRefused || !strings.Contains(r.errOut, "Type the site name (B) to confirm") {
+		t.Errorf("typed the wrong site: exit %d\n%s", r.code, r.errOut)
+	}
+	if !strings.Contains(r.errOut, "SITE") || !strings.Contains(r.errOut, "a-app") {
+		t.Errorf("the before-state of both sites is not shown:\n%s", r.errOut)
+	}
+	d.stopped("b-comms")
+	right := "B\n"
+	r = d.sitectl(t.Context(), &right, "takeover", "--site", "B")
+	if r.code != 0 {
+		t.Fatalf("confirmed takeover: exit %d\n%s", r.code, r.errOut)
+	}
+	d.running("b-chat")
+}
+
+func TestLockRefusesASecondRun(t *testing.T) {
+	d := newDeployment(t)
+	// another machine holds the lock on site B's first host
+	other := runlock.Holder{RunID: "20261122T010000Z-abcdef", User: "alice", Hostname: "ops-laptop", PID: 4242, Command: "sitectl takeover --site B", Since: time.Now().Add(-time.Minute)}
+	r0, err := remote.NewDialer(remote.Options{}).Dial(t.Context(), d.servers["b-app"].Target("b-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r0.Close()
+	rl, err := runlock.AcquireRemote(t.Context(), r0, "b-app", d.lockPath, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
+	if r.code != cmdutil.ExitLockHeld {
+		t.Fatalf("exit %d, want 4\n%s", r.code, r.errOut)
+	}
+	for _, want := range []string{"alice", "ops-laptop", "b-app"} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("lock message lacks %q:\n%s", want, r.errOut)
+		}
+	}
+	d.stopped("b-ccm")
+	rl.Release(t.Context())
+
+	// a concurrent run from this machine: the second is refused while the first runs
+	d.svc.Delay("b-comms", 3*time.Second)
+	done := make(chan result, 1)
+	go func() { done <- d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes") }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := runlock.ReadLocal(d.state, "e2e"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r = d.sitectl(t.Context(), nil, "renounce", "--site", "B", "--yes")
+	if r.code != cmdutil.ExitLockHeld {
+		t.Errorf("concurrent renounce: exit %d, want 4\n%s", r.code, r.errOut)
+	}
+	if first := <-done; first.code != 0 {
+		t.Errorf("first run: exit %d\n%s", first.code, first.errOut)
+	}
+	d.running("b-chat")
+	if _, err := runlock.ReadLocal(d.state, "e2e"); err == nil {
+		t.Error("the lock is still held after the run ended")
+	}
+}
+
+// The binary is needed to kill sitectl for real.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sitectl")
+	out, err := exec.Command("go", "build", "-o", bin, "../sitectl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func (d *deployment) command(bin string, args ...string) *exec.Cmd {
+	c := exec.Command(bin, args...)
+	c.Env = append(os.Environ(), "SITECTL_INVENTORY="+d.inv, "SITECTL_STATE_DIR="+d.state)
+	return c
+}
+
+// waitJournal waits until the newest journal has an event matching ok.
+func (d *deployment) waitJournal(ok func(event.Event) bool) string {
+	d.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if runs, err := journal.List(d.state); err == nil && len(runs) > 0 {
+			if r, err := journal.Read(runs[0].Path); err == nil {
+				for _, e := range r.Events {
+					if ok(e) {
+						return r.ID()
+					}
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.t.Fatal("the journal never showed the awaited event")
+	return ""
+}
+
+func TestSIGKILLMidRunThenResume(t *testing.T) {
+	d := newDeployment(t)
+	bin := buildBinary(t)
+	d.svc.Delay("b-mre", 30*time.Second)
+	c := d.command(bin, "takeover", "--site", "B", "--yes")
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := d.waitJournal(func(e event.Event) bool {
+		return e.Kind == event.StepAct && e.Service == "mre" || e.Kind == event.StepStart && e.Service == "mre"
+	})
+	c.Process.Signal(syscall.SIGKILL)
+	c.Wait()
+	run, err := journal.Read(journal.Path(d.state, id))
+	if err != nil {
+		t.Fatalf("journal after SIGKILL: %v", err)
+	}
+	if !run.Interrupted() || run.TaskOutcomes()["start-comms/b-app/comms"] != event.OK {
+		t.Fatalf("journal after SIGKILL: interrupted=%v outcomes %v", run.Interrupted(), run.TaskOutcomes())
+	}
+	// the dead run still holds the lock: a new run is refused, resume takes it over
+	r := d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
+	if r.code != cmdutil.ExitLockHeld {
+		t.Errorf("new run while the dead one holds the lock: exit %d, want 4\n%s", r.code, r.errOut)
+	}
+	d.svc.Delay("b-mre", 0)
+	out, err := d.command(bin, "resume", id, "--yes").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "took over the lock") {
+		t.Errorf("resume did not say it took over the lock:\n%s", out)
+	}
+	d.running("b-ccm", "b-comms", "b-mre", "b-chat")
+}
+
+func TestCtrlCCancelsReleasesAndPrintsResume(t *testing.T) {
+	d := newDeployment(t)
+	bin := buildBinary(t)
+	d.svc.Delay("b-comms", 30*time.Second)
+	c := d.command(bin, "takeover", "--site", "B", "--yes")
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitJournal(func(e event.Event) bool {
+		return e.Kind == event.StepAct || e.Kind == event.StepStart && e.Service == "comms"
+	})
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	c.Process.Signal(os.Interrupt)
+	err := c.Wait()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Ctrl-C took %s", took)
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Errorf("exit %v, want 130\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "sitectl resume ") {
+		t.Errorf("no resume command printed:\n%s", stderr.String())
+	}
+	run := d.lastRun()
+	if run.Outcome != event.Cancelled || run.TaskOutcomes()["start-comms/b-app/comms"] != event.Cancelled {
+		t.Errorf("journal: %s %v", run.Outcome, run.TaskOutcomes())
+	}
+	if _, err := runlock.ReadLocal(d.state, "e2e"); err == nil {
+		t.Error("lock still held after Ctrl-C")
+	}
+}

@@ -1,0 +1,66 @@
+// Package unlock implements `sitectl unlock --reason`: break a stale run lock.
+package unlock
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sitectl/sitectl/cmd/cmdutil"
+)
+
+// Options of sitectl unlock.
+type Options struct {
+	F      *cmdutil.Factory
+	Site   string
+	Reason string
+	Yes    bool
+}
+
+// NewCmdUnlock builds the command; runF replaces unlockRun in tests.
+func NewCmdUnlock(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "unlock --reason \"...\"",
+		Short: "Break a stale run lock (journaled with its reason)",
+		Long: `Remove the deployment's run lock, locally and on the first host of each
+site, after a run died without releasing it. Shows who held it first. The
+reason is journaled. Never break the lock of a run that is still going.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if strings.TrimSpace(opts.Reason) == "" {
+				return cmdutil.FlagErrorf("--reason is required: it is journaled")
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return unlockRun(c.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Reason, "reason", "", "why the lock is stale (required; journaled)")
+	cmd.Flags().StringVarP(&opts.Site, "site", "s", "", "only the lock on this site's first host (default: every site)")
+	return cmd
+}
+
+func unlockRun(ctx context.Context, opts *Options) error {
+	f := opts.F
+	inv, err := f.Inventory()
+	if err != nil {
+		return err
+	}
+	pool := f.Pool(inv)
+	defer pool.Close()
+	broken, journalPath, err := cmdutil.BreakLocks(ctx, f, inv, pool, opts.Site, opts.Reason)
+	for _, b := range broken {
+		fmt.Fprintf(f.IO.ErrOut, "broke lock %s\n", b)
+	}
+	if len(broken) == 0 && err == nil {
+		fmt.Fprintln(f.IO.ErrOut, "no lock was held")
+	}
+	if journalPath != "" {
+		fmt.Fprintf(f.IO.ErrOut, "journal: %s\n", journalPath)
+	}
+	return err
+}
