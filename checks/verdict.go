@@ -1,0 +1,149 @@
+package checks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Layer names.
+const (
+	LayerServices = "services"
+	LayerMongoDB  = "mongodb"
+	LayerActiveMQ = "activemq"
+	LayerHAProxy  = "haproxy"
+)
+
+// Serving states of a layer or of the whole deployment.
+const (
+	ServeOne     = "one"     // exactly one site serves (Site says which)
+	ServeNone    = "none"    // no site serves
+	ServeSplit   = "split"   // more than one site serves
+	ServeUnknown = "unknown" // the layer could not be observed
+)
+
+// LayerVerdict is one layer's answer to "which site serves traffic?".
+type LayerVerdict struct {
+	Layer  string   `json:"layer"`
+	State  string   `json:"state"`          // one, none, split, unknown
+	Site   string   `json:"site,omitempty"` // the serving site when State is one
+	Sites  []string `json:"sites,omitempty"`
+	Detail string   `json:"detail"`        // what was observed, in a sentence
+	Fix    string   `json:"fix,omitempty"` // the exact command that would fix it
+	Rows   []Row    `json:"rows,omitempty"`
+	Notes  []string `json:"notes,omitempty"` // scenario recognised, warnings
+}
+
+// Row is one line of a layer's table (a member, a broker queue, a server).
+type Row struct {
+	Site   string `json:"site"`
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Verdict combines the layers: exactly one site serves, none, or split.
+type Verdict struct {
+	State   string         `json:"state"` // one, none, split, unknown
+	Site    string         `json:"site,omitempty"`
+	Summary string         `json:"summary"`
+	Layers  []LayerVerdict `json:"layers"`
+	Fixes   []string       `json:"fixes,omitempty"`
+}
+
+// Serves reports whether site alone serves traffic.
+func (v Verdict) Serves(site string) bool { return v.State == ServeOne && v.Site == site }
+
+// Combine folds layer verdicts into one. A layer that could not be observed
+// makes the whole verdict unknown (never healthy); layers that name
+// different sites, or a layer that is split, make it split.
+func Combine(layers []LayerVerdict) Verdict {
+	v := Verdict{Layers: layers}
+	var unknown, split, none []string
+	serving := map[string][]string{}
+	for _, l := range layers {
+		switch l.State {
+		case ServeUnknown:
+			unknown = append(unknown, l.Layer)
+		case ServeSplit:
+			split = append(split, l.Layer)
+		case ServeNone:
+			none = append(none, l.Layer)
+		case ServeOne:
+			serving[l.Site] = append(serving[l.Site], l.Layer)
+		}
+		if l.Fix != "" && l.State != ServeOne {
+			v.Fixes = append(v.Fixes, fmt.Sprintf("%s: %s", l.Layer, l.Fix))
+		}
+	}
+	sites := make([]string, 0, len(serving))
+	for s := range serving {
+		sites = append(sites, s)
+	}
+	sort.Strings(sites)
+	switch {
+	case len(split) > 0 || len(sites) > 1:
+		v.State = ServeSplit
+		var parts []string
+		for _, s := range sites {
+			parts = append(parts, fmt.Sprintf("%s per %s", s, strings.Join(serving[s], ", ")))
+		}
+		for _, l := range split {
+			parts = append(parts, l+" is split")
+		}
+		v.Summary = "SPLIT: the layers disagree: " + strings.Join(parts, "; ")
+		if len(none) > 0 {
+			v.Summary += "; none per " + strings.Join(none, ", ")
+		}
+	case len(unknown) > 0:
+		v.State = ServeUnknown
+		v.Summary = "UNKNOWN: cannot tell who serves: " + strings.Join(unknown, ", ") + " could not be observed"
+		if len(sites) == 1 {
+			v.Summary += fmt.Sprintf(" (the other layers say site %s)", sites[0])
+		}
+	case len(sites) == 1 && len(none) == 0:
+		v.State, v.Site = ServeOne, sites[0]
+		v.Summary = fmt.Sprintf("site %s serves traffic (every layer agrees)", sites[0])
+	case len(sites) == 1:
+		v.State = ServeSplit
+		v.Summary = fmt.Sprintf("SPLIT: site %s per %s, but no site per %s", sites[0], strings.Join(serving[sites[0]], ", "), strings.Join(none, ", "))
+	default:
+		v.State = ServeNone
+		v.Summary = "no site serves traffic"
+	}
+	return v
+}
+
+// ServicesLayer turns observed sites into the services layer's verdict.
+func ServicesLayer(sites []SiteStatus) LayerVerdict {
+	l := LayerVerdict{Layer: LayerServices}
+	var active, unknown []string
+	for _, s := range sites {
+		switch {
+		case s.Core.Serving():
+			active = append(active, s.Site)
+		case s.Core == Undecided:
+			unknown = append(unknown, s.Site)
+		}
+		for _, svc := range s.Services() {
+			l.Rows = append(l.Rows, Row{Site: s.Site, Name: svc.Host + "/" + svc.Service, State: string(svc.State), Detail: svc.Error})
+		}
+	}
+	switch {
+	case len(active) > 1:
+		l.State, l.Sites = ServeSplit, active
+		l.Detail = "core services run on sites " + strings.Join(active, " and ")
+		l.Fix = "sitectl renounce --site <the site that must go passive>"
+	case len(unknown) > 0:
+		l.State = ServeUnknown
+		l.Detail = "service states unknown on site " + strings.Join(unknown, ", ")
+	case len(active) == 1:
+		l.State, l.Site, l.Sites = ServeOne, active[0], active
+		l.Detail = "core services run on site " + active[0] + " only"
+	default:
+		l.State = ServeNone
+		l.Detail = "no site runs its core services"
+		l.Fix = "sitectl takeover --site <site>"
+	}
+	return l
+}
