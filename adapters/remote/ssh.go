@@ -1,0 +1,737 @@
+package remote
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/melbahja/goph"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Defaults used when a Target or Options field is zero.
+const (
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultMaxOutput      = 1 << 20 // bytes kept of stdout, and of stderr, per command
+	DefaultKeepAlive      = 15 * time.Second
+	DefaultMaxSessions    = 10 // OpenSSH's default MaxSessions
+)
+
+// killGrace bounds how long Run waits, after ctx is done, for the remote
+// command to be killed and its session to end.
+const killGrace = 2 * time.Second
+
+// Options tune the dialers and runners. The zero value gives the defaults.
+type Options struct {
+	// KeepAlive is the interval of SSH keepalive requests; a connection that
+	// does not answer one within the interval is closed, so that commands on
+	// it fail (ErrConnLost) instead of hanging. 0 means DefaultKeepAlive,
+	// negative disables keepalives.
+	KeepAlive time.Duration
+	// MaxSessions is the server's limit of sessions per connection (sshd's
+	// MaxSessions). Runs use at most MaxSessions-1 at once, further Runs
+	// wait; the last one is kept for killing commands whose ctx is done.
+	// 0 means DefaultMaxSessions.
+	MaxSessions int
+	// MaxOutput caps the bytes kept of stdout and of stderr per command; the
+	// rest is read and dropped. 0 means DefaultMaxOutput.
+	MaxOutput int
+}
+
+func (o Options) keepAlive() time.Duration {
+	if o.KeepAlive == 0 {
+		return DefaultKeepAlive
+	}
+	return o.KeepAlive
+}
+
+// runSlots is how many commands may run at once over one connection.
+func (o Options) runSlots() int {
+	n := o.MaxSessions
+	if n <= 0 {
+		n = DefaultMaxSessions
+	}
+	return max(1, n-1)
+}
+
+func (o Options) maxOutput() int {
+	if o.MaxOutput <= 0 {
+		return DefaultMaxOutput
+	}
+	return o.MaxOutput
+}
+
+// SSHDialer dials targets over SSH with goph on x/crypto/ssh. It ignores
+// Target.Local (NewDialer picks the local runner for those).
+type SSHDialer struct {
+	Options Options
+}
+
+var _ Dialer = SSHDialer{}
+
+// Dial connects and authenticates. ConnectTimeout (default 5s, or ctx's
+// deadline if sooner) bounds the TCP connect and the whole SSH handshake
+// including authentication. The host key must be in Target.KnownHosts
+// unless Target.InsecureIgnoreHostKey is set. Errors are *HostError with
+// Op dial, handshake, hostkey or auth; for hostkey, Err is a *HostKeyError.
+func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
+	port := t.Port
+	if port == 0 {
+		port = 22
+	}
+	addr := net.JoinHostPort(t.Address, strconv.Itoa(port))
+	fail := func(op string, err error) error { return &HostError{Host: t.Name, Addr: addr, Op: op, Err: err} }
+	if t.Address == "" {
+		return nil, fail(OpDial, errors.New("no address"))
+	}
+	timeout := t.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	userName := t.User
+	if userName == "" {
+		u, err := user.Current()
+		if err != nil {
+			return nil, fail(OpAuth, fmt.Errorf("no user given and the current one is unknown: %w", err))
+		}
+		userName = u.Username
+	}
+
+	// Checked before dialing: a bad known_hosts or key file is not the
+	// network's fault and must not look like one.
+	hk, err := newHostKeyCheck(t, addr, port)
+	if err != nil {
+		return nil, fail(OpHostKey, err)
+	}
+	auth, closeAuth, err := authMethods(t)
+	if err != nil {
+		return nil, fail(OpAuth, err)
+	}
+	defer closeAuth()
+
+	start := time.Now()
+	deadline := start.Add(timeout)
+	ctxDeadline := false
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline, ctxDeadline = dl, true
+	}
+	// ctxErr is ctx.Err(), or DeadlineExceeded when ctx's deadline was the
+	// one that ended the attempt (the socket may notice it first).
+	ctxErr := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if ctxDeadline && !time.Now().Before(deadline) {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
+	nd := net.Dialer{Deadline: deadline}
+	conn, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		switch {
+		case ctxErr() != nil:
+			err = fmt.Errorf("%w: %w", ctxErr(), err)
+		case isTimeout(err):
+			err = fmt.Errorf("no TCP connection within %s: %w", timeout, err)
+		}
+		return nil, fail(OpDial, err)
+	}
+
+	// One deadline for the whole handshake; cancelling ctx ends it at once.
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	cfg := &ssh.ClientConfig{
+		User:              userName,
+		Auth:              auth,
+		HostKeyCallback:   hk.callback,
+		HostKeyAlgorithms: hk.algorithms,
+		Timeout:           timeout,
+	}
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	cancelled := !stop()
+	if err != nil {
+		switch hkErr := hk.failure(); {
+		case hkErr != nil:
+			return nil, fail(OpHostKey, hkErr)
+		case ctxErr() != nil:
+			return nil, fail(OpHandshake, fmt.Errorf("%w: %w", ctxErr(), err))
+		case isTimeout(err) || !time.Now().Before(deadline):
+			return nil, fail(OpHandshake, fmt.Errorf("no complete SSH handshake within %s (is it sshd listening there?): %w", timeout, err))
+		case strings.Contains(err.Error(), "unable to authenticate"):
+			return nil, fail(OpAuth, fmt.Errorf("user %q was refused (%s): %w", userName, describeAuth(t), err))
+		default:
+			return nil, fail(OpHandshake, err)
+		}
+	}
+	if cancelled {
+		c.Close()
+		return nil, fail(OpHandshake, ctx.Err())
+	}
+	_ = conn.SetDeadline(time.Time{})
+
+	client := &goph.Client{
+		Client: ssh.NewClient(c, chans, reqs),
+		Config: &goph.Config{
+			Auth:     auth,
+			User:     userName,
+			Addr:     t.Address,
+			Port:     uint(port),
+			Timeout:  timeout,
+			Callback: hk.callback,
+		},
+	}
+	r := &SSHRunner{
+		target:    t,
+		addr:      addr,
+		client:    client,
+		sem:       make(chan struct{}, d.Options.runSlots()),
+		maxOutput: d.Options.maxOutput(),
+		done:      make(chan struct{}),
+	}
+	go func() {
+		_ = client.Wait()
+		close(r.done)
+	}()
+	if ka := d.Options.keepAlive(); ka > 0 {
+		go r.keepAlive(ka)
+	}
+	return r, nil
+}
+
+// SSHRunner runs commands over one SSH connection, one session per command.
+// It is safe for concurrent use.
+type SSHRunner struct {
+	target    Target
+	addr      string
+	client    *goph.Client
+	sem       chan struct{}
+	maxOutput int
+	done      chan struct{} // closed when the connection has ended
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Runner = (*SSHRunner)(nil)
+
+// Client returns the underlying goph client (for SFTP uploads and the like).
+func (r *SSHRunner) Client() *goph.Client { return r.client }
+
+// Alive reports whether the connection is still up, as far as is known:
+// it turns false once the connection is closed, drops, or misses a
+// keepalive reply.
+func (r *SSHRunner) Alive() bool {
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Close closes the connection; commands still running on it fail with
+// ErrConnLost.
+func (r *SSHRunner) Close() error {
+	r.closeOnce.Do(func() {
+		r.closeErr = r.client.Close()
+		if errors.Is(r.closeErr, net.ErrClosed) || !r.Alive() {
+			r.closeErr = nil
+		}
+	})
+	return r.closeErr
+}
+
+// Run runs command through the remote user's shell in a new session and
+// waits for it. Stdout and stderr are kept apart (each capped at
+// Options.MaxOutput). A non-zero exit is Result.ExitCode, not an error.
+//
+// The command runs under `sh -c` (see wrapCommand). When ctx has a deadline
+// it runs under coreutils timeout, so the host itself kills it (and its
+// process group) at the deadline even if this process dies or the network
+// goes away. When ctx is done first, Run sends SIGKILL to the session
+// (OpenSSH ≥ 7.9 signals the command's process group, except for root),
+// kills the command's whole session through a second session (it finds it
+// by a token in the environment; needs /proc, GNU grep and procps on the
+// host), closes the session, and returns an error wrapping ctx.Err().
+//
+// Errors are *HostError with Op "run"; they wrap ErrNotStarted when the
+// command surely did not start, ErrConnLost when the connection broke while
+// it ran, ctx.Err() on deadline or cancellation.
+func (r *SSHRunner) Run(ctx context.Context, command string) (Result, error) {
+	start := time.Now()
+	res := Result{Command: command}
+	fail := func(err error) (Result, error) {
+		res.Duration = time.Since(start)
+		return res, &HostError{Host: r.target.Name, Addr: r.addr, Op: OpRun, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrNotStarted, err))
+	}
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fail(fmt.Errorf("%w: waiting for a free session: %w", ErrNotStarted, ctx.Err()))
+	case <-r.done:
+		return fail(fmt.Errorf("%w: connection closed", ErrNotStarted))
+	}
+	defer func() { <-r.sem }()
+
+	sess, err := r.newSession(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			// Most likely the connection is going away: let Alive say so
+			// before returning, so a Pool can redial.
+			r.waitDead(200 * time.Millisecond)
+		}
+		return fail(fmt.Errorf("%w: open session: %w", ErrNotStarted, err))
+	}
+	defer sess.Close()
+	stdout := &capBuffer{max: r.maxOutput}
+	stderr := &capBuffer{max: r.maxOutput}
+	sess.Stdout = stdout
+	sess.Stderr = stderr
+
+	token := newToken()
+	wire, wrapped := wrapCommand(ctx, command, token)
+	startc := make(chan error, 1)
+	go func() { startc <- sess.Start(wire) }()
+	select {
+	case err := <-startc:
+		switch {
+		case err == nil:
+		case r.waitDead(200 * time.Millisecond):
+			// The exec request may have reached the server.
+			return fail(fmt.Errorf("%w: start: %w", ErrConnLost, err))
+		default: // the server refused it
+			return fail(fmt.Errorf("%w: start: %w", ErrNotStarted, err))
+		}
+	case <-ctx.Done():
+		// The server may have started it: treat it as running.
+		r.kill(sess, token, nil)
+		return fail(fmt.Errorf("command stopped on the host: %w", ctx.Err()))
+	}
+	waitc := make(chan error, 1)
+	go func() { waitc <- sess.Wait() }()
+
+	var werr error
+	select {
+	case werr = <-waitc:
+	case <-ctx.Done():
+		r.kill(sess, token, waitc)
+		res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+		return fail(fmt.Errorf("command stopped on the host: %w", ctx.Err()))
+	}
+	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+	res.Duration = time.Since(start)
+
+	var exitErr *ssh.ExitError
+	var missing *ssh.ExitMissingError
+	switch {
+	case werr == nil:
+		return res, nil
+	case errors.As(werr, &exitErr):
+		res.ExitCode = exitErr.ExitStatus()
+		// The host's timeout may report the deadline (124, or 137 after
+		// -k) a moment before ctx notices it.
+		if wrapped && ctx.Err() != nil && (res.ExitCode == 124 || res.ExitCode == 137) {
+			return fail(fmt.Errorf("command stopped on the host: %w", ctx.Err()))
+		}
+		return res, nil
+	case errors.As(werr, &missing):
+		if r.waitDead(200 * time.Millisecond) {
+			return fail(fmt.Errorf("%w: %w", ErrConnLost, werr))
+		}
+		return fail(fmt.Errorf("the server reported no exit status; outcome unknown: %w", werr))
+	default:
+		return fail(fmt.Errorf("%w: %w", ErrConnLost, werr))
+	}
+}
+
+// newSession opens a session, giving up when ctx is done (x/crypto's
+// NewSession itself would wait for the server forever). A refused channel
+// is retried for a while: sshd frees a session only once its command has
+// exited, a moment after the session was closed, so a refusal can be
+// transient.
+func (r *SSHRunner) newSession(ctx context.Context) (*ssh.Session, error) {
+	for attempt := 1; ; attempt++ {
+		type opened struct {
+			s   *ssh.Session
+			err error
+		}
+		c := make(chan opened, 1)
+		go func() {
+			s, err := r.client.NewSession()
+			c <- opened{s, err}
+		}()
+		var o opened
+		select {
+		case o = <-c:
+		case <-ctx.Done():
+			go func() { // close it should it open after all
+				if o := <-c; o.s != nil {
+					o.s.Close()
+				}
+			}()
+			return nil, ctx.Err()
+		}
+		var oce *ssh.OpenChannelError
+		if o.err == nil || !errors.As(o.err, &oce) || attempt == 10 {
+			return o.s, o.err
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (%w)", o.err, ctx.Err())
+		case <-r.done:
+			return nil, o.err
+		}
+	}
+}
+
+// kill ends a command whose ctx is done and waits (briefly) for its session
+// to end (waitc yields sess.Wait's result; nil: do not wait).
+func (r *SSHRunner) kill(sess *ssh.Session, token string, waitc <-chan error) {
+	// OpenSSH ≥ 7.9 turns this into killpg() on the command's process
+	// group, but refuses it for root logins, and older servers ignore it.
+	// So also kill the session the command runs in, found by its token,
+	// over a second session.
+	_ = sess.Signal(ssh.SIGKILL)
+	killCtx, cancel := context.WithTimeout(context.Background(), killGrace)
+	defer cancel()
+	if ks, err := r.newSession(killCtx); err == nil {
+		done := make(chan struct{})
+		go func() { _ = ks.Run(killScript(token)); close(done) }()
+		select {
+		case <-done:
+		case <-killCtx.Done():
+		}
+		ks.Close()
+	}
+	_ = sess.Close()
+	if waitc != nil {
+		select {
+		case <-waitc:
+		case <-killCtx.Done():
+		}
+	}
+}
+
+// waitDead reports whether the connection ends within d.
+func (r *SSHRunner) waitDead(d time.Duration) bool {
+	select {
+	case <-r.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func (r *SSHRunner) keepAlive(interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-tick.C:
+		}
+		replied := make(chan error, 1)
+		go func() {
+			_, _, err := r.client.SendRequest("keepalive@openssh.com", true, nil)
+			replied <- err
+		}()
+		select {
+		case err := <-replied:
+			if err != nil {
+				_ = r.client.Close()
+				return
+			}
+		case <-time.After(interval):
+			_ = r.client.Close()
+			return
+		case <-r.done:
+			return
+		}
+	}
+}
+
+// runIDVar names the environment variable that marks the processes of one
+// Run on the host, so that kill can find them.
+const runIDVar = "SITECTL_RUN_ID"
+
+// wrapCommand builds what is sent to the remote user's shell:
+//
+//	exec env SITECTL_RUN_ID=TOKEN sh -c 'CMD'
+//	exec env SITECTL_RUN_ID=TOKEN timeout -k 2 SECS sh -c 'CMD'   (ctx has a deadline)
+//
+// The command always runs under sh, as with the local runner. exec keeps
+// one process chain as the leader of the session sshd made for the
+// command, so exit codes and signals come back as the command's own. The
+// variable is inherited by everything the command starts, and outlives
+// exec, which rewrites command lines. coreutils timeout kills its whole
+// process group at the deadline on the host itself, even if this process or
+// the network is gone.
+func wrapCommand(ctx context.Context, command, token string) (string, bool) {
+	inner := "sh -c " + Quote(command)
+	prefix := "exec env " + runIDVar + "=" + token + " "
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return prefix + inner, false
+	}
+	secs := int(math.Ceil(time.Until(dl).Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	return fmt.Sprintf("%stimeout -k 2 %d %s", prefix, secs, inner), true
+}
+
+// killScript kills every session on the host that holds a process marked
+// with token (GNU grep -z reads /proc/PID/environ as NUL-separated lines).
+func killScript(token string) string {
+	return fmt.Sprintf(`for p in $(grep -lzx %s /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do `+
+		`s=$(ps -o sid= -p "$p" 2>/dev/null | tr -d ' '); `+
+		`[ -n "$s" ] && [ "$s" -gt 1 ] && pkill -KILL -s "$s"; done; true`, Quote(runIDVar+"="+token))
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// expandHome turns a leading "~/" into the home directory.
+func expandHome(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("expand %s: %w", p, err)
+		}
+		return filepath.Join(home, p[1:]), nil
+	}
+	return p, nil
+}
+
+// authMethods builds one publickey method from the key file and/or the
+// agent. (x/crypto tries each method name once, so two separate publickey
+// methods would never both be tried.) The agent socket is closed by the
+// returned func once the handshake is over; goph.UseAgent never closes it.
+func authMethods(t Target) (goph.Auth, func(), error) {
+	noop := func() {}
+	var signers []ssh.Signer
+	if t.KeyFile != "" {
+		path, err := expandHome(t.KeyFile)
+		if err != nil {
+			return nil, noop, err
+		}
+		s, err := goph.GetSigner(path, "")
+		if err != nil {
+			var pm *ssh.PassphraseMissingError
+			if errors.As(err, &pm) {
+				return nil, noop, fmt.Errorf("key file %s is protected by a passphrase: load it into ssh-agent and use the agent instead", path)
+			}
+			return nil, noop, fmt.Errorf("key file: %w", err)
+		}
+		signers = append(signers, s)
+	}
+	var ag agent.ExtendedAgent
+	closeAgent := noop
+	if t.UseAgent {
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return nil, noop, errors.New("use of ssh-agent requested but SSH_AUTH_SOCK is not set")
+		}
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			return nil, noop, fmt.Errorf("ssh-agent at %s: %w", sock, err)
+		}
+		ag = agent.NewClient(conn)
+		closeAgent = func() { _ = conn.Close() }
+	}
+	if len(signers) == 0 && ag == nil {
+		return nil, noop, errors.New("no credentials: the target has neither a key file nor use of ssh-agent")
+	}
+	cb := func() ([]ssh.Signer, error) {
+		out := append([]ssh.Signer(nil), signers...)
+		if ag != nil {
+			as, err := ag.Signers()
+			if err != nil && len(out) == 0 {
+				return nil, fmt.Errorf("ssh-agent: %w", err)
+			}
+			out = append(out, as...)
+		}
+		return out, nil
+	}
+	return goph.Auth{ssh.PublicKeysCallback(cb)}, closeAgent, nil
+}
+
+func describeAuth(t Target) string {
+	var m []string
+	if t.KeyFile != "" {
+		m = append(m, "key "+t.KeyFile)
+	}
+	if t.UseAgent {
+		m = append(m, "ssh-agent keys")
+	}
+	return "tried " + strings.Join(m, " and ")
+}
+
+// hostKeyCheck verifies the server's key against known_hosts and remembers
+// why it refused one, so that Dial can return a *HostKeyError rather than
+// x/crypto's wrapped text.
+type hostKeyCheck struct {
+	target     Target
+	addr       string
+	port       int
+	file       string
+	insecure   bool
+	missing    bool
+	kh         ssh.HostKeyCallback
+	algorithms []string
+
+	mu   sync.Mutex
+	last *HostKeyError
+}
+
+func newHostKeyCheck(t Target, addr string, port int) (*hostKeyCheck, error) {
+	h := &hostKeyCheck{target: t, addr: addr, port: port, insecure: t.InsecureIgnoreHostKey}
+	if h.insecure {
+		return h, nil
+	}
+	file := t.KnownHosts
+	if file == "" {
+		p, err := goph.DefaultKnownHostsPath()
+		if err != nil {
+			return nil, fmt.Errorf("default known_hosts: %w", err)
+		}
+		file = p
+	}
+	file, err := expandHome(file)
+	if err != nil {
+		return nil, err
+	}
+	h.file = file
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		// Still connect, to show the operator the key they need to check.
+		h.missing = true
+		return h, nil
+	}
+	kh, err := goph.KnownHosts(file)
+	if err != nil {
+		return nil, fmt.Errorf("known_hosts %s: %w", file, err)
+	}
+	h.kh = kh
+	h.algorithms = knownAlgorithms(kh, addr, port)
+	return h, nil
+}
+
+// knownAlgorithms returns the host-key algorithms matching the keys stored
+// for addr, so the server is asked for a key type we can check. Without it
+// x/crypto may negotiate another type the server also has and then report
+// "knownhosts: key mismatch" (goph #50/#81, golang/go#29286). nil (x/crypto's
+// defaults) when the host is not in the file.
+func knownAlgorithms(kh ssh.HostKeyCallback, addr string, port int) []string {
+	// A key that matches nothing makes the callback list what it knows.
+	err := kh(addr, &net.TCPAddr{IP: net.IPv4zero, Port: port}, probeKey{})
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) {
+		return nil
+	}
+	var algos []string
+	seen := map[string]bool{}
+	add := func(a ...string) {
+		for _, x := range a {
+			if !seen[x] {
+				seen[x] = true
+				algos = append(algos, x)
+			}
+		}
+	}
+	for _, k := range ke.Want {
+		switch t := k.Key.Type(); t {
+		case ssh.KeyAlgoRSA:
+			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+		default:
+			add(t)
+		}
+	}
+	return algos
+}
+
+// probeKey is a public key no known_hosts line can match.
+type probeKey struct{}
+
+func (probeKey) Type() string                        { return "sitectl-probe" }
+func (probeKey) Marshal() []byte                     { return []byte("\x00\x00\x00\x0dsitectl-probe") }
+func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
+
+func (h *hostKeyCheck) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	if h.insecure {
+		return nil
+	}
+	e := &HostKeyError{
+		Host:        h.target.Name,
+		Addr:        h.addr,
+		Port:        h.port,
+		KeyType:     key.Type(),
+		Fingerprint: ssh.FingerprintSHA256(key),
+		KnownHosts:  h.file,
+	}
+	if h.missing {
+		e.KnownHostsMissing = true
+		return h.refuse(e)
+	}
+	err := h.kh(hostname, remote, key)
+	if err == nil {
+		return nil
+	}
+	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &re):
+		e.Revoked = true
+	case errors.As(err, &ke) && len(ke.Want) > 0:
+		e.Mismatch = true
+		for _, k := range ke.Want {
+			e.Known = append(e.Known, fmt.Sprintf("%s:%d %s %s", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
+		}
+	case errors.As(err, &ke):
+		// unknown host: the default message
+	default:
+		return err
+	}
+	return h.refuse(e)
+}
+
+func (h *hostKeyCheck) refuse(e *HostKeyError) error {
+	h.mu.Lock()
+	h.last = e
+	h.mu.Unlock()
+	return e
+}
+
+func (h *hostKeyCheck) failure() *HostKeyError {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
