@@ -45,6 +45,12 @@ type Task struct {
 	Act     string // the command that changes state
 	Observe string // the read-only command that observes it ("" when not observable)
 	Probe   *inventory.Probe
+	// Driver, when set, observes and acts instead of the shell commands:
+	// MongoDB elections, HAProxy server states, ActiveMQ consumers. Observe
+	// and Act then only describe what it does (plan output).
+	Driver Driver
+	Layer  string // mongodb, haproxy, activemq for driver tasks
+	Spec   *StepSpec
 
 	CommandTimeout time.Duration
 	VerifyTimeout  time.Duration
@@ -53,7 +59,7 @@ type Task struct {
 }
 
 // Observable reports whether the task's state can be observed read-only.
-func (t *Task) Observable() bool { return t.Observe != "" }
+func (t *Task) Observable() bool { return t.Observe != "" || t.Driver != nil }
 
 // Compile binds runbook name from the catalog to site.
 func (c *Catalog) Compile(name string, inv *inventory.Inventory, site string) (*Plan, error) {

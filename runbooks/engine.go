@@ -180,7 +180,36 @@ type observation struct {
 	Exit   *int
 }
 
+// Driver observes and changes a part of the deployment that is not a
+// service on a host. Adapters provide drivers; the engine runs them with the
+// same observe / skip / act / verify discipline as shell tasks.
+type Driver interface {
+	// Observe reads the current state, read-only.
+	Observe(ctx context.Context) Observation
+	// Act changes the state. An error wrapping ErrActFailed is a known
+	// failure (the state is known wrong); any other error leaves the outcome
+	// to verification, and unknown if verification cannot tell.
+	Act(ctx context.Context) error
+}
+
+// Observation is what a Driver saw.
+type Observation struct {
+	State  string // short: "primary on B (term 7)", "site_b UP"
+	Holds  bool   // the desired state holds
+	Known  bool   // the state could be observed
+	Detail string
+}
+
+// ErrActFailed marks a driver action that is known to have failed.
+var ErrActFailed = errors.New("action failed")
+
 func (e *Engine) observe(ctx context.Context, t *Task) observation {
+	if t.Driver != nil {
+		cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
+		o := t.Driver.Observe(cctx)
+		cancel()
+		return observation{State: o.State, Holds: o.Holds, Known: o.Known, Detail: o.Detail}
+	}
 	if !t.Observable() {
 		return observation{State: "not observable", Detail: "the step has no check command"}
 	}
@@ -267,6 +296,28 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 			case <-e.Clock.After(backoff):
 			}
 			backoff *= 2
+		}
+		if t.Driver != nil {
+			err := t.Driver.Act(ctx) // the driver bounds its own waits
+			ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt}
+			if err != nil {
+				ev.Message = err.Error()
+			}
+			e.emit(t, ev)
+			switch {
+			case err == nil:
+				acted, actErr = true, nil
+			case ctx.Err() != nil:
+				return e.cancelled(t, o.State)
+			case errors.Is(err, ErrActFailed):
+				actErr = nil
+				last = TaskResult{Outcome: event.Failed, Observed: o.State, Message: fmt.Sprintf("%s on %s: %v", t.Action, t.Site, err), Hint: e.hint(t)}
+				continue
+			default:
+				actErr = err
+				continue
+			}
+			break
 		}
 		cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
 		res, err := e.Runner.Run(cctx, t.Host, t.Act)
