@@ -1,0 +1,357 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// ObserveHAProxy reads "show stat" from the inventory's runtime API (with
+// its per-command timeout) and returns the haproxy layer (HAProxyLayer).
+func ObserveHAProxy(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
+	if inv == nil || inv.HAProxy == nil {
+		return HAProxyLayer(inv, nil, nil)
+	}
+	c, err := haproxy.New(inv.HAProxy.RuntimeAPI, inv.HAProxy.Timeout.D())
+	if err != nil {
+		return HAProxyLayer(inv, nil, err)
+	}
+	rows, err := c.ShowStat(ctx)
+	return HAProxyLayer(inv, rows, err)
+}
+
+// haproxyBackendView is one inventory backend as observed.
+type haproxyBackendView struct {
+	name    string
+	state   string   // ServeOne, ServeNone, ServeSplit, ServeUnknown
+	sites   []string // sites whose servers take new traffic, sorted
+	detail  string   // "site_a (A)" or the reason it is unknown
+	traffic haproxy.BackendTraffic
+	servers map[string]string // server -> site, from the inventory
+}
+
+// HAProxyLayer turns "show stat" rows (and the error of reading them) into
+// the haproxy layer's verdict. For every backend of the inventory it finds
+// the servers that take new traffic (haproxy.Traffic: active servers that
+// are up; the backups when no active server is up) and maps them to sites
+// with the inventory. The layer is:
+//
+//   - one: every backend sends new traffic to the same single site;
+//   - none: no backend has a server that takes traffic;
+//   - split: the backends disagree (including some none), or one backend
+//     sends to servers of both sites;
+//   - unknown: the runtime API could not be read (refused, timeout, no
+//     socket, permission, garbled reply: named in Detail), a backend is
+//     missing from the stats, or a server the inventory does not map takes
+//     traffic.
+//
+// Rows list every server with its status and current sessions. Fix is the
+// runtime-API command (as an "echo … | socat …" line) or the sitectl runbook
+// that makes a single site serve; Notes give the alternative site.
+func HAProxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) LayerVerdict {
+	l := LayerVerdict{Layer: LayerHAProxy}
+	if inv == nil || inv.HAProxy == nil {
+		l.State, l.Detail = ServeUnknown, "no haproxy section in the inventory"
+		return l
+	}
+	h := inv.HAProxy
+	api := h.RuntimeAPI
+	if err != nil && !haproxy.IsPartial(err) {
+		l.State = ServeUnknown
+		var e *haproxy.Error
+		switch {
+		case errors.Is(err, haproxy.ErrUnreachable):
+			l.Detail = fmt.Sprintf("runtime API not reachable (%s): %v", haproxy.Reason(err), err)
+		case errors.As(err, &e) && e.Kind == haproxy.KindDenied:
+			l.Detail = fmt.Sprintf("runtime API refused show stat (Permission denied): %v", err)
+		default:
+			l.Detail = fmt.Sprintf("HAProxy runtime API %s gave no usable show stat (%s): %v", api, haproxy.Reason(err), err)
+		}
+		l.Notes = append(l.Notes, "check it by hand: "+haproxy.SocatCommand(api, "show info"))
+		return l
+	}
+	partial := err != nil
+	if partial {
+		l.Notes = append(l.Notes, err.Error())
+	}
+
+	var views []*haproxyBackendView
+	for _, b := range h.Backends {
+		if b == nil {
+			continue
+		}
+		v := haproxyObserve(b, rows, partial)
+		views = append(views, v)
+		for _, s := range v.traffic.Servers {
+			site := b.Servers[s.Name]
+			if site == "" {
+				site = "?"
+			}
+			l.Rows = append(l.Rows, Row{Site: site, Name: b.Name + "/" + s.Name, State: s.Status.Raw, Detail: haproxyServerDetail(s)})
+		}
+		for _, name := range haproxySortedKeys(b.Servers) {
+			if !haproxyHasServer(v.traffic, name) {
+				l.Rows = append(l.Rows, Row{Site: b.Servers[name], Name: b.Name + "/" + name, State: "missing", Detail: "not in show stat"})
+			}
+		}
+		for _, n := range v.traffic.Notes {
+			l.Notes = append(l.Notes, b.Name+": "+n)
+		}
+	}
+	if len(views) == 0 {
+		l.State, l.Detail = ServeUnknown, "the inventory lists no haproxy backend"
+		return l
+	}
+
+	var split, unknown, none []*haproxyBackendView
+	perSite := map[string][]string{} // site -> backends sending only to it
+	all := map[string]bool{}
+	for _, v := range views {
+		for _, s := range v.sites {
+			all[s] = true
+		}
+		switch v.state {
+		case ServeSplit:
+			split = append(split, v)
+		case ServeUnknown:
+			unknown = append(unknown, v)
+		case ServeNone:
+			none = append(none, v)
+		case ServeOne:
+			perSite[v.sites[0]] = append(perSite[v.sites[0]], v.name)
+		}
+	}
+	sites := haproxySortedKeys(perSite)
+	describe := func(vs []*haproxyBackendView) string {
+		var p []string
+		for _, v := range vs {
+			p = append(p, v.name+" ("+v.detail+")")
+		}
+		return strings.Join(p, ", ")
+	}
+	switch {
+	case len(split) > 0 || len(sites) > 1 || len(sites) == 1 && len(none) > 0:
+		l.State, l.Sites = ServeSplit, haproxySortedKeys(all)
+		var p []string
+		if len(split) > 0 {
+			p = append(p, "both sites take new traffic in "+describe(split))
+		}
+		for _, s := range sites {
+			p = append(p, fmt.Sprintf("site %s per %s", s, strings.Join(perSite[s], ", ")))
+		}
+		if len(none) > 0 {
+			p = append(p, "no server takes traffic in "+describe(none))
+		}
+		if len(unknown) > 0 {
+			p = append(p, "unknown: "+describe(unknown))
+		}
+		l.Detail = "backends disagree: " + strings.Join(p, "; ")
+	case len(unknown) > 0:
+		l.State = ServeUnknown
+		l.Detail = "cannot tell which site HAProxy sends to: " + describe(unknown)
+		if len(sites) == 1 {
+			l.Detail += fmt.Sprintf(" (the other backends send to site %s)", sites[0])
+		}
+		return l
+	case len(sites) == 1:
+		l.State, l.Site, l.Sites = ServeOne, sites[0], sites
+		l.Detail = fmt.Sprintf("every backend sends new traffic to site %s: %s", sites[0], describe(views))
+		return l
+	default:
+		l.State = ServeNone
+		l.Detail = "no backend has a server that takes traffic: " + describe(views)
+	}
+
+	target, other := haproxyFixTargets(inv, views, perSite)
+	if target != "" {
+		l.Fix = haproxyFix(inv, views, target)
+		if other != "" {
+			l.Notes = append(l.Notes, fmt.Sprintf("to make site %s serve instead: %s", other, haproxyFix(inv, views, other)))
+		}
+	}
+	return l
+}
+
+func haproxyObserve(b *inventory.HAProxyBackend, rows []haproxy.StatRow, partial bool) *haproxyBackendView {
+	v := &haproxyBackendView{name: b.Name, servers: b.Servers, traffic: haproxy.Traffic(rows, b.Name)}
+	if !v.traffic.Found {
+		v.state, v.detail = ServeUnknown, "not in show stat"
+		return v
+	}
+	var unmapped, missing []string
+	sites := map[string]bool{}
+	var serving []string
+	for _, s := range v.traffic.Servers {
+		if !s.Serving {
+			continue
+		}
+		site, ok := b.Servers[s.Name]
+		if !ok {
+			unmapped = append(unmapped, s.Name)
+			continue
+		}
+		sites[site] = true
+		serving = append(serving, fmt.Sprintf("%s %s", s.Name, site))
+	}
+	for _, name := range haproxySortedKeys(b.Servers) {
+		if !haproxyHasServer(v.traffic, name) {
+			missing = append(missing, name)
+		}
+	}
+	v.sites = haproxySortedKeys(sites)
+	switch {
+	case len(unmapped) > 0:
+		v.state = ServeUnknown
+		v.detail = fmt.Sprintf("%s: takes traffic but the inventory does not map it to a site", strings.Join(unmapped, ", "))
+	case partial && len(missing) > 0:
+		// A skipped row may be the serving server.
+		v.state = ServeUnknown
+		v.detail = fmt.Sprintf("%s missing from a partial show stat", strings.Join(missing, ", "))
+	case len(sites) == 0:
+		v.state = ServeNone
+		var p []string
+		for _, s := range v.traffic.Servers {
+			p = append(p, s.Name+" "+s.Status.Raw)
+		}
+		v.detail = "no server takes traffic: " + strings.Join(p, ", ")
+	case len(sites) == 1:
+		v.state, v.detail = ServeOne, strings.Join(serving, ", ")
+		if v.traffic.OnBackup {
+			v.detail += ", on backup"
+		}
+	default:
+		v.state, v.detail = ServeSplit, strings.Join(serving, ", ")
+	}
+	if len(missing) > 0 && v.state != ServeUnknown {
+		v.detail += fmt.Sprintf("; %s not configured in HAProxy", strings.Join(missing, ", "))
+	}
+	return v
+}
+
+func haproxyServerDetail(s haproxy.ServerTraffic) string {
+	role := "active"
+	if s.Backup {
+		role = "backup"
+	}
+	sess := "sessions unknown"
+	if s.Sessions >= 0 {
+		sess = fmt.Sprintf("%d sessions", s.Sessions)
+	}
+	return fmt.Sprintf("%s; %s; %s", role, s.Why, sess)
+}
+
+// haproxyFixTargets picks the site the Fix makes serve and the alternative: the
+// site most backends already send to, else the primary site, else the
+// first site.
+func haproxyFixTargets(inv *inventory.Inventory, views []*haproxyBackendView, perSite map[string][]string) (target, other string) {
+	var names []string
+	for _, s := range inv.Sites {
+		if s != nil && s.Name != "" {
+			names = append(names, s.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "", ""
+	}
+	score := map[string]int{}
+	for s, bs := range perSite {
+		score[s] = len(bs)
+	}
+	primary := ""
+	if p := inv.PrimarySite(); p != nil {
+		primary = p.Name
+	}
+	sort.SliceStable(names, func(i, j int) bool {
+		if score[names[i]] != score[names[j]] {
+			return score[names[i]] > score[names[j]]
+		}
+		return names[i] == primary && names[j] != primary
+	})
+	target = names[0]
+	if len(names) > 1 {
+		other = names[1]
+	}
+	return target, other
+}
+
+// haproxyFix returns the command that makes site the only one taking new
+// traffic: ready its admin-disabled servers (or the tracked server they
+// inherit maintenance from), restore a weight of 0, drain the other site's
+// servers that would still take new traffic, and, when its servers fail
+// their health checks, start its services first with "sitectl takeover".
+func haproxyFix(inv *inventory.Inventory, views []*haproxyBackendView, site string) string {
+	var cmds []string
+	takeover := false
+	for _, v := range views {
+		if !v.traffic.Found {
+			continue
+		}
+		// Will site have an active server taking traffic after the fix?
+		activeWillServe := false
+		for _, s := range v.traffic.Servers {
+			if v.servers[s.Name] != site {
+				continue
+			}
+			switch st := s.Status; {
+			case s.Usable:
+			case st.State == haproxy.StateDrain || st.State == haproxy.StateMaint && st.Via == "" && !st.Resolution:
+				cmds = append(cmds, haproxy.SetStateCommand(v.name, s.Name, haproxy.Ready))
+			case st.State == haproxy.StateMaint && st.Via != "":
+				be, srv, _ := strings.Cut(st.Via, "/")
+				cmds = append(cmds, haproxy.SetStateCommand(be, srv, haproxy.Ready))
+			case st.Up() && s.Weight == 0:
+				cmds = append(cmds, "set weight "+haproxy.Arg(v.name)+"/"+haproxy.Arg(s.Name)+" 100%")
+			case st.State == haproxy.StateMaint:
+				continue // DNS resolution: nothing the runtime API can do
+			default:
+				// DOWN or NOLB: its service must come back (health checks).
+				takeover = true
+			}
+			if !s.Backup {
+				activeWillServe = true
+			}
+		}
+		for _, s := range v.traffic.Servers {
+			if v.servers[s.Name] == site || s.Status.State == haproxy.StateDrain || s.Status.State == haproxy.StateMaint {
+				continue
+			}
+			// The other site's active servers (even DOWN ones, so they do
+			// not take traffic back when they recover), and its usable
+			// backups when site has no active server to take precedence.
+			if !s.Backup || s.Usable && !activeWillServe {
+				cmds = append(cmds, haproxy.SetStateCommand(v.name, s.Name, haproxy.Drain))
+			}
+		}
+	}
+	var parts []string
+	if takeover {
+		parts = append(parts, "sitectl takeover --site "+site)
+	}
+	if len(cmds) > 0 {
+		parts = append(parts, haproxy.SocatCommand(inv.HAProxy.RuntimeAPI, cmds...))
+	}
+	return strings.Join(parts, " && ")
+}
+
+func haproxyHasServer(t haproxy.BackendTraffic, name string) bool {
+	for _, s := range t.Servers {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func haproxySortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
