@@ -193,6 +193,10 @@ func compileTasks(st *Step, spec *StepSpec, inv *inventory.Inventory, site strin
 				tasks = append(tasks, &t)
 			}
 		}
+	case ActionHAProxy, ActionMongoDB, ActionActiveMQ:
+		if t := layerTask(base, spec, inv, site); t != nil {
+			tasks = append(tasks, t)
+		}
 	case ActionRun:
 		hosts := slices.Clone(spec.Hosts)
 		if spec.Select != nil {

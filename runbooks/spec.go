@@ -22,6 +22,11 @@ const (
 	ActionStop    = "stop"    // stop the selected services; desired state: stopped
 	ActionRun     = "run"     // run a command on hosts; `check` observes whether it is needed
 	ActionInclude = "include" // run another runbook's steps here
+
+	// Layer actions (drivers, not shell commands).
+	ActionHAProxy  = "haproxy"  // set the site's servers ready, drain (wait for sessions to end) or maint
+	ActionMongoDB  = "mongodb"  // wait for a writable primary after an election, or move it (mode: move)
+	ActionActiveMQ = "activemq" // verify the site's consumers hold the top priority on every broker
 )
 
 // Scopes and effects.
@@ -76,6 +81,8 @@ type StepSpec struct {
 	VerifyTimeout inventory.Duration `yaml:"verify_timeout"` // deadline to reach the desired state
 	Retries       int                `yaml:"retries"`        // extra attempts of the action
 	Backoff       inventory.Duration `yaml:"backoff"`        // first retry delay, doubled each time
+	State         string             `yaml:"state"`          // haproxy: ready, drain, maint
+	Mode          string             `yaml:"mode"`           // mongodb: wait (default) or move
 
 	Pos inventory.Pos `yaml:"-"`
 }
@@ -258,10 +265,29 @@ func (rb *Runbook) validate() Problems {
 			if st.Runbook == "" {
 				add(st.Pos, "step %q: action include needs runbook", st.Name)
 			}
+		case ActionHAProxy:
+			switch st.State {
+			case "ready", "drain", "maint":
+			default:
+				add(st.Pos, "step %q: action haproxy needs state ready, drain or maint (got %q)", st.Name, st.State)
+			}
+		case ActionMongoDB:
+			switch st.Mode {
+			case "", "wait", "move":
+			default:
+				add(st.Pos, "step %q: action mongodb: mode %q: expected wait or move", st.Name, st.Mode)
+			}
+		case ActionActiveMQ:
 		case "":
-			add(st.Pos, "step %q has no action: expected start, stop, run or include", st.Name)
+			add(st.Pos, "step %q has no action: expected %s", st.Name, actionList)
 		default:
-			add(st.Pos, "step %q: action %q: expected start, stop, run or include", st.Name, st.Action)
+			add(st.Pos, "step %q: action %q: expected %s", st.Name, st.Action, actionList)
+		}
+		if st.State != "" && st.Action != ActionHAProxy {
+			add(st.Pos, "step %q: state applies to action haproxy only", st.Name)
+		}
+		if st.Mode != "" && st.Action != ActionMongoDB {
+			add(st.Pos, "step %q: mode applies to action mongodb only", st.Name)
 		}
 		if sel := st.Select; sel != nil {
 			switch sel.Group {
@@ -304,6 +330,8 @@ func (rb *Runbook) validate() Problems {
 	}
 	return ps
 }
+
+const actionList = "start, stop, run, include, haproxy, mongodb or activemq"
 
 func validName(s string) bool {
 	for _, r := range s {

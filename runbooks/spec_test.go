@@ -19,7 +19,7 @@ func TestParseErrorsArePositionedAndComplete(t *testing.T) {
 		{"unknown key", "name: x\neffect: none\nsteps:\n  - name: a\n    action: start\n    selct: {group: core}\n",
 			[]string{`6:5: unknown key "selct" in step (expected one of: name, description, action, select`}},
 		{"several errors at once", "name: x\neffect: sideways\nsteps:\n  - name: a\n    action: jump\n  - name: a\n    action: stop\n    select: {kinds: [fax]}\n",
-			[]string{`2:9: effect "sideways"`, `4:5: step "a": action "jump"`, `6:5: duplicate step name "a" (first defined at t.yaml:4:5)`, `8:13: step "a": unknown service kind "fax"`}},
+			[]string{`2:9: effect "sideways"`, `4:5: step "a": action "jump": expected start, stop, run, include, haproxy, mongodb or activemq`, `6:5: duplicate step name "a" (first defined at t.yaml:4:5)`, `8:13: step "a": unknown service kind "fax"`}},
 		{"after unknown step", "name: x\neffect: none\nsteps:\n  - name: a\n    action: stop\n    select: {group: core}\n    after: [b]\n",
 			[]string{`4:5: step "a": after names unknown step "b" (steps: a)`}},
 		{"cycle", "name: x\neffect: none\nsteps:\n  - {name: a, action: stop, select: {group: core}, after: [b]}\n  - {name: b, action: stop, select: {group: core}, after: [a]}\n",

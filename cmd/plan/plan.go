@@ -187,10 +187,22 @@ func verdict(r runbooks.TaskResult, t *runbooks.Task) string {
 	case event.Skipped:
 		return "skip: " + r.Message
 	case event.Planned:
-		if r.Observed == "not observed (offline)" {
-			return "would " + t.Action
+		verb := t.Action
+		switch t.Layer {
+		case runbooks.ActionHAProxy:
+			verb = "set servers " + t.Spec.State
+		case runbooks.ActionMongoDB:
+			verb = "wait for a writable primary"
+			if t.Spec.Mode == "move" {
+				verb = "move the primary to site " + t.Site
+			}
+		case runbooks.ActionActiveMQ:
+			verb = "verify consumer priority"
 		}
-		return fmt.Sprintf("would %s (now %s)", t.Action, r.Observed)
+		if r.Observed == "not observed (offline)" {
+			return "would " + verb
+		}
+		return fmt.Sprintf("would %s (now %s)", verb, r.Observed)
 	}
 	return string(r.Outcome) + ": " + r.Message
 }

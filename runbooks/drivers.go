@@ -1,0 +1,174 @@
+package runbooks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// layerTask builds the task of a layer step (haproxy, mongodb, activemq) for
+// site, or nil when the inventory does not describe that layer.
+func layerTask(base Task, spec *StepSpec, inv *inventory.Inventory, site string) *Task {
+	t := base
+	t.Spec = spec
+	t.Layer = spec.Action
+	t.ID = base.Step.Name + "/" + spec.Action
+	switch spec.Action {
+	case ActionHAProxy:
+		if inv.HAProxy == nil {
+			return nil
+		}
+		d, err := newHAProxyDriver(inv, site, spec.State, t.VerifyTimeout)
+		if err != nil {
+			return nil // validated by the inventory; unreachable here
+		}
+		t.Driver = d
+		t.Host = "haproxy"
+		t.Desired = d.desired()
+		t.Observe = "show stat via " + inv.HAProxy.RuntimeAPI + ": status and current sessions of " + strings.Join(d.names(), ", ")
+		t.Act = d.actDescription()
+	default:
+		d := layerDrivers[spec.Action]
+		if d == nil {
+			return nil
+		}
+		return d(t, spec, inv, site)
+	}
+	return &t
+}
+
+// layerDrivers lets other files register drivers for layers.
+var layerDrivers = map[string]func(Task, *StepSpec, *inventory.Inventory, string) *Task{}
+
+// haproxyDriver puts a site's servers in every inventory backend into a
+// state: ready (back in load balancing), drain (no new sessions; wait until
+// current sessions reach zero, the graceful path), or maint.
+type haproxyDriver struct {
+	client  *haproxy.Client
+	site    string
+	state   string
+	servers map[string][]string // backend -> servers of the site
+	drain   time.Duration
+}
+
+func newHAProxyDriver(inv *inventory.Inventory, site, state string, drain time.Duration) (*haproxyDriver, error) {
+	c, err := haproxy.New(inv.HAProxy.RuntimeAPI, inv.HAProxy.Timeout.D())
+	if err != nil {
+		return nil, err
+	}
+	d := &haproxyDriver{client: c, site: site, state: state, servers: map[string][]string{}, drain: drain}
+	for _, be := range inv.HAProxy.Backends {
+		for srv, s := range be.Servers {
+			if s == site {
+				d.servers[be.Name] = append(d.servers[be.Name], srv)
+			}
+		}
+	}
+	return d, nil
+}
+
+func (d *haproxyDriver) names() []string {
+	var out []string
+	for be, srvs := range d.servers {
+		for _, s := range srvs {
+			out = append(out, be+"/"+s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (d *haproxyDriver) desired() string {
+	switch d.state {
+	case haproxy.Drain:
+		return "DRAIN with 0 sessions"
+	case haproxy.Maint:
+		return "MAINT"
+	}
+	return "ready (not DRAIN or MAINT)"
+}
+
+func (d *haproxyDriver) actDescription() string {
+	var cmds []string
+	for _, n := range d.names() {
+		be, srv, _ := strings.Cut(n, "/")
+		cmds = append(cmds, haproxy.SetStateCommand(be, srv, d.state))
+	}
+	s := strings.Join(cmds, "; ")
+	if d.state == haproxy.Drain {
+		s += "; then wait until their current sessions reach 0"
+	}
+	return s
+}
+
+// Observe reads show stat and checks every server of the site.
+func (d *haproxyDriver) Observe(ctx context.Context) Observation {
+	rows, err := d.client.ShowStat(ctx)
+	if err != nil && !haproxy.IsPartial(err) {
+		return Observation{State: "unknown", Detail: err.Error()}
+	}
+	byName := map[string]haproxy.StatRow{}
+	for _, r := range rows {
+		if r.IsServer() {
+			byName[r.Proxy+"/"+r.Name] = r
+		}
+	}
+	holds, known := true, true
+	var parts []string
+	for _, n := range d.names() {
+		r, ok := byName[n]
+		if !ok {
+			known = false
+			parts = append(parts, n+" missing from show stat")
+			continue
+		}
+		st := r.Status.State
+		parts = append(parts, fmt.Sprintf("%s %s (%d sessions)", n, r.Status.Raw, r.Scur))
+		switch d.state {
+		case haproxy.Ready:
+			if st == haproxy.StateDrain || st == haproxy.StateMaint {
+				holds = false
+			}
+		case haproxy.Drain:
+			if !(st == haproxy.StateDrain && r.Scur == 0 && r.Qcur <= 0 || st == haproxy.StateMaint) {
+				holds = false
+			}
+		case haproxy.Maint:
+			if st != haproxy.StateMaint {
+				holds = false
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return Observation{State: "no server of site " + d.site + " in the inventory's backends", Holds: true, Known: true}
+	}
+	return Observation{State: strings.Join(parts, ", "), Holds: holds && known, Known: known}
+}
+
+// Act sets the state; for drain it also waits for sessions to end.
+func (d *haproxyDriver) Act(ctx context.Context) error {
+	for be, srvs := range d.servers {
+		if d.state == haproxy.Drain {
+			deadline := time.Now().Add(d.drain)
+			res, err := d.client.Drain(ctx, be, srvs, deadline, 250*time.Millisecond)
+			if err != nil {
+				if res.Outcome == haproxy.DrainTimedOut {
+					return fmt.Errorf("%w: backend %s: sessions did not reach 0 within %s: %v", ErrActFailed, be, d.drain, err)
+				}
+				return err
+			}
+			continue
+		}
+		for _, srv := range srvs {
+			if err := d.client.SetState(ctx, be, srv, d.state); err != nil {
+				return fmt.Errorf("%w: %v", ErrActFailed, err)
+			}
+		}
+	}
+	return nil
+}
