@@ -50,3 +50,27 @@ func ReadyForTakeover(sites []SiteStatus, target string) Readiness {
 	}
 	return r
 }
+
+// ReadyWithVerdict adds the other layers' view to a services readiness:
+// another site serving per any layer, or a layer split, is a reason not to
+// take over; unknown layers are noted.
+func ReadyWithVerdict(r Readiness, v Verdict, target string) Readiness {
+	for _, l := range v.Layers {
+		if l.Layer == LayerServices {
+			continue
+		}
+		switch {
+		case l.State == ServeSplit:
+			r.Ready = false
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%s is split: %s", l.Layer, l.Detail))
+		case l.State == ServeOne && l.Site != target && l.Layer == LayerHAProxy:
+			r.Notes = append(r.Notes, fmt.Sprintf("haproxy still sends traffic to site %s: takeover sets site %s's servers ready; renounce --site %s drains them", l.Site, target, l.Site))
+		case l.State == ServeUnknown:
+			r.Notes = append(r.Notes, fmt.Sprintf("%s could not be observed: %s", l.Layer, l.Detail))
+		}
+		for _, n := range l.Notes {
+			r.Notes = append(r.Notes, l.Layer+": "+n)
+		}
+	}
+	return r
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type Operation struct {
 	Clock      Clock
 	Probe      checks.Prober
 	Hint       func(*Task) string
+	// Layers observed besides services; nil means every layer the
+	// inventory describes.
+	Layers []checks.LayerObserver
 
 	// Lock takes the deployment's run lock (Execute mode); release is
 	// deferred until the run has ended.
@@ -52,6 +56,8 @@ type Report struct {
 	Before, After   []checks.SiteStatus
 	InvariantBefore checks.Invariant
 	InvariantAfter  checks.Invariant
+	VerdictBefore   checks.Verdict
+	VerdictAfter    checks.Verdict
 	JournalPath     string
 	Outcome         event.Outcome
 	Started         time.Time
@@ -131,14 +137,15 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 
 	// 1. before-state and preconditions (not offline: that makes no connection)
 	var refusal *RefusedError
-	obs := &checks.Observer{Inventory: o.Inventory, Runner: o.Runner, Probe: o.Probe, Now: o.Clock.Now}
+	dep := &checks.Deployment{Inventory: o.Inventory, Runner: o.Runner, Probe: o.Probe, Now: o.Clock.Now, Layers: o.Layers}
 	if o.Mode != Offline {
-		rep.Before = obs.Sites(ctx)
-		rep.InvariantBefore = checks.CheckNotBothActive(rep.Before)
+		snap := dep.Observe(ctx)
+		rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
 		for _, s := range rep.Before {
 			st.Emit(event.Event{Kind: event.Message, Message: "before: " + DescribeSite(s)})
 		}
 		st.Emit(event.Event{Kind: event.Invariant, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
+		st.Emit(event.Event{Kind: event.Verdict, Message: "before: " + describeVerdict(rep.VerdictBefore)})
 		if ref, warn := o.preconditions(plan, rep.Before); ref != nil {
 			if o.Force {
 				st.Emit(event.Event{Kind: event.Message, Message: fmt.Sprintf("--force overrides a refusal: %s; reason given: %q", ref.Reason, o.Reason)})
@@ -199,8 +206,8 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 
 	// 4. the invariant again, after the runbook
 	if o.Mode == Execute && outcome != event.Cancelled {
-		rep.After = obs.Sites(ctx)
-		rep.InvariantAfter = checks.CheckNotBothActive(rep.After)
+		snap := dep.Observe(ctx)
+		rep.After, rep.InvariantAfter, rep.VerdictAfter = snap.Sites, snap.Invariant, snap.Verdict
 		for _, s := range rep.After {
 			st.Emit(event.Event{Kind: event.Message, Message: "after: " + DescribeSite(s)})
 		}
@@ -210,6 +217,14 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 				outcome, msg = event.Failed, rep.InvariantAfter.Message
 			} else if outcome == event.OK {
 				outcome, msg = event.Unknown, rep.InvariantAfter.Message
+			}
+		}
+		vo, vmsg := verdictOutcome(plan, rep.VerdictAfter)
+		st.Emit(event.Event{Kind: event.Verdict, Message: "after: " + describeVerdict(rep.VerdictAfter), Outcome: vo, Expected: vmsg})
+		if outcome == event.OK && vo != event.OK {
+			outcome, msg = vo, fmt.Sprintf("%s; verdict: %s (expected %s)", msg, rep.VerdictAfter.Summary, vmsg)
+			if len(rep.VerdictAfter.Fixes) > 0 {
+				msg += "; " + strings.Join(rep.VerdictAfter.Fixes, "; ")
 			}
 		}
 	}
@@ -342,4 +357,59 @@ func summary(r *Result) string {
 func IsRefused(err error) bool {
 	var r *RefusedError
 	return errors.As(err, &r)
+}
+
+// verdictOutcome checks the who-serves verdict against what the runbook
+// promises: an activating core runbook must end with its site serving in
+// every layer; a deactivating one with its site serving in none.
+func verdictOutcome(p *Plan, v checks.Verdict) (event.Outcome, string) {
+	rb := p.Runbook
+	if rb.Scope == ScopeReporting {
+		return event.OK, "any (reporting only)"
+	}
+	switch rb.Effect {
+	case EffectActivate, EffectSwitch:
+		want := "site " + p.Site + " serves"
+		switch {
+		case v.Serves(p.Site):
+			return event.OK, want
+		case v.State == checks.ServeUnknown:
+			return event.Unknown, want
+		}
+		return event.Failed, want
+	case EffectDeactivate:
+		want := "site " + p.Site + " does not serve"
+		switch {
+		case v.State == checks.ServeUnknown:
+			return event.Unknown, want
+		case v.State == checks.ServeSplit && slices.Contains(splitSites(v), p.Site), v.Serves(p.Site):
+			return event.Failed, want
+		}
+		return event.OK, want
+	}
+	return event.OK, "any"
+}
+
+func splitSites(v checks.Verdict) []string {
+	var out []string
+	for _, l := range v.Layers {
+		if l.Site != "" {
+			out = append(out, l.Site)
+		}
+		out = append(out, l.Sites...)
+	}
+	return out
+}
+
+// describeVerdict is the verdict in one line with each layer's answer.
+func describeVerdict(v checks.Verdict) string {
+	var parts []string
+	for _, l := range v.Layers {
+		p := l.Layer + " " + l.State
+		if l.Site != "" {
+			p += " " + l.Site
+		}
+		parts = append(parts, p)
+	}
+	return v.Summary + " [" + strings.Join(parts, ", ") + "]"
 }

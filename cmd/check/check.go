@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -54,26 +55,28 @@ func checkRun(ctx context.Context, opts *Options) error {
 	}
 	pool := f.Pool(inv)
 	defer pool.Close()
-	obs := &checks.Observer{Inventory: inv, Runner: pool, Now: f.Now}
-	sites := obs.Sites(ctx)
-	invariant := checks.CheckNotBothActive(sites)
-	ready := checks.ReadyForTakeover(sites, opts.Site)
+	dep := &checks.Deployment{Inventory: inv, Runner: pool, Now: f.Now}
+	snap := dep.Observe(ctx)
+	ready := checks.ReadyForTakeover(snap.Sites, opts.Site)
+	ready = checks.ReadyWithVerdict(ready, snap.Verdict, opts.Site)
 	if f.Globals.JSON() {
 		enc := json.NewEncoder(f.IO.Out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"message_type": "check", "site": opts.Site, "ready": ready, "invariant": invariant, "sites": sites}); err != nil {
+		if err := enc.Encode(map[string]any{"message_type": "check", "site": opts.Site, "ready": ready, "snapshot": snap}); err != nil {
 			return err
 		}
 	} else {
 		w := f.IO.Out
-		fmt.Fprintf(w, "Deployment %s (%s)\n\nServices layer:\n", inv.Deployment, inv.File)
-		cmdutil.WriteSites(w, sites)
-		fmt.Fprintf(w, "\nInvariant: %s\n", invariant.Message)
+		fmt.Fprintf(w, "Deployment %s (%s), observed in %s\n\nServices:\n", inv.Deployment, inv.File, time.Duration(snap.Took).Round(time.Millisecond))
+		cmdutil.WriteSites(w, snap.Sites)
+		fmt.Fprintf(w, "\nLayers:\n")
+		cmdutil.WriteVerdict(w, snap.Verdict, true)
+		fmt.Fprintf(w, "Invariant: %s\n", snap.Invariant.Message)
 		yes := "no"
 		if ready.Ready {
 			yes = "yes"
 		}
-		fmt.Fprintf(w, "Ready for takeover of site %s: %s\n", opts.Site, yes)
+		fmt.Fprintf(w, "\nReady for takeover of site %s: %s\n", opts.Site, yes)
 		for _, r := range ready.Reasons {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}

@@ -89,6 +89,10 @@ func (r *TextRenderer) Emit(e event.Event) {
 		}
 	case event.Invariant:
 		fmt.Fprintf(w, "%s invariant %s\n", r.paint(e.Outcome, "•"), e.Message)
+	case event.Verdict:
+		if e.Outcome != "" || r.Verbose {
+			fmt.Fprintf(w, "%s verdict %s\n", r.paint(e.Outcome, "•"), e.Message)
+		}
 	case event.Message:
 		if strings.HasPrefix(e.Message, "before: ") || strings.HasPrefix(e.Message, "after: ") || strings.HasPrefix(e.Message, "nothing to do") {
 			if r.Verbose {

@@ -102,3 +102,39 @@ func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 func Redactor(inv *inventory.Inventory, getenv func(string) string) journal.Redactor {
 	return journal.NewRedactor(Secrets(inv, getenv)...)
 }
+
+// WriteVerdict prints the per-layer table, the combined verdict and the
+// commands that would fix a verdict that is not "one site serves".
+func WriteVerdict(w io.Writer, v checks.Verdict, rows bool) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LAYER\tSERVES\tSITE\tDETAIL")
+	for _, l := range v.Layers {
+		site := l.Site
+		if site == "" && len(l.Sites) > 0 {
+			site = strings.Join(l.Sites, "+")
+		}
+		state := l.State
+		if state != checks.ServeOne {
+			state = strings.ToUpper(state)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Layer, state, site, oneLine(l.Detail))
+	}
+	tw.Flush()
+	for _, l := range v.Layers {
+		if rows && l.Layer != checks.LayerServices && len(l.Rows) > 0 {
+			fmt.Fprintf(w, "\n%s:\n", l.Layer)
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			for _, r := range l.Rows {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Site, r.Name, r.State, oneLine(r.Detail))
+			}
+			tw.Flush()
+		}
+		for _, n := range l.Notes {
+			fmt.Fprintf(w, "  %s: %s\n", l.Layer, n)
+		}
+	}
+	fmt.Fprintf(w, "\nVerdict: %s\n", v.Summary)
+	for _, f := range v.Fixes {
+		fmt.Fprintf(w, "  fix %s\n", f)
+	}
+}

@@ -53,4 +53,3 @@ func TestNewCmdRunbookFlags(t *testing.T) {
 		})
 	}
 }
-

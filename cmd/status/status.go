@@ -50,23 +50,28 @@ func statusRun(ctx context.Context, opts *Options) error {
 	}
 	pool := f.Pool(inv)
 	defer pool.Close()
-	obs := &checks.Observer{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
-	var sites []checks.SiteStatus
+	dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
+	var snap checks.Snapshot
 	if opts.Site != "" {
-		sites = []checks.SiteStatus{obs.Site(ctx, inv.Site(opts.Site))}
+		// one site: the services of that site only
+		obs := &checks.Observer{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
+		snap.Sites = []checks.SiteStatus{obs.Site(ctx, inv.Site(opts.Site))}
+		snap.Invariant = checks.CheckNotBothActive(snap.Sites)
 	} else {
-		sites = obs.Sites(ctx)
+		snap = dep.Observe(ctx)
 	}
-	invariant := checks.CheckNotBothActive(sites)
+	invariant := snap.Invariant
 	if f.Globals.JSON() {
 		enc := json.NewEncoder(f.IO.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"message_type": "status", "deployment": inv.Deployment, "sites": sites, "invariant": invariant})
+		return enc.Encode(map[string]any{"message_type": "status", "deployment": inv.Deployment, "snapshot": snap})
 	}
 	fmt.Fprintf(f.IO.Out, "Deployment %s (%s)\n", inv.Deployment, inv.File)
-	cmdutil.WriteSites(f.IO.Out, sites)
+	cmdutil.WriteSites(f.IO.Out, snap.Sites)
 	if opts.Site == "" {
-		fmt.Fprintf(f.IO.Out, "\n%s\n", invariant.Message)
+		fmt.Fprintln(f.IO.Out)
+		cmdutil.WriteVerdict(f.IO.Out, snap.Verdict, f.Globals.Verbose)
+		fmt.Fprintf(f.IO.Out, "Invariant: %s\n", invariant.Message)
 	}
 	if !invariant.Holds && invariant.Known {
 		return cmdutil.Silent(cmdutil.ExitFailed)

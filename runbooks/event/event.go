@@ -20,6 +20,7 @@ const (
 	StepVerify  Kind = "step.verify"  // one verification poll
 	StepEnd     Kind = "step.end"     // the task ended; Outcome is set
 	Invariant   Kind = "invariant"    // a safety invariant was evaluated
+	Verdict     Kind = "verdict"      // which site serves traffic, per layer and combined
 	Lock        Kind = "lock"         // lock acquired, released, broken or taken over
 	Message     Kind = "message"      // free-form note (warnings, operator reason, …)
 )

@@ -1,0 +1,84 @@
+package checks
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// LayerObserver observes one layer of a deployment, read-only. It must bound
+// its own waits with the inventory's timeouts and report an unreachable
+// layer as ServeUnknown, never as healthy.
+type LayerObserver func(ctx context.Context, inv *inventory.Inventory) LayerVerdict
+
+// Deployment observes every layer of a deployment at once.
+type Deployment struct {
+	Inventory *inventory.Inventory
+	Runner    HostRunner
+	Probe     Prober
+	Now       func() time.Time
+	NoProbes  bool
+	// Layers besides services; nil means every layer the inventory
+	// describes (haproxy, mongodb, activemq).
+	Layers []LayerObserver
+}
+
+// Snapshot is the state of a deployment at one moment.
+type Snapshot struct {
+	Observed  time.Time    `json:"observed"`
+	Took      Duration     `json:"took"`
+	Sites     []SiteStatus `json:"sites"`
+	Invariant Invariant    `json:"invariant"`
+	Verdict   Verdict      `json:"verdict"`
+}
+
+// Duration marshals as a string ("1.2s").
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// DefaultLayers returns the observers of the layers inv describes.
+func DefaultLayers(inv *inventory.Inventory) []LayerObserver {
+	var out []LayerObserver
+	if inv.HAProxy != nil {
+		out = append(out, ObserveHAProxy)
+	}
+	return out
+}
+
+// Observe looks at every layer in parallel and combines the verdict.
+func (d *Deployment) Observe(ctx context.Context) Snapshot {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	start := now()
+	layers := d.Layers
+	if layers == nil {
+		layers = DefaultLayers(d.Inventory)
+	}
+	snap := Snapshot{Observed: start}
+	verdicts := make([]LayerVerdict, len(layers))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		obs := &Observer{Inventory: d.Inventory, Runner: d.Runner, Probe: d.Probe, Now: d.Now, NoProbes: d.NoProbes}
+		snap.Sites = obs.Sites(ctx)
+	}()
+	for i, l := range layers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			verdicts[i] = l(ctx, d.Inventory)
+		}()
+	}
+	wg.Wait()
+	snap.Invariant = CheckNotBothActive(snap.Sites)
+	snap.Verdict = Combine(append([]LayerVerdict{ServicesLayer(snap.Sites)}, verdicts...))
+	snap.Took = Duration(now().Sub(start))
+	return snap
+}
