@@ -117,13 +117,15 @@ func Combine(layers []LayerVerdict) Verdict {
 // ServicesLayer turns observed sites into the services layer's verdict.
 func ServicesLayer(sites []SiteStatus) LayerVerdict {
 	l := LayerVerdict{Layer: LayerServices}
-	var active, unknown []string
+	var active, unknown, unreachable []string
 	for _, s := range sites {
 		switch {
 		case s.Core.Serving():
 			active = append(active, s.Site)
 		case s.Core == Undecided:
 			unknown = append(unknown, s.Site)
+		case s.Core == Unreachable:
+			unreachable = append(unreachable, s.Site)
 		}
 		for _, svc := range s.Services() {
 			l.Rows = append(l.Rows, Row{Site: s.Site, Name: svc.Host + "/" + svc.Service, State: string(svc.State), Detail: svc.Error})
@@ -140,6 +142,12 @@ func ServicesLayer(sites []SiteStatus) LayerVerdict {
 	case len(active) == 1:
 		l.State, l.Site, l.Sites = ServeOne, active[0], active
 		l.Detail = "core services run on site " + active[0] + " only"
+		if len(unreachable) > 0 {
+			l.Notes = append(l.Notes, "site "+strings.Join(unreachable, ", ")+" did not answer: it is taken as down (make sure it is fenced)")
+		}
+	case len(unreachable) > 0:
+		l.State = ServeUnknown
+		l.Detail = "site " + strings.Join(unreachable, ", ") + " did not answer and no other site runs its core services"
 	default:
 		l.State = ServeNone
 		l.Detail = "no site runs its core services"

@@ -53,10 +53,20 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 	cmd.SetOut(f.IO.Out)
 	cmd.SetErr(f.IO.ErrOut)
 	var cancelTimeout context.CancelFunc = func() {}
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
 	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if f.Globals.Output != "text" && f.Globals.Output != "json" {
 			return cmdutil.FlagErrorf("--output %q: expected text or json", f.Globals.Output)
 		}
+		log, closeLog := cmdutil.NewLogger(f.IO.ErrOut, f.Globals.Verbose, f.Getenv)
+		closers = append(closers, closeLog)
+		f.Dialer = cmdutil.LoggingDialer(f.Dialer, log)
+		log.Debug("sitectl", "version", f.Version, "args", args)
 		if f.Globals.Timeout > 0 {
 			tctx, cancel := context.WithTimeout(c.Context(), f.Globals.Timeout)
 			cancelTimeout = cancel

@@ -1,0 +1,64 @@
+package checks
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCombine(t *testing.T) {
+	one := func(layer, site string) LayerVerdict { return LayerVerdict{Layer: layer, State: ServeOne, Site: site} }
+	st := func(layer, state string) LayerVerdict {
+		return LayerVerdict{Layer: layer, State: state, Fix: "fix-" + layer}
+	}
+	cases := []struct {
+		name    string
+		layers  []LayerVerdict
+		state   string
+		site    string
+		summary string
+	}{
+		{"all agree", []LayerVerdict{one("services", "B"), one("mongodb", "B"), one("haproxy", "B")}, ServeOne, "B", "site B serves traffic"},
+		{"layers disagree", []LayerVerdict{one("services", "B"), one("haproxy", "A")}, ServeSplit, "", "SPLIT: the layers disagree: A per haproxy; B per services"},
+		{"a split layer", []LayerVerdict{one("services", "B"), st("activemq", ServeSplit)}, ServeSplit, "", "activemq is split"},
+		{"unknown never healthy", []LayerVerdict{one("services", "B"), st("mongodb", ServeUnknown)}, ServeUnknown, "", "UNKNOWN: cannot tell who serves: mongodb could not be observed (the other layers say site B)"},
+		{"one serves but another says none", []LayerVerdict{one("services", "B"), st("haproxy", ServeNone)}, ServeSplit, "", "no site per haproxy"},
+		{"none", []LayerVerdict{st("services", ServeNone), st("haproxy", ServeNone)}, ServeNone, "", "no site serves"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Combine(tc.layers)
+			if v.State != tc.state || v.Site != tc.site || !strings.Contains(v.Summary, tc.summary) {
+				t.Errorf("got %s %q %q", v.State, v.Site, v.Summary)
+			}
+			if v.State != ServeOne && len(v.Fixes) == 0 && tc.state != ServeSplit {
+				t.Errorf("no fix offered for %s", v.State)
+			}
+		})
+	}
+}
+
+func TestServicesLayer(t *testing.T) {
+	site := func(name string, core Activity) SiteStatus { return SiteStatus{Site: name, Core: core} }
+	cases := []struct {
+		name  string
+		sites []SiteStatus
+		state string
+		site  string
+	}{
+		{"A active", []SiteStatus{site("A", Active), site("B", Passive)}, ServeOne, "A"},
+		{"partial counts", []SiteStatus{site("A", Passive), site("B", Partial)}, ServeOne, "B"},
+		{"both", []SiteStatus{site("A", Active), site("B", Partial)}, ServeSplit, ""},
+		{"none", []SiteStatus{site("A", Passive), site("B", Passive)}, ServeNone, ""},
+		{"A cut off, B active", []SiteStatus{site("A", Unreachable), site("B", Active)}, ServeOne, "B"},
+		{"A cut off, B passive: unknown", []SiteStatus{site("A", Unreachable), site("B", Passive)}, ServeUnknown, ""},
+		{"undecided", []SiteStatus{site("A", Undecided), site("B", Passive)}, ServeUnknown, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := ServicesLayer(tc.sites)
+			if l.State != tc.state || l.Site != tc.site {
+				t.Errorf("got %s %q (%s)", l.State, l.Site, l.Detail)
+			}
+		})
+	}
+}
