@@ -22,10 +22,13 @@ done
 /tmp/sitectl-ci inventory check inventory/example.yaml
 echo "== go test"
 go test -race -count=1 -timeout 30m ./...
-echo "== fuzz (short pass over each parser)"
-fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-20s}" "$1"; }
+echo "== fuzz (a short pass over every parser; FUZZTIME to change)"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" -fuzzminimizetime 2s "$1"; }
 fuzz ./inventory FuzzParse
 fuzz ./runbooks FuzzParse
 fuzz ./runbooks/journal FuzzRead
+fuzz ./runbooks/journal FuzzRedactor
 fuzz ./adapters/remote FuzzQuote
+fuzz ./adapters/haproxy FuzzParseStat
+fuzz ./adapters/haproxy FuzzParseServersState
 echo "== all tests passed"
