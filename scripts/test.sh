@@ -31,4 +31,5 @@ fuzz ./runbooks/journal FuzzRedactor
 fuzz ./adapters/remote FuzzQuote
 fuzz ./adapters/haproxy FuzzParseStat
 fuzz ./adapters/haproxy FuzzParseServersState
+fuzz ./adapters/activemq FuzzDecodeAdvisory
 echo "== all tests passed"

@@ -1,0 +1,677 @@
+package checks
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sitectl/sitectl/adapters/activemq"
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// DecreasePriorityFix is the configuration change that removes the
+// decreaseNetworkConsumerPriority trap.
+const DecreasePriorityFix = `set decreaseNetworkConsumerPriority="false" on the <networkConnector> of every broker (the default became true in ActiveMQ 5.18) and restart the brokers`
+
+// ConsumerSite maps a consumer's connection to a site: the site with a
+// consumer_match entry that prefixes the connection's client id or its
+// clientIp (the STOMP host header; for OpenWire clients tcp://ip:port,
+// matched with and without the scheme). The longest matching prefix wins;
+// ambiguous is true when two sites match equally long, and site is "" then
+// and when nothing matches.
+func ConsumerSite(inv *inventory.Inventory, clientID, clientIP string) (site string, ambiguous bool) {
+	bare := clientIP
+	if i := strings.Index(bare, "://"); i >= 0 {
+		bare = bare[i+3:]
+	}
+	best := 0
+	for _, s := range inv.Sites {
+		if s == nil {
+			continue
+		}
+		for _, p := range s.ConsumerMatch {
+			if p == "" {
+				continue
+			}
+			if !strings.HasPrefix(clientID, p) && !strings.HasPrefix(clientIP, p) && !strings.HasPrefix(bare, p) {
+				continue
+			}
+			switch {
+			case len(p) > best:
+				best, site, ambiguous = len(p), s.Name, false
+			case len(p) == best && s.Name != site:
+				ambiguous = true
+			}
+		}
+	}
+	if ambiguous {
+		return "", true
+	}
+	return site, false
+}
+
+// amqCandidate is one consumer competing for a queue's messages on a broker.
+type amqCandidate struct {
+	c *activemq.Consumer
+	// sites the messages it takes end up at: one site for a matched local
+	// consumer; for a bridge consumer the site(s) winning on the remote
+	// broker. Empty with why set: the site is not known.
+	sites    []string
+	why      string // why sites is empty (unmatched, unknown connection, …)
+	inferred bool   // bridge site taken from the inventory, not observed
+}
+
+func (c amqCandidate) label() string {
+	who := c.c.ClientID
+	if who == "" {
+		who = c.c.ID
+	}
+	if c.c.ClientIP != "" && c.c.ClientIP != who {
+		who += " host " + c.c.ClientIP
+	}
+	if c.c.Network {
+		remote := c.c.RemoteBroker
+		if remote == "" {
+			remote = c.c.RemoteBrokerID
+		}
+		who = "bridge to " + remote
+	}
+	s := strings.Join(c.sites, "+")
+	if s == "" {
+		s = "?"
+	}
+	if c.inferred {
+		s += " (assumed)"
+	}
+	return fmt.Sprintf("%s [site %s] prio %d", who, s, c.c.Priority)
+}
+
+// amqDecision is where one broker sends one queue's messages.
+type amqDecision struct {
+	broker string
+	site   string // the broker's site
+	queue  string
+	state  string   // ServeOne, ServeNone, ServeSplit, ServeUnknown
+	sites  []string // winning sites (one or split)
+	prio   int
+	detail string
+	local  bool // the winner is a local consumer (not a bridge)
+	// candidates, highest priority first
+	cands []amqCandidate
+}
+
+type amqEval struct {
+	inv     *inventory.Inventory
+	byName  map[string]*activemq.BrokerObservation
+	brokers []*inventory.Broker
+	queues  []string
+	local   map[[2]string]amqDecision // (broker, queue) → winner among local consumers only
+}
+
+// ActiveMQLayer says which site the brokers route the watched queues to:
+// per broker and queue, the site holding the highest-priority live consumer
+// (a bridge consumer counts for the site winning on the broker it forwards
+// to, with the priority it carries). It is "one" when every broker that is
+// up routes every queue to the same site, "none" when no queue has a
+// consumer (or every broker is down), "split" when brokers or queues route
+// to different sites (or two sites tie), and "unknown" when a broker could
+// not be observed (or a winning consumer's site is not known) and the
+// others do not settle it. Notes explain the decreaseNetworkConsumerPriority
+// trap and recognise the failover scenarios of the deployment's runbook.
+func ActiveMQLayer(inv *inventory.Inventory, obs []*activemq.BrokerObservation) LayerVerdict {
+	l := LayerVerdict{Layer: LayerActiveMQ}
+	if inv == nil || inv.ActiveMQ == nil || len(inv.ActiveMQ.Brokers) == 0 {
+		l.State = ServeUnknown
+		l.Detail = "the inventory has no activemq brokers to observe"
+		return l
+	}
+	e := &amqEval{inv: inv, byName: map[string]*activemq.BrokerObservation{}, local: map[[2]string]amqDecision{}}
+	for _, o := range obs {
+		if o != nil {
+			e.byName[o.Broker] = o
+		}
+	}
+	for _, b := range inv.ActiveMQ.Brokers {
+		if b != nil {
+			e.brokers = append(e.brokers, b)
+		}
+	}
+	e.queues = inv.ActiveMQ.Queues
+
+	var up, down, unobserved []*inventory.Broker
+	for _, b := range e.brokers {
+		o := e.byName[b.Name]
+		switch {
+		case o.Up():
+			up = append(up, b)
+		case o != nil && activemq.IsDown(o.Err):
+			down = append(down, b)
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: o.ErrText})
+		default:
+			unobserved = append(unobserved, b)
+			detail := "not observed"
+			if o != nil && o.Err != nil {
+				detail = o.Err.Error()
+			}
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: ServeUnknown, Detail: detail})
+		}
+	}
+	// Local winners first: a bridge consumer forwards to the remote
+	// broker's local consumers (messages from the network are not sent
+	// back over it, networkTTL 1).
+	for _, b := range up {
+		for _, q := range e.queues {
+			e.local[[2]string{b.Name, q}] = e.decide(b, q, true)
+		}
+	}
+	var decisions []amqDecision
+	for _, b := range up {
+		for _, q := range e.queues {
+			d := e.decide(b, q, false)
+			decisions = append(decisions, d)
+			state := ServeNone
+			switch d.state {
+			case ServeOne:
+				state = d.sites[0]
+			case ServeSplit, ServeUnknown:
+				state = d.state
+			}
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail})
+		}
+	}
+
+	// Brokers that could not be observed: settled when the other broker
+	// shows they forward everything to it.
+	var unsettled []string
+	for _, b := range unobserved {
+		ds, why := e.settle(b, up, decisions)
+		if ds == nil {
+			o := e.byName[b.Name]
+			reason := "it was not observed"
+			if o != nil && o.Err != nil {
+				reason = o.Err.Error()
+			}
+			unsettled = append(unsettled, fmt.Sprintf("broker %s could not be observed (%s) and %s", b.Name, reason, why))
+			continue
+		}
+		decisions = append(decisions, ds...)
+		l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed, but %s", b.Name, why))
+	}
+
+	serving := map[string][]string{} // site → "broker/queue"
+	var unknownParts, noneParts []string
+	for _, d := range decisions {
+		where := d.broker + "/" + d.queue
+		switch d.state {
+		case ServeOne, ServeSplit:
+			for _, s := range d.sites {
+				serving[s] = append(serving[s], where)
+			}
+		case ServeUnknown:
+			unknownParts = append(unknownParts, where+": "+d.detail)
+		case ServeNone:
+			noneParts = append(noneParts, where)
+		}
+	}
+	sites := make([]string, 0, len(serving))
+	for s := range serving {
+		sites = append(sites, s)
+	}
+	sort.Strings(sites)
+	unknownParts = append(unknownParts, unsettled...)
+
+	switch {
+	case len(sites) > 1:
+		l.State, l.Sites = ServeSplit, sites
+		var parts []string
+		for _, s := range sites {
+			parts = append(parts, fmt.Sprintf("site %s on %s", s, strings.Join(serving[s], ", ")))
+		}
+		l.Detail = "the brokers route to more than one site: " + strings.Join(parts, "; ")
+		if len(unknownParts) > 0 {
+			l.Detail += "; unknown: " + strings.Join(unknownParts, "; ")
+		}
+	case len(unknownParts) > 0:
+		l.State = ServeUnknown
+		l.Detail = "cannot tell where ActiveMQ routes: " + strings.Join(unknownParts, "; ")
+		if len(sites) == 1 {
+			l.Detail += fmt.Sprintf(" (what was observed routes to site %s)", sites[0])
+		}
+	case len(sites) == 1:
+		l.State, l.Site, l.Sites = ServeOne, sites[0], sites
+		var names []string
+		for _, b := range up {
+			names = append(names, b.Name)
+		}
+		l.Detail = fmt.Sprintf("site %s holds the highest-priority consumer of every watched queue on every broker that is up (%s)", sites[0], strings.Join(names, ", "))
+		if len(down) > 0 {
+			l.Detail += "; down: " + brokerNames(down)
+		}
+		if len(noneParts) > 0 {
+			l.Notes = append(l.Notes, "no consumer at all (messages wait there): "+strings.Join(noneParts, ", "))
+		}
+	default:
+		l.State = ServeNone
+		switch {
+		case len(up) == 0 && len(unobserved) == 0:
+			l.Detail = "every broker is down (" + brokerNames(down) + ")"
+		default:
+			l.Detail = "no watched queue has a consumer on any broker that is up (" + brokerNames(up) + ")"
+			if len(down) > 0 {
+				l.Detail += "; down: " + brokerNames(down)
+			}
+		}
+	}
+
+	l.Notes = append(l.Notes, e.trapNotes(up, &l)...)
+	l.Notes = append(l.Notes, e.observationNotes(up)...)
+	if n := e.scenario(up, down, unobserved, l); n != "" {
+		l.Notes = append(l.Notes, n)
+	}
+	return l
+}
+
+func brokerNames(bs []*inventory.Broker) string {
+	var n []string
+	for _, b := range bs {
+		n = append(n, b.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// decide finds the winner of queue q on broker b among its local consumers
+// (localOnly) or among all of them, bridges included.
+func (e *amqEval) decide(b *inventory.Broker, q string, localOnly bool) amqDecision {
+	o := e.byName[b.Name]
+	d := amqDecision{broker: b.Name, site: b.Site, queue: q}
+	qo := o.Queue(q)
+	if qo == nil {
+		d.state, d.detail = ServeUnknown, "queue not observed"
+		return d
+	}
+	for i := range qo.Consumers {
+		c := &qo.Consumers[i]
+		if c.Browser || (localOnly && c.Network) {
+			continue
+		}
+		d.cands = append(d.cands, e.candidate(b, q, c))
+	}
+	sort.SliceStable(d.cands, func(i, j int) bool { return d.cands[i].c.Priority > d.cands[j].c.Priority })
+	var labels []string
+	for _, c := range d.cands {
+		labels = append(labels, c.label())
+	}
+	list := strings.Join(labels, "; ")
+	if qo.Malformed > 0 {
+		d.state = ServeUnknown
+		d.detail = fmt.Sprintf("%d consumer advisories could not be decoded, a consumer may be missing", qo.Malformed)
+		if list != "" {
+			d.detail += "; seen: " + list
+		}
+		return d
+	}
+	if len(d.cands) == 0 {
+		d.state, d.detail = ServeNone, "no consumer"
+		return d
+	}
+	top := d.cands[0].c.Priority
+	d.prio = top
+	set := map[string]bool{}
+	var unknown []string
+	local := true
+	for _, c := range d.cands {
+		if c.c.Priority != top {
+			break
+		}
+		if c.c.Network {
+			local = false
+		}
+		if len(c.sites) == 0 {
+			unknown = append(unknown, c.label()+": "+c.why)
+		}
+		for _, s := range c.sites {
+			set[s] = true
+		}
+	}
+	d.local = local
+	for s := range set {
+		d.sites = append(d.sites, s)
+	}
+	sort.Strings(d.sites)
+	switch {
+	case len(unknown) > 0:
+		d.state = ServeUnknown
+		d.detail = "the highest-priority consumer's site is not known: " + strings.Join(unknown, "; ")
+	case len(d.sites) == 1:
+		d.state = ServeOne
+		d.detail = fmt.Sprintf("site %s wins at priority %d: %s", d.sites[0], top, list)
+	default:
+		d.state = ServeSplit
+		d.detail = fmt.Sprintf("sites %s tie at priority %d (round-robin): %s", strings.Join(d.sites, " and "), top, list)
+	}
+	return d
+}
+
+func (e *amqEval) candidate(b *inventory.Broker, q string, c *activemq.Consumer) amqCandidate {
+	cand := amqCandidate{c: c}
+	if !c.Network {
+		if !c.ConnectionKnown {
+			cand.why = "no ConnectionInfo advisory for its connection " + c.ConnectionID
+			return cand
+		}
+		site, ambiguous := ConsumerSite(e.inv, c.ClientID, c.ClientIP)
+		switch {
+		case ambiguous:
+			cand.why = fmt.Sprintf("client id %q / host %q match the consumer_match of more than one site", c.ClientID, c.ClientIP)
+		case site == "":
+			cand.why = fmt.Sprintf("client id %q / host %q match no site's consumer_match", c.ClientID, c.ClientIP)
+		default:
+			cand.sites = []string{site}
+		}
+		return cand
+	}
+	remote := e.remoteOf(b, c)
+	if remote == nil {
+		cand.why = "the bridge's remote broker is not in the inventory"
+		return cand
+	}
+	if ro := e.byName[remote.Name]; ro.Up() {
+		rd, ok := e.local[[2]string{remote.Name, q}]
+		if !ok {
+			cand.why = "remote broker " + remote.Name + " not evaluated"
+			return cand
+		}
+		switch rd.state {
+		case ServeOne, ServeSplit:
+			cand.sites = rd.sites
+		case ServeNone:
+			cand.why = "remote broker " + remote.Name + " shows no local consumer (stale bridge subscription)"
+		default:
+			cand.why = "on remote broker " + remote.Name + ": " + rd.detail
+		}
+		return cand
+	}
+	cand.sites, cand.inferred = []string{remote.Site}, true
+	return cand
+}
+
+// remoteOf finds the inventory broker a bridge consumer forwards to: by
+// broker id (brokerPath / networkBrokerId against the other observations),
+// then by broker name (bridge connection id), then, with two brokers, the
+// other one.
+func (e *amqEval) remoteOf(b *inventory.Broker, c *activemq.Consumer) *inventory.Broker {
+	for _, rb := range e.brokers {
+		if o := e.byName[rb.Name]; rb != b && o != nil && o.BrokerID != "" && o.BrokerID == c.RemoteBrokerID {
+			return rb
+		}
+	}
+	for _, rb := range e.brokers {
+		if o := e.byName[rb.Name]; rb != b && c.RemoteBroker != "" && (rb.Name == c.RemoteBroker || o != nil && o.BrokerName == c.RemoteBroker) {
+			return rb
+		}
+	}
+	if len(e.brokers) == 2 {
+		for _, rb := range e.brokers {
+			if rb != b {
+				return rb
+			}
+		}
+	}
+	return nil
+}
+
+// settle decides for a broker that could not be observed, from the other
+// broker of a two-broker network: when it is bridged to this one and its
+// consumers (seen here as bridge consumers) rank below the winner here, it
+// forwards everything here.
+func (e *amqEval) settle(x *inventory.Broker, up []*inventory.Broker, decisions []amqDecision) ([]amqDecision, string) {
+	if len(e.brokers) != 2 || len(up) != 1 {
+		return nil, "no other broker settles it"
+	}
+	y := up[0]
+	yo := e.byName[y.Name]
+	bridged := false
+	for _, c := range yo.Connections {
+		if c.Bridge {
+			bridged = true
+		}
+	}
+	for _, q := range yo.Queues {
+		for _, c := range q.Consumers {
+			if c.Network {
+				bridged = true
+			}
+		}
+	}
+	if !bridged {
+		return nil, fmt.Sprintf("%s shows no network bridge to it, so it may serve its own consumers", y.Name)
+	}
+	var out []amqDecision
+	var sites []string
+	for _, q := range e.queues {
+		var yd *amqDecision
+		for i := range decisions {
+			if decisions[i].broker == y.Name && decisions[i].queue == q {
+				yd = &decisions[i]
+			}
+		}
+		if yd == nil || yd.state != ServeOne || !yd.local {
+			return nil, fmt.Sprintf("%s does not show a local consumer winning %s there", y.Name, q)
+		}
+		for _, c := range yd.cands {
+			if c.c.Network && c.c.Priority >= yd.prio {
+				return nil, fmt.Sprintf("its consumers of %s (seen on %s at priority %d) may outrank %s's", q, y.Name, c.c.Priority, y.Name)
+			}
+			if c.c.Network && c.c.Priority < 0 {
+				// trap: x's own consumers outrank the bridge there
+				return nil, fmt.Sprintf("it has consumers of %s and decreaseNetworkConsumerPriority keeps them ahead of the bridge there", q)
+			}
+		}
+		out = append(out, amqDecision{broker: x.Name, site: x.Site, queue: q, state: ServeOne, sites: yd.sites, prio: yd.prio,
+			detail: "forwards to " + y.Name + " (inferred)"})
+		sites = append(sites, yd.sites[0])
+	}
+	slices.Sort(sites)
+	sites = slices.Compact(sites)
+	return out, fmt.Sprintf("%s shows it bridged with only lower-priority consumers, so it forwards to %s's winner (site %s)", y.Name, y.Name, strings.Join(sites, ", "))
+}
+
+// trapNotes explains bridge consumers whose priority was decreased.
+func (e *amqEval) trapNotes(up []*inventory.Broker, l *LayerVerdict) []string {
+	var notes []string
+	for _, b := range up {
+		o := e.byName[b.Name]
+		for _, q := range o.Queues {
+			var prios []string
+			var remoteSites []string
+			for _, c := range q.Consumers {
+				if !c.Network || c.Priority >= 0 {
+					continue
+				}
+				prios = append(prios, strconv.Itoa(c.Priority))
+				cand := e.candidate(b, q.Name, &c)
+				remoteSites = append(remoteSites, cand.sites...)
+			}
+			if len(prios) == 0 {
+				continue
+			}
+			slices.Sort(remoteSites)
+			remoteSites = slices.Compact(remoteSites)
+			who := "the remote site's consumers"
+			if len(remoteSites) > 0 {
+				who = "site " + strings.Join(remoteSites, "/") + "'s consumers"
+			}
+			notes = append(notes, fmt.Sprintf(
+				"decreaseNetworkConsumerPriority trap on broker %s, queue %s: its bridge consumers carry priority %s instead of the remote consumers' own, so %s behind the bridge can never win over a local consumer on %s, whatever their priority. "+
+					"The network connector decreases network consumer priority (decreaseNetworkConsumerPriority=true, the default since ActiveMQ 5.18; it was false up to 5.17). "+
+					"Fix: %s",
+				b.Name, q.Name, strings.Join(prios, ", "), who, b.Name, DecreasePriorityFix))
+		}
+	}
+	if len(notes) > 0 && l.Fix == "" {
+		l.Fix = DecreasePriorityFix
+	}
+	return notes
+}
+
+// observationNotes reports what makes an observation less than complete.
+func (e *amqEval) observationNotes(up []*inventory.Broker) []string {
+	var notes []string
+	for _, b := range up {
+		o := e.byName[b.Name]
+		if o.Malformed > 0 {
+			notes = append(notes, fmt.Sprintf("broker %s: %d advisory message(s) could not be decoded; first: %s", b.Name, o.Malformed, o.MalformedSample))
+		}
+		if !o.Quiet {
+			notes = append(notes, fmt.Sprintf("broker %s: advisories never went quiet before the deadline; consumers were still changing", b.Name))
+		}
+		seen := map[string]bool{}
+		for _, q := range o.Queues {
+			for _, c := range q.Consumers {
+				if c.Network || !c.ConnectionKnown || seen[c.ConnectionID] {
+					continue
+				}
+				if site, amb := ConsumerSite(e.inv, c.ClientID, c.ClientIP); site == "" && !amb {
+					seen[c.ConnectionID] = true
+					notes = append(notes, fmt.Sprintf("broker %s: consumer of %s with client id %q, host %q matches no site's consumer_match", b.Name, q.Name, c.ClientID, c.ClientIP))
+				}
+			}
+		}
+	}
+	return notes
+}
+
+// scenario recognises the ActiveMQ failover scenarios of the deployment's
+// runbook (seed 003) from broker reachability, which sites have local
+// consumers, and whether the brokers are bridged.
+func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerdict) string {
+	var pSite, sSite string
+	for _, s := range e.inv.Sites {
+		if s != nil && s.Role == inventory.Primary && pSite == "" {
+			pSite = s.Name
+		}
+	}
+	for _, s := range e.inv.Sites {
+		if s != nil && s.Name != pSite && sSite == "" {
+			sSite = s.Name
+		}
+	}
+	if pSite == "" || sSite == "" || len(e.inv.Sites) != 2 {
+		return ""
+	}
+	state := func(site string) (string, []string) {
+		var names []string
+		n, nUp, nDown := 0, 0, 0
+		for _, b := range e.brokers {
+			if b.Site != site {
+				continue
+			}
+			n++
+			names = append(names, b.Name)
+			if slices.Contains(up, b) {
+				nUp++
+			}
+			if slices.Contains(down, b) {
+				nDown++
+			}
+		}
+		switch {
+		case n == 0:
+			return "none", names
+		case nUp == n:
+			return "up", names
+		case nDown == n:
+			return "down", names
+		case nUp > 0:
+			return "partial", names
+		}
+		return "unknown", names
+	}
+	pState, pNames := state(pSite)
+	sState, sNames := state(sSite)
+	amq1 := strings.Join(pNames, "/")
+	amq2 := strings.Join(sNames, "/")
+	if pState == "none" || sState == "none" {
+		return ""
+	}
+	if len(unobserved) > 0 {
+		return fmt.Sprintf("failover scenario not recognised: broker %s could not be observed", brokerNames(unobserved))
+	}
+	consumers := map[string]bool{}
+	bridged := false
+	for _, b := range up {
+		o := e.byName[b.Name]
+		for _, c := range o.Connections {
+			if c.Bridge {
+				bridged = true
+			}
+		}
+		for _, q := range o.Queues {
+			for _, c := range q.Consumers {
+				if c.Network {
+					bridged = true
+					continue
+				}
+				if !c.ConnectionKnown || c.Browser {
+					continue
+				}
+				if site, _ := ConsumerSite(e.inv, c.ClientID, c.ClientIP); site != "" {
+					consumers[site] = true
+				}
+			}
+		}
+	}
+	cP, cS := consumers[pSite], consumers[sSite]
+	var n, text, expect string
+	switch {
+	case pState == "down" && sState == "down":
+		return fmt.Sprintf("both brokers (%s of site %s, %s of site %s) are down: nothing is routed", amq1, pSite, amq2, sSite)
+	case pState == "down" && sState == "up" && cP:
+		n, expect = "1", pSite
+		text = fmt.Sprintf("%s (site %s's broker) is down while site %s is active: %s takes over and site %s's consumers, now connected to it, keep receiving the requests because of their higher consumer priority", amq1, pSite, pSite, amq2, pSite)
+	case pState == "down" && sState == "up" && cS:
+		n, expect = "2", sSite
+		text = fmt.Sprintf("%s and site %s are both down: %s and site %s receive the requests (site %s takes over the agents' subscriptions)", amq1, pSite, amq2, sSite, sSite)
+	case pState == "up" && sState == "down" && !cP && cS:
+		n, expect = "5", sSite
+		text = fmt.Sprintf("%s is back while site %s is still down and %s is down: clients send to %s, which sends to site %s (client → %s → site %s → %s → client)", amq1, pSite, amq2, amq1, sSite, amq1, sSite, amq1)
+	case pState == "up" && sState == "down" && cP:
+		return fmt.Sprintf("%s (site %s's broker) is down; site %s's consumers are served through %s", amq2, sSite, pSite, amq1)
+	case pState == "up" && sState == "up" && !bridged && (cP || cS):
+		n, expect = "4", "split"
+		text = fmt.Sprintf("the link between the brokers is down (no network bridge, no bridge consumers on %s or %s): each broker serves its own consumers independently", amq1, amq2)
+		if !(cP && cS) {
+			text += "; clients of the broker without consumers are not served"
+		}
+	case pState == "up" && sState == "up" && cP && cS && l.State == ServeOne && l.Site == sSite:
+		n, expect = "3", sSite
+		text = fmt.Sprintf("site %s is restored but site %s keeps serving: site %s's connector continues to process requests until its clients lose connectivity to it or it goes down; switch back deliberately (sitectl switchover --site %s)", pSite, sSite, sSite, pSite)
+	case pState == "up" && sState == "up" && cP && cS:
+		if l.State == ServeOne && l.Site == pSite {
+			return fmt.Sprintf("normal operation: both brokers and both sites are up, site %s holds the highest consumer priority", pSite)
+		}
+		return ""
+	case pState == "up" && sState == "up" && !cP && cS:
+		n, expect = "6", sSite
+		text = fmt.Sprintf("site %s is down while both brokers are up: requests go to site %s as in scenario 5 (through the bridge for clients of %s)", pSite, sSite, amq1)
+	case pState == "up" && sState == "up" && cP && !cS:
+		n, expect = "7", pSite
+		text = fmt.Sprintf("site %s is down while both brokers are up: %s forwards its requests to %s and site %s handles them all (client → %s → %s → site %s)", sSite, amq2, amq1, pSite, amq2, amq1, pSite)
+	default:
+		return ""
+	}
+	out := "failover scenario " + n + ": " + text
+	switch {
+	case expect == "split" && l.State != ServeSplit && cP && cS:
+		out += fmt.Sprintf(" — but the layer is %s", l.State)
+	case expect != "split" && !(l.State == ServeOne && l.Site == expect):
+		got := l.State
+		if l.State == ServeOne {
+			got = "site " + l.Site
+		}
+		out += fmt.Sprintf(" — expected site %s to receive the requests, observed: %s", expect, got)
+	}
+	return out
+}
