@@ -1,7 +1,9 @@
 package checks
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -674,4 +676,10 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 		out += fmt.Sprintf(" — expected site %s to receive the requests, observed: %s", expect, got)
 	}
 	return out
+}
+
+// ObserveActiveMQ observes every broker of the inventory (credentials from
+// the environment or the inventory's file) and returns the layer verdict.
+func ObserveActiveMQ(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
+	return ActiveMQLayer(inv, activemq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv))
 }

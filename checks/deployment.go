@@ -43,6 +43,9 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 // DefaultLayers returns the observers of the layers inv describes.
 func DefaultLayers(inv *inventory.Inventory) []LayerObserver {
 	var out []LayerObserver
+	if inv.ActiveMQ != nil {
+		out = append(out, ObserveActiveMQ)
+	}
 	if inv.HAProxy != nil {
 		out = append(out, ObserveHAProxy)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -32,18 +33,46 @@ func layerTask(base Task, spec *StepSpec, inv *inventory.Inventory, site string)
 		t.Desired = d.desired()
 		t.Observe = "show stat via " + inv.HAProxy.RuntimeAPI + ": status and current sessions of " + strings.Join(d.names(), ", ")
 		t.Act = d.actDescription()
-	default:
-		d := layerDrivers[spec.Action]
-		if d == nil {
+	case ActionActiveMQ:
+		if inv.ActiveMQ == nil {
 			return nil
 		}
-		return d(t, spec, inv, site)
+		t.Driver = &verifyDriver{inv: inv, site: site, observe: checks.ObserveActiveMQ}
+		t.Host = "activemq"
+		t.Desired = "site " + site + "'s consumers hold the top priority on every broker"
+		t.Observe = "consumer advisories of " + strings.Join(inv.ActiveMQ.Queues, ", ") + " on every broker"
+		t.Act = "none: the site's connectors subscribe when its services start; wait for them"
+	case ActionMongoDB:
+		if inv.MongoDB == nil {
+			return nil
+		}
+		return mongoTask(t, spec, inv, site)
 	}
 	return &t
 }
 
-// layerDrivers lets other files register drivers for layers.
-var layerDrivers = map[string]func(Task, *StepSpec, *inventory.Inventory, string) *Task{}
+// verifyDriver only observes a layer: it holds when the layer says the
+// site serves, and its action is to wait.
+type verifyDriver struct {
+	inv     *inventory.Inventory
+	site    string
+	observe checks.LayerObserver
+}
+
+func (d *verifyDriver) Observe(ctx context.Context) Observation {
+	l := d.observe(ctx, d.inv)
+	state := l.State
+	if l.Site != "" {
+		state += " " + l.Site
+	}
+	detail := l.Detail
+	if len(l.Notes) > 0 {
+		detail += " (" + strings.Join(l.Notes, "; ") + ")"
+	}
+	return Observation{State: state + ": " + l.Detail, Holds: l.State == checks.ServeOne && l.Site == d.site, Known: l.State != checks.ServeUnknown, Detail: detail}
+}
+
+func (d *verifyDriver) Act(ctx context.Context) error { return nil }
 
 // haproxyDriver puts a site's servers in every inventory backend into a
 // state: ready (back in load balancing), drain (no new sessions; wait until
@@ -172,3 +201,6 @@ func (d *haproxyDriver) Act(ctx context.Context) error {
 	}
 	return nil
 }
+
+// mongoTask is replaced once the MongoDB adapter is wired.
+func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *Task { return nil }
