@@ -69,7 +69,7 @@ func (d *verifyDriver) Observe(ctx context.Context) Observation {
 	if len(l.Notes) > 0 {
 		detail += " (" + strings.Join(l.Notes, "; ") + ")"
 	}
-	return Observation{State: state + ": " + l.Detail, Holds: l.State == checks.ServeOne && l.Site == d.site, Known: l.State != checks.ServeUnknown, Detail: detail}
+	return Observation{State: state, Holds: l.State == checks.ServeOne && l.Site == d.site, Known: l.State != checks.ServeUnknown, Detail: detail}
 }
 
 func (d *verifyDriver) Act(ctx context.Context) error { return nil }

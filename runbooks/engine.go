@@ -391,6 +391,9 @@ func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
 	}
 	e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Message: o.Detail})
 	msg := fmt.Sprintf("%s %s on host %s: expected %s within %s, observed %s after %d checks", t.Action, nameOf(t), t.Host, t.Desired, t.VerifyTimeout, o.State, polls)
+	if t.Layer != "" {
+		msg = fmt.Sprintf("%s (%s layer, site %s): expected %s within %s, observed %s after %d checks", t.Step.Name, t.Layer, t.Site, t.Desired, t.VerifyTimeout, o.State, polls)
+	}
 	if o.Detail != "" {
 		msg += " (" + o.Detail + ")"
 	}

@@ -37,6 +37,8 @@ type deployment struct {
 	servers  map[string]*sshd.Server
 	lockPath string
 	override map[string]string // host -> YAML for the host entry (tests that break a host)
+	extra    string            // YAML appended to the inventory (mongodb, activemq, haproxy sections)
+	match    map[string]string // site -> consumer_match line
 }
 
 var hosts = []string{"a-app", "a-rpt", "b-app", "b-rpt"}
@@ -66,7 +68,7 @@ func (d *deployment) write() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "deployment: e2e\ndefaults:\n  ssh: {connect_timeout: 2s}\n  command_timeout: 5s\n  verify_timeout: 3s\nlock:\n  path: %s\nsites:\n", d.lockPath)
 	for _, site := range []struct{ name, role, p string }{{"A", "primary", "a"}, {"B", "secondary", "b"}} {
-		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    hosts:\n      - %s\n      - %s\n    services:\n", site.name, site.role, d.hostYAML(site.p+"-app"), d.hostYAML(site.p+"-rpt"))
+		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n%s    hosts:\n      - %s\n      - %s\n    services:\n", site.name, site.role, d.match[site.name], d.hostYAML(site.p+"-app"), d.hostYAML(site.p+"-rpt"))
 		for _, svc := range []struct{ name, kind, group, host, passive string }{
 			{"ccm", "ccm", "core", "app", "running"}, {"comms", "comms", "core", "app", "stopped"},
 			{"mre", "mre", "core", "app", "stopped"}, {"chat", "chat", "core", "app", "stopped"},
@@ -77,6 +79,7 @@ func (d *deployment) write() {
 				svc.name, svc.kind, svc.group, site.p, svc.host, svc.passive, d.svc.Cmd("start", n), d.svc.Cmd("stop", n), d.svc.Cmd("status", n))
 		}
 	}
+	b.WriteString(d.extra)
 	d.inv = filepath.Join(d.dir, "inventory.yaml")
 	if err := os.WriteFile(d.inv, []byte(b.String()), 0o644); err != nil {
 		d.t.Fatal(err)
