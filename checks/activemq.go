@@ -123,6 +123,14 @@ type amqEval struct {
 // others do not settle it. Notes explain the decreaseNetworkConsumerPriority
 // trap and recognise the failover scenarios of the deployment's runbook.
 func ActiveMQLayer(inv *inventory.Inventory, obs []*activemq.BrokerObservation) LayerVerdict {
+	return ActiveMQLayerDown(inv, obs, nil)
+}
+
+// ActiveMQLayerDown is ActiveMQLayer where the brokers of the sites in down
+// (sites none of whose hosts answer over SSH: taken as down and fenced, as a
+// takeover assumes) count as down when they cannot be observed, instead of
+// unknown.
+func ActiveMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservation, down map[string]bool) LayerVerdict {
 	l := LayerVerdict{Layer: LayerActiveMQ}
 	if inv == nil || inv.ActiveMQ == nil || len(inv.ActiveMQ.Brokers) == 0 {
 		l.State = ServeUnknown
@@ -142,15 +150,23 @@ func ActiveMQLayer(inv *inventory.Inventory, obs []*activemq.BrokerObservation) 
 	}
 	e.queues = inv.ActiveMQ.Queues
 
-	var up, down, unobserved []*inventory.Broker
+	var up, downBrokers, unobserved []*inventory.Broker
 	for _, b := range e.brokers {
 		o := e.byName[b.Name]
 		switch {
 		case o.Up():
 			up = append(up, b)
 		case o != nil && activemq.IsDown(o.Err):
-			down = append(down, b)
+			downBrokers = append(downBrokers, b)
 			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: o.ErrText})
+		case down[b.Site]:
+			downBrokers = append(downBrokers, b)
+			detail := "not observed"
+			if o != nil && o.Err != nil {
+				detail = o.Err.Error()
+			}
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " does not answer: taken as down"})
+			l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed and site %s does not answer at all: it is taken as down (make sure the site is fenced)", b.Name, b.Site))
 		default:
 			unobserved = append(unobserved, b)
 			detail := "not observed"
@@ -248,8 +264,8 @@ func ActiveMQLayer(inv *inventory.Inventory, obs []*activemq.BrokerObservation) 
 			names = append(names, b.Name)
 		}
 		l.Detail = fmt.Sprintf("site %s holds the highest-priority consumer of every watched queue on every broker that is up (%s)", sites[0], strings.Join(names, ", "))
-		if len(down) > 0 {
-			l.Detail += "; down: " + brokerNames(down)
+		if len(downBrokers) > 0 {
+			l.Detail += "; down: " + brokerNames(downBrokers)
 		}
 		if len(noneParts) > 0 {
 			l.Notes = append(l.Notes, "no consumer at all (messages wait there): "+strings.Join(noneParts, ", "))
@@ -258,18 +274,18 @@ func ActiveMQLayer(inv *inventory.Inventory, obs []*activemq.BrokerObservation) 
 		l.State = ServeNone
 		switch {
 		case len(up) == 0 && len(unobserved) == 0:
-			l.Detail = "every broker is down (" + brokerNames(down) + ")"
+			l.Detail = "every broker is down (" + brokerNames(downBrokers) + ")"
 		default:
 			l.Detail = "no watched queue has a consumer on any broker that is up (" + brokerNames(up) + ")"
-			if len(down) > 0 {
-				l.Detail += "; down: " + brokerNames(down)
+			if len(downBrokers) > 0 {
+				l.Detail += "; down: " + brokerNames(downBrokers)
 			}
 		}
 	}
 
 	l.Notes = append(l.Notes, e.trapNotes(up, &l)...)
 	l.Notes = append(l.Notes, e.observationNotes(up)...)
-	if n := e.scenario(up, down, unobserved, l); n != "" {
+	if n := e.scenario(up, downBrokers, unobserved, l); n != "" {
 		l.Notes = append(l.Notes, n)
 	}
 	return l
@@ -682,4 +698,12 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 // the environment or the inventory's file) and returns the layer verdict.
 func ObserveActiveMQ(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
 	return ActiveMQLayer(inv, activemq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv))
+}
+
+// ObserveActiveMQDown is ObserveActiveMQ with the sites in down taken as
+// down (see ActiveMQLayerDown).
+func ObserveActiveMQDown(down map[string]bool) LayerObserver {
+	return func(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
+		return ActiveMQLayerDown(inv, activemq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv), down)
+	}
 }

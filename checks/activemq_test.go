@@ -420,3 +420,24 @@ func TestActiveMQLayerRealNoLink(t *testing.T) {
 	p.B.Subscribe(t, amqQueue, 5, siteB(1))
 	waitLayer(t, inv, checks.ServeSplit, "", "failover scenario 4", "link between the brokers is down")
 }
+
+// A site cut off entirely (no host answers over SSH): its broker times out.
+// On its own that is unknown; with the site known to be down (a takeover
+// assumes it fenced) the other broker decides.
+func TestActiveMQLayerSiteDown(t *testing.T) {
+	inv, obs := synth{amq1: "timeout", consumers: []sc{{site: "B", broker: 2, prio: 5}}}.build()
+	if l := checks.ActiveMQLayer(inv, obs); l.State != checks.ServeUnknown {
+		t.Fatalf("broker of a site that may be alive timed out: %s %q, want unknown", l.State, l.Site)
+	}
+	l := checks.ActiveMQLayerDown(inv, obs, map[string]bool{"A": true})
+	if l.State != checks.ServeOne || l.Site != "B" {
+		t.Fatalf("site A down: %s %q (%s), want one B", l.State, l.Site, l.Detail)
+	}
+	if !strings.Contains(strings.Join(l.Notes, "\n"), "taken as down (make sure the site is fenced)") {
+		t.Errorf("notes do not say the broker was taken as down: %v", l.Notes)
+	}
+	// a site that is down does not excuse a broker of the other site
+	if l := checks.ActiveMQLayerDown(inv, obs, map[string]bool{"B": true}); l.State != checks.ServeUnknown {
+		t.Errorf("B down does not settle A's unknown broker: %s", l.State)
+	}
+}

@@ -2,9 +2,11 @@ package checks
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/sitectl/sitectl/adapters/activemq"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -41,9 +43,11 @@ type Duration time.Duration
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // DefaultLayers returns the observers of the layers inv describes.
-func DefaultLayers(inv *inventory.Inventory) []LayerObserver {
+func DefaultLayers(inv *inventory.Inventory) []LayerObserver { return defaultLayers(inv, true) }
+
+func defaultLayers(inv *inventory.Inventory, withActiveMQ bool) []LayerObserver {
 	var out []LayerObserver
-	if inv.ActiveMQ != nil {
+	if inv.ActiveMQ != nil && withActiveMQ {
 		out = append(out, ObserveActiveMQ)
 	}
 	if inv.HAProxy != nil {
@@ -60,12 +64,22 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	}
 	start := now()
 	layers := d.Layers
+	var amqObs []*activemq.BrokerObservation
+	native := layers == nil && d.Inventory.ActiveMQ != nil
 	if layers == nil {
-		layers = DefaultLayers(d.Inventory)
+		layers = defaultLayers(d.Inventory, false)
 	}
 	snap := Snapshot{Observed: start}
 	verdicts := make([]LayerVerdict, len(layers))
 	var wg sync.WaitGroup
+	if native {
+		// brokers are judged once the services say which sites are down
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			amqObs = activemq.ObserveAll(ctx, d.Inventory.ActiveMQ, os.Getenv)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -81,7 +95,22 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	}
 	wg.Wait()
 	snap.Invariant = CheckNotBothActive(snap.Sites)
-	snap.Verdict = Combine(append([]LayerVerdict{ServicesLayer(snap.Sites)}, verdicts...))
+	all := []LayerVerdict{ServicesLayer(snap.Sites)}
+	if native {
+		all = append(all, ActiveMQLayerDown(d.Inventory, amqObs, UnreachableSites(snap.Sites)))
+	}
+	snap.Verdict = Combine(append(all, verdicts...))
 	snap.Took = Duration(now().Sub(start))
 	return snap
+}
+
+// UnreachableSites is the set of sites none of whose hosts answered.
+func UnreachableSites(sites []SiteStatus) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range sites {
+		if s.Core == Unreachable {
+			out[s.Site] = true
+		}
+	}
+	return out
 }

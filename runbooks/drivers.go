@@ -37,7 +37,7 @@ func layerTask(base Task, spec *StepSpec, inv *inventory.Inventory, site string)
 		if inv.ActiveMQ == nil {
 			return nil
 		}
-		t.Driver = &verifyDriver{inv: inv, site: site, observe: checks.ObserveActiveMQ}
+		t.Driver = &verifyDriver{inv: inv, site: site, observe: checks.ObserveActiveMQDown}
 		t.Host = "activemq"
 		t.Desired = "site " + site + "'s consumers hold the top priority on every broker"
 		t.Observe = "consumer advisories of " + strings.Join(inv.ActiveMQ.Queues, ", ") + " on every broker"
@@ -56,11 +56,15 @@ func layerTask(base Task, spec *StepSpec, inv *inventory.Inventory, site string)
 type verifyDriver struct {
 	inv     *inventory.Inventory
 	site    string
-	observe checks.LayerObserver
+	observe func(down map[string]bool) checks.LayerObserver
+	// down are the sites that did not answer at all when the run started:
+	// a takeover assumes them down and fenced, so their parts that cannot
+	// be observed count as down rather than unknown.
+	down map[string]bool
 }
 
 func (d *verifyDriver) Observe(ctx context.Context) Observation {
-	l := d.observe(ctx, d.inv)
+	l := d.observe(d.down)(ctx, d.inv)
 	state := l.State
 	if l.Site != "" {
 		state += " " + l.Site

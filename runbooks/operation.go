@@ -141,6 +141,12 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 	if o.Mode != Offline {
 		snap := dep.Observe(ctx)
 		rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
+		down := checks.UnreachableSites(snap.Sites)
+		for _, t := range plan.Tasks() {
+			if vd, ok := t.Driver.(*verifyDriver); ok {
+				vd.down = down
+			}
+		}
 		for _, s := range rep.Before {
 			st.Emit(event.Event{Kind: event.Message, Message: "before: " + DescribeSite(s)})
 		}

@@ -16,7 +16,7 @@
 # advisories; they are linked into /usr/share/activemq/lib/extra/.
 set -euo pipefail
 
-packages=(openssh-server haproxy activemq libxstream-java libjettison-java tmux iproute2 procps coreutils curl)
+packages=(openssh-server haproxy activemq libxstream-java libjettison-java tmux iproute2 nftables procps coreutils curl)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-test-deps: must run as root" >&2

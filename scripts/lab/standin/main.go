@@ -126,8 +126,14 @@ func serve(args []string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /chat/health", s.health)
-	mux.HandleFunc("POST /health/fail", func(w http.ResponseWriter, _ *http.Request) { s.failing.Store(true); writeJSON(w, 200, map[string]any{"failing": true}) })
-	mux.HandleFunc("POST /health/ok", func(w http.ResponseWriter, _ *http.Request) { s.failing.Store(false); writeJSON(w, 200, map[string]any{"failing": false}) })
+	mux.HandleFunc("POST /health/fail", func(w http.ResponseWriter, _ *http.Request) {
+		s.failing.Store(true)
+		writeJSON(w, 200, map[string]any{"failing": true})
+	})
+	mux.HandleFunc("POST /health/ok", func(w http.ResponseWriter, _ *http.Request) {
+		s.failing.Store(false)
+		writeJSON(w, 200, map[string]any{"failing": false})
+	})
 	mux.HandleFunc("GET /chat/session", s.session)
 	mux.HandleFunc("GET /sessions", s.count)
 	mux.HandleFunc("POST /sessions/close", s.closeSessions)
