@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,6 +26,7 @@ const (
 	MongoElection           = "election-in-progress"     // row 8
 	MongoNoMajority         = "no-majority"              // no primary and no election possible (beyond row 4)
 	MongoTwoPrimaries       = "two-primaries"            // a stale primary has not stepped down yet
+	MongoMembersRemoved     = "members-removed"          // after a forced reconfig: members no longer in the configuration
 	MongoUnknown            = "unknown"                  // cannot tell from here
 )
 
@@ -301,6 +303,35 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 		sc.Action = "Wait ~12s and check again (sitectl status); writes accepted meanwhile by " + p.Member.Name + " may be rolled back."
 		return sc
 	}
+	if p.ConfigKnown {
+		var removed []*mongo.MemberStatus
+		for i := range v.obs.Members {
+			if m := &v.obs.Members[i]; configID(p, m.Member.Name) < 0 {
+				removed = append(removed, m)
+			}
+		}
+		// Only when the configuration really is smaller: an inventory
+		// address that differs from the configured host name (an IP for a
+		// DNS name) must not read as "removed".
+		if len(removed) > 0 && len(p.Config) == len(v.obs.Members)-len(removed) {
+			var kept []string
+			for _, c := range p.Config {
+				if c.Member != "" {
+					kept = append(kept, c.Member)
+				} else {
+					kept = append(kept, c.Host)
+				}
+			}
+			sc.ID, sc.Row, sc.Election = MongoMembersRemoved, "4", ElectionNotNeeded
+			sc.Title = "members removed from the replica set"
+			sc.Explanation = fmt.Sprintf("%s is primary of a configuration with only %s (config version %d%s): %s no longer belong to the set. "+
+				"Writes they accepted but %s never received are lost.", labelOf(p), strings.Join(kept, ", "), p.ConfigVersion,
+				map[bool]string{true: ", no term: a forced reconfig", false: ""}[p.ConfigTerm < 0], names(removed), p.Member.Name)
+			sc.Action = "Keep " + names(removed) + " shut down or decommissioned; to add them back, wipe or resync them and add them with a normal " +
+				"(non-force) replSetReconfig on " + p.Member.Name + ", one voting member at a time."
+			return sc
+		}
+	}
 	var notUpData, notUpArb, unobs []*mongo.MemberStatus
 	for _, m := range v.data {
 		if m != p && v.cond(p, m) != condUp {
@@ -416,9 +447,12 @@ func prefHealthy(p, pref *mongo.MemberStatus) bool {
 	return k && h && pref.Observed() && pref.State == mongo.StateSecondary
 }
 
+// laggingAfter: a secondary further behind the primary is "catching up".
+const laggingAfter = 2 * time.Second
+
 func lagging(data []*mongo.MemberStatus, p *mongo.MemberStatus) *mongo.MemberStatus {
 	for _, m := range data {
-		if m != p && m.Lag != nil && time.Duration(*m.Lag) > 5*time.Second {
+		if m != p && m.Lag != nil && time.Duration(*m.Lag) > laggingAfter {
 			return m
 		}
 	}
@@ -509,8 +543,12 @@ func (v *mongoView) withoutPrimary() Scenario {
 		sc.ID, sc.Row = MongoPrimaryArbiterDown, "4"
 		sc.Title = "the primary and the arbiter are down"
 		sc.Fix = fmt.Sprintf("sitectl takeover --site %s --force-promote-mongo --reason %q", s.Member.Site, "site "+siteOfAll(downData)+" lost")
-		sc.Explanation = fmt.Sprintf("%s and %s are down or unreachable: %s is read-only (SECONDARY). It cannot be elected with %d of %d votes needed, so no election will happen.",
-			names(downData), names(downArb), labelOf(s), bestVotes, v.majority)
+		total := 0
+		for _, n := range v.voters {
+			total += n
+		}
+		sc.Explanation = fmt.Sprintf("%s and %s are down or unreachable: %s is read-only (SECONDARY). It cannot be elected with %d of %d votes "+
+			"(a majority is %d), so no election will happen.", names(downData), names(downArb), labelOf(s), bestVotes, total, v.majority)
 		sc.Action = fmt.Sprintf("Bring back %s or %s; or, if site %s is lost, the only way to make %s writable is a forced reconfig: %s "+
 			"(it asks you to confirm that site %s is fenced; writes that never reached %s are rolled back).",
 			names(downArb), names(downData), siteOfAll(downData), s.Member.Name, sc.Fix, siteOfAll(downData), s.Member.Name)
@@ -538,6 +576,22 @@ func siteOfAll(ms []*mongo.MemberStatus) string {
 	}
 	sort.Strings(s)
 	return strings.Join(s, "/")
+}
+
+// ObserveMongo is the MongoDB LayerObserver: it loads the credentials the
+// inventory names, observes every member (each bounded by
+// mongodb.timeout) and returns MongoLayer's verdict. A credentials problem
+// makes the layer unknown (the message names the variable or file, never a
+// secret).
+func ObserveMongo(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
+	if inv == nil || inv.MongoDB == nil {
+		return LayerVerdict{Layer: LayerMongoDB, State: ServeUnknown, Detail: "the inventory has no mongodb section"}
+	}
+	set, err := mongo.NewSet(inv.MongoDB)
+	if err != nil {
+		return LayerVerdict{Layer: LayerMongoDB, State: ServeUnknown, Detail: "MongoDB not observed: " + err.Error()}
+	}
+	return MongoLayer(inv, set.Observe(ctx))
 }
 
 // MongoLayer says which site holds the writable primary. It is "one" when

@@ -32,4 +32,5 @@ fuzz ./adapters/remote FuzzQuote
 fuzz ./adapters/haproxy FuzzParseStat
 fuzz ./adapters/haproxy FuzzParseServersState
 fuzz ./adapters/activemq FuzzDecodeAdvisory
+fuzz ./internal/mongosim FuzzParseMessage
 echo "== all tests passed"
