@@ -47,6 +47,9 @@ func DefaultLayers(inv *inventory.Inventory) []LayerObserver { return defaultLay
 
 func defaultLayers(inv *inventory.Inventory, withActiveMQ bool) []LayerObserver {
 	var out []LayerObserver
+	if inv.MongoDB != nil {
+		out = append(out, ObserveMongo)
+	}
 	if inv.ActiveMQ != nil && withActiveMQ {
 		out = append(out, ObserveActiveMQ)
 	}

@@ -170,7 +170,11 @@ type MongoDB struct {
 	Credentials *Credentials   `yaml:"credentials"`
 	Timeout     Duration       `yaml:"timeout"` // per member; default 3s
 	Members     []*MongoMember `yaml:"members"`
-	Pos         Pos            `yaml:"-"`
+	// PrimaryFollowsActive: the primary must be on the active site after a
+	// takeover (default false: any writable primary will do; in PSA the
+	// member with the highest priority takes it back when it recovers).
+	PrimaryFollowsActive bool `yaml:"primary_follows_active"`
+	Pos                  Pos  `yaml:"-"`
 }
 
 // MongoMember is one replica-set member.

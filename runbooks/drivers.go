@@ -205,6 +205,3 @@ func (d *haproxyDriver) Act(ctx context.Context) error {
 	}
 	return nil
 }
-
-// mongoTask is replaced once the MongoDB adapter is wired.
-func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *Task { return nil }

@@ -40,6 +40,10 @@ type Operation struct {
 	// Layers observed besides services; nil means every layer the
 	// inventory describes.
 	Layers []checks.LayerObserver
+	// ForcePromotion, only from its own flag, the typed site and the
+	// fencing statement, lets wait-mongodb force-promote the site's
+	// surviving member when the replica set lost its majority.
+	ForcePromotion *ForcePromotion
 
 	// Lock takes the deployment's run lock (Execute mode); release is
 	// deferred until the run has ended.
@@ -143,8 +147,24 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
 		down := checks.UnreachableSites(snap.Sites)
 		for _, t := range plan.Tasks() {
-			if vd, ok := t.Driver.(*verifyDriver); ok {
-				vd.down = down
+			switch d := t.Driver.(type) {
+			case *verifyDriver:
+				d.down = down
+			case *mongoDriver:
+				d.started = rep.Started
+				if fp := o.ForcePromotion; fp != nil && d.move == "" && fp.Site == d.site {
+					force := *fp
+					warn := fp.Warn
+					force.Warn = func(lines []string) {
+						for _, l := range lines {
+							st.Emit(event.Event{Kind: event.Message, Task: t.ID, Step: t.Step.Name, Message: "warning: " + l})
+						}
+						if warn != nil {
+							warn(lines)
+						}
+					}
+					d.force = &force
+				}
 			}
 		}
 		for _, s := range rep.Before {

@@ -29,6 +29,13 @@ type Options struct {
 	Reason   string
 	ResumeOf string // set by `sitectl resume`
 	Args     []string
+
+	// Disaster promotion of the site's MongoDB member by forced reconfig:
+	// its own flag, the lost site stated fenced, and the site name typed
+	// (or --confirm-site when nobody can type). --yes never implies it.
+	ForcePromoteMongo bool
+	Fenced            string
+	ConfirmSite       string
 }
 
 var help = map[string]struct{ short, long string }{
@@ -95,6 +102,9 @@ func addFlags(cmd *cobra.Command, opts *Options) {
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required when stdin is not a terminal)")
 	fl.BoolVar(&opts.Force, "force", false, "run although the other site is still active (needs --reason)")
 	fl.StringVar(&opts.Reason, "reason", "", "why you run this (journaled; required with --force)")
+	fl.BoolVar(&opts.ForcePromoteMongo, "force-promote-mongo", false, "if the replica set has lost its majority, promote this site's member by FORCED reconfig (needs --fenced; see docs/checks.md)")
+	fl.StringVar(&opts.Fenced, "fenced", "", "with --force-promote-mongo: the lost site, which you state is powered off or isolated")
+	fl.StringVar(&opts.ConfirmSite, "confirm-site", "", "with --force-promote-mongo and no terminal: the site name, typed out")
 }
 
 func dispatch(c *cobra.Command, opts *Options, runF func(context.Context, *Options) error) error {
@@ -106,6 +116,16 @@ func dispatch(c *cobra.Command, opts *Options, runF func(context.Context, *Optio
 	}
 	if !opts.Yes && !opts.F.IO.CanPrompt() {
 		return cmdutil.FlagErrorf("--yes required when not running interactively (stdin is not a terminal)")
+	}
+	if opts.ForcePromoteMongo {
+		if opts.Fenced == "" || opts.Fenced == opts.Site {
+			return cmdutil.FlagErrorf("--force-promote-mongo needs --fenced <the lost site>: your statement that it is powered off or isolated")
+		}
+		if opts.ConfirmSite == "" && !opts.F.IO.CanPrompt() {
+			return cmdutil.FlagErrorf("--force-promote-mongo without a terminal needs --confirm-site %s (--yes is not enough)", opts.Site)
+		}
+	} else if opts.Fenced != "" || opts.ConfirmSite != "" {
+		return cmdutil.FlagErrorf("--fenced and --confirm-site only go with --force-promote-mongo")
 	}
 	opts.Args = os.Args[1:]
 	if runF != nil {
@@ -151,6 +171,29 @@ func Run(ctx context.Context, opts *Options) error {
 		Lock: func(ctx context.Context, runID string) (func() error, error) {
 			return cmdutil.AcquireLock(ctx, f, inv, pool, opts.Site, runID, opts.ResumeOf)
 		},
+	}
+	if opts.ForcePromoteMongo {
+		typed := opts.ConfirmSite
+		if typed == "" {
+			fmt.Fprintf(f.IO.ErrOut, "\nFORCED MongoDB promotion requested. If the replica set has lost its majority, the member of site %s\nwill be made primary by a forced reconfig. MongoDB documents this for catastrophic failures only:\nwrites that did not reach it are rolled back, and site %s must stay fenced.\nType the site name (%s) to allow the forced promotion: ", opts.Site, opts.Fenced, opts.Site)
+			line, err := f.IO.ReadLine()
+			if err != nil {
+				return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("forced promotion not confirmed: %v", err))
+			}
+			typed = strings.TrimSpace(line)
+		}
+		if typed != opts.Site {
+			return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("forced promotion not confirmed: typed %q, expected %q", typed, opts.Site))
+		}
+		op.ForcePromotion = &runbooks.ForcePromotion{Site: opts.Site, TypedSite: typed, FencedSite: opts.Fenced,
+			Warn: func(lines []string) {
+				if !f.Globals.JSON() {
+					for _, l := range lines {
+						fmt.Fprintf(f.IO.ErrOut, "! %s\n", l)
+					}
+				}
+			}}
+		op.Reason = strings.TrimSpace(op.Reason + fmt.Sprintf(" [forced MongoDB promotion of site %s; site %s stated fenced]", opts.Site, opts.Fenced))
 	}
 	if !opts.Yes {
 		op.Confirm = func(ctx context.Context, p *runbooks.Plan, before []checks.SiteStatus) error {

@@ -1,0 +1,164 @@
+package runbooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/mongo"
+	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// ForcePromotion is the operator's explicit request to promote the surviving
+// MongoDB member of site Site by forced reconfig when the replica set has
+// lost its majority (PSA with the primary and the arbiter down). It is only
+// ever built from its own flag, the typed site name and the fencing
+// statement; --yes never fills it.
+type ForcePromotion struct {
+	Site       string // the site whose member becomes primary
+	TypedSite  string // what the operator typed
+	FencedSite string // the site the operator states is fenced (powered off or isolated)
+	// Warn receives the documented warnings; the caller prints and journals them.
+	Warn func(lines []string)
+}
+
+// mongoTask builds the task of a mongodb step: wait for a writable primary
+// (elected after the run started unless one already holds), or move the
+// primary to the site (mode: move).
+func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *Task {
+	set, err := mongo.NewSet(inv.MongoDB)
+	if err != nil {
+		set = nil // credentials problem: the driver reports it on every observation
+	}
+	t.Host = "mongodb"
+	expect := ""
+	if inv.MongoDB.PrimaryFollowsActive {
+		expect = site
+	}
+	if spec.Mode == "move" {
+		target := ""
+		for _, m := range inv.MongoDB.Members {
+			if m.Site == site && !m.Arbiter && target == "" {
+				target = m.Name
+			}
+		}
+		t.Driver = &mongoDriver{inv: inv, set: set, setErr: err, site: site, move: target, expectSite: site}
+		t.Desired = "primary " + target + " on site " + site
+		t.Observe = "hello, replSetGetStatus and replSetGetConfig on every member"
+		t.Act = fmt.Sprintf("replSetReconfig on the primary raising %s's priority above the others, replSetStepDown with catch-up, wait for %s to be elected (a plain step-down would be undone by priority takeover)", target, target)
+		return &t
+	}
+	d := &mongoDriver{inv: inv, set: set, setErr: err, site: site, expectSite: expect}
+	t.Driver = d
+	if expect != "" {
+		t.Desired = "a writable primary on site " + site
+	} else {
+		t.Desired = "a writable primary"
+	}
+	t.Observe = "hello, replSetGetStatus and replSetGetConfig on every member"
+	t.Act = "none: wait for the replica set to elect a primary (term or election date after the run started)"
+	return &t
+}
+
+// mongoDriver observes the replica set and waits for, moves or (with an
+// explicit ForcePromotion) force-promotes its primary.
+type mongoDriver struct {
+	inv        *inventory.Inventory
+	set        *mongo.Set
+	setErr     error
+	site       string
+	expectSite string
+	move       string // member to make primary (mode move)
+	started    time.Time
+	force      *ForcePromotion
+}
+
+func (d *mongoDriver) Observe(ctx context.Context) Observation {
+	if d.set == nil {
+		return Observation{State: "unknown", Detail: "MongoDB not observed: " + d.setErr.Error()}
+	}
+	obs := d.set.Observe(ctx)
+	p := obs.Primary()
+	if p == nil {
+		sc := checks.ClassifyMongo(obs)
+		return Observation{State: "no writable primary", Known: true, Detail: sc.String()}
+	}
+	state := fmt.Sprintf("primary %s on site %s (term %d)", p.Member.Name, p.Member.Site, p.Term)
+	holds := true
+	switch {
+	case d.move != "" && p.Member.Name != d.move:
+		holds = false
+	case d.expectSite != "" && p.Member.Site != d.expectSite:
+		holds = false
+	}
+	return Observation{State: state, Holds: holds, Known: true}
+}
+
+func (d *mongoDriver) Act(ctx context.Context) error {
+	if d.set == nil {
+		return d.setErr
+	}
+	if d.move != "" {
+		_, err := d.set.MovePrimary(ctx, d.move, mongo.MoveOptions{})
+		var ae *mongo.ActionError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("%w: %v", ErrActFailed, err)
+		}
+		return err
+	}
+	after := d.started
+	if after.IsZero() {
+		after = time.Now()
+	}
+	w := mongo.WaitOptions{ExpectSite: d.expectSite, After: after}
+	if dl, ok := ctx.Deadline(); ok {
+		w.Timeout = time.Until(dl)
+	}
+	obs, err := d.set.WaitPrimary(ctx, w)
+	if err == nil {
+		return nil
+	}
+	if d.force != nil && obs != nil && obs.Primary() == nil {
+		return d.forcePromote(ctx, obs)
+	}
+	if obs != nil {
+		sc := checks.ClassifyMongo(obs)
+		return fmt.Errorf("%w: %v; %s", ErrActFailed, err, sc.String())
+	}
+	return err
+}
+
+// forcePromote runs the documented forced reconfig on the site's surviving
+// member, keeping every other member that still answers.
+func (d *mongoDriver) forcePromote(ctx context.Context, obs *mongo.Observation) error {
+	var survivor string
+	var keep, removed []string
+	for _, m := range obs.Members {
+		switch {
+		case m.Member.Site == d.force.Site && !m.Member.Arbiter && survivor == "" && m.Reachable:
+			survivor = m.Member.Name
+		case m.Reachable:
+			keep = append(keep, m.Member.Name)
+		default:
+			removed = append(removed, m.Member.Name)
+		}
+	}
+	if survivor == "" {
+		return fmt.Errorf("%w: forced promotion: no reachable data-bearing member on site %s", ErrActFailed, d.force.Site)
+	}
+	if d.force.Warn != nil {
+		d.force.Warn(mongo.ForcePromoteWarnings(survivor, keep, removed))
+	}
+	fenced := d.force.FencedSite != "" && d.force.FencedSite != d.force.Site
+	res, err := d.set.ForcePromote(ctx, survivor, keep, mongo.Confirm{Fenced: fenced, TypedSite: d.force.TypedSite, ExpectedSite: d.force.Site})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrActFailed, err)
+	}
+	if d.force.Warn != nil {
+		d.force.Warn([]string{fmt.Sprintf("forced reconfig done: %s is primary (config version %d -> %d); removed: %s", res.Survivor, res.VersionBefore, res.VersionAfter, strings.Join(res.Removed, ", "))})
+	}
+	return nil
+}
