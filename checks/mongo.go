@@ -591,7 +591,18 @@ func ObserveMongo(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
 	if err != nil {
 		return LayerVerdict{Layer: LayerMongoDB, State: ServeUnknown, Detail: "MongoDB not observed: " + err.Error()}
 	}
-	return MongoLayer(inv, set.Observe(ctx))
+	return neutralUnlessFollowing(inv, MongoLayer(inv, set.Observe(ctx)))
+}
+
+// neutralUnlessFollowing marks a healthy mongodb layer neutral when the
+// inventory does not require the primary on the active site: a writable
+// primary on either site serves the active one.
+func neutralUnlessFollowing(inv *inventory.Inventory, l LayerVerdict) LayerVerdict {
+	if l.State == ServeOne && !inv.MongoDB.PrimaryFollowsActive {
+		l.Neutral = true
+		l.Notes = append(l.Notes, "the primary may be on either site (mongodb.primary_follows_active is off): it counts as healthy, not as a vote for site "+l.Site)
+	}
+	return l
 }
 
 // MongoLayer says which site holds the writable primary. It is "one" when

@@ -32,6 +32,10 @@ type LayerVerdict struct {
 	Fix    string   `json:"fix,omitempty"` // the exact command that would fix it
 	Rows   []Row    `json:"rows,omitempty"`
 	Notes  []string `json:"notes,omitempty"` // scenario recognised, warnings
+	// Neutral: the layer is healthy and does not care which site serves
+	// (a writable MongoDB primary when mongodb.primary_follows_active is
+	// off). Combine does not count its site.
+	Neutral bool `json:"neutral,omitempty"`
 }
 
 // Row is one line of a layer's table (a member, a broker queue, a server).
@@ -70,7 +74,9 @@ func Combine(layers []LayerVerdict) Verdict {
 		case ServeNone:
 			none = append(none, l.Layer)
 		case ServeOne:
-			serving[l.Site] = append(serving[l.Site], l.Layer)
+			if !l.Neutral {
+				serving[l.Site] = append(serving[l.Site], l.Layer)
+			}
 		}
 		if l.Fix != "" && l.State != ServeOne {
 			v.Fixes = append(v.Fixes, fmt.Sprintf("%s: %s", l.Layer, l.Fix))

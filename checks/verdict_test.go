@@ -62,3 +62,14 @@ func TestServicesLayer(t *testing.T) {
 		})
 	}
 }
+
+func TestCombineNeutralLayer(t *testing.T) {
+	v := Combine([]LayerVerdict{{Layer: "services", State: ServeOne, Site: "B"}, {Layer: "mongodb", State: ServeOne, Site: "A", Neutral: true}})
+	if !v.Serves("B") {
+		t.Errorf("a neutral layer on A made the verdict %s %q", v.State, v.Summary)
+	}
+	v = Combine([]LayerVerdict{{Layer: "services", State: ServeOne, Site: "B"}, {Layer: "mongodb", State: ServeNone}})
+	if v.State != ServeSplit {
+		t.Errorf("no writable primary must not pass: %s", v.State)
+	}
+}

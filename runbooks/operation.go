@@ -419,6 +419,9 @@ func verdictOutcome(p *Plan, v checks.Verdict) (event.Outcome, string) {
 func splitSites(v checks.Verdict) []string {
 	var out []string
 	for _, l := range v.Layers {
+		if l.Neutral {
+			continue
+		}
 		if l.Site != "" {
 			out = append(out, l.Site)
 		}

@@ -117,6 +117,9 @@ func WriteVerdict(w io.Writer, v checks.Verdict, rows bool) {
 		if state != checks.ServeOne {
 			state = strings.ToUpper(state)
 		}
+		if l.Neutral {
+			state = "ok"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Layer, state, site, oneLine(l.Detail))
 	}
 	tw.Flush()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/internal/mongosim"
 	"github.com/sitectl/sitectl/internal/testenv/activemq"
 	"github.com/sitectl/sitectl/internal/testenv/haproxy"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -21,6 +22,7 @@ const queue = "ef.chat.requests"
 
 type layered struct {
 	*deployment
+	sim  *mongosim.Sim
 	hap  *haproxy.HAProxy
 	amq  *activemq.Pair
 	conA *activemq.Consumer
@@ -34,8 +36,25 @@ func newLayered(t *testing.T) *layered {
 		{Name: "chat_a", Site: "A"}, {Name: "chat_b", Site: "B", Backup: true},
 	}}}})
 	pair := activemq.StartPair(t, activemq.PairOptions{Link: activemq.LinkDuplex, DecreaseNetworkConsumerPriority: "false"})
+	sim, err := mongosim.Start(mongosim.Config{SetName: "rs0", ElectionTimeout: time.Second, Heartbeat: 200 * time.Millisecond, InitialPrimary: "mongo-a",
+		Members: []mongosim.MemberConfig{{Name: "mongo-a", Priority: 2}, {Name: "mongo-b", Priority: 1}, {Name: "mongo-arb", Arbiter: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
 	d.match = map[string]string{"A": "    consumer_match: [site-a-]\n", "B": "    consumer_match: [site-b-]\n"}
-	d.extra = fmt.Sprintf(`activemq:
+	d.extra = fmt.Sprintf(`witness:
+  name: W
+  hosts:
+    - {name: w-arb, local: true}
+mongodb:
+  replica_set: rs0
+  timeout: 2s
+  members:
+    - {name: mongo-a, address: %s, site: A}
+    - {name: mongo-b, address: %s, site: B}
+    - {name: mongo-arb, address: %s, site: W, arbiter: true}
+activemq:
   timeout: 5s
   queues: [%s]
   brokers:
@@ -46,9 +65,9 @@ haproxy:
   backends:
     - name: be_chat
       servers: {chat_a: A, chat_b: B}
-`, queue, pair.A.STOMPAddr(), pair.B.STOMPAddr(), hap.AdminAPI())
+`, sim.Addr("mongo-a"), sim.Addr("mongo-b"), sim.Addr("mongo-arb"), queue, pair.A.STOMPAddr(), pair.B.STOMPAddr(), hap.AdminAPI())
 	d.write()
-	l := &layered{deployment: d, hap: hap, amq: pair}
+	l := &layered{deployment: d, sim: sim, hap: hap, amq: pair}
 	// site A is active: its services run and its connector holds priority 10
 	for _, n := range []string{"a-ccm", "a-comms", "a-mre", "a-chat"} {
 		d.svc.Start(n)
@@ -88,13 +107,13 @@ func TestCheckEveryLayerThenSwitchSites(t *testing.T) {
 	if r.code != cmdutil.ExitRefused {
 		t.Errorf("check --site B while A serves: exit %d, want 3", r.code)
 	}
-	for _, want := range []string{"LAYER", "services  one", "activemq  one", "haproxy   one", "Verdict: site A serves traffic (every layer agrees)", "Ready for takeover of site B: no", "site A is still active"} {
+	for _, want := range []string{"LAYER", "services  one", "mongodb   ok", "activemq  one", "haproxy   one", "Verdict: site A serves traffic (every layer agrees)", "Ready for takeover of site B: no", "site A is still active"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, r.out)
 		}
 	}
 	c := l.checkJSON(t, "B")
-	if c.Snapshot.Verdict.State != "one" || c.Snapshot.Verdict.Site != "A" || len(c.Snapshot.Verdict.Layers) != 3 || c.Ready.Ready {
+	if c.Snapshot.Verdict.State != "one" || c.Snapshot.Verdict.Site != "A" || len(c.Snapshot.Verdict.Layers) != 4 || c.Ready.Ready {
 		t.Fatalf("check JSON: %+v", c)
 	}
 
@@ -136,6 +155,9 @@ func TestCheckEveryLayerThenSwitchSites(t *testing.T) {
 		t.Errorf("after takeover: verdict %+v", c.Snapshot.Verdict)
 	}
 	for _, ly := range c.Snapshot.Verdict.Layers {
+		if ly.Layer == "mongodb" {
+			continue // neutral: the primary may stay on A (primary_follows_active is off)
+		}
 		if ly.State != "one" || ly.Site != "B" {
 			t.Errorf("layer %s: %s %s (%s)", ly.Layer, ly.State, ly.Site, ly.Detail)
 		}
@@ -155,4 +177,35 @@ func TestTakeoverFailsWhenALayerDisagrees(t *testing.T) {
 		t.Errorf("output does not say which layer disagrees:\n%s", r.errOut)
 	}
 	l.running("b-chat") // the services part did run
+}
+
+// A planned switchover back to A moves nothing in MongoDB (the primary is
+// on A), then a switchover to B moves the primary there with a priority
+// reconfig, and it stays.
+func TestSwitchoverMovesTheMongoPrimary(t *testing.T) {
+	l := newLayered(t)
+	go func() {
+		for l.svc.Running("a-chat") {
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.conA.Close()
+	}()
+	r := l.sitectl(t.Context(), nil, "switchover", "--site", "B", "--yes")
+	if r.code != 0 {
+		t.Fatalf("switchover B: exit %d\n%s", r.code, r.errOut)
+	}
+	run := l.lastRun()
+	if o := run.TaskOutcomes()["move-mongodb/mongodb"]; o != event.OK {
+		t.Errorf("move-mongodb %s", o)
+	}
+	time.Sleep(3 * time.Second) // past a priority-takeover window: the move must stick
+	c := l.checkJSON(t, "B")
+	for _, ly := range c.Snapshot.Verdict.Layers {
+		if ly.Layer == "mongodb" && ly.Site != "B" {
+			t.Errorf("after switchover to B the primary is on %q (%s)", ly.Site, ly.Detail)
+		}
+	}
+	if c.Snapshot.Verdict.State != "one" || c.Snapshot.Verdict.Site != "B" {
+		t.Errorf("verdict %+v", c.Snapshot.Verdict)
+	}
 }
