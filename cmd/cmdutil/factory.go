@@ -87,3 +87,20 @@ func (f *Factory) Catalog(inv *inventory.Inventory) (*runbooks.Catalog, error) {
 	}
 	return c, nil
 }
+
+// InventoryAndRunbooks loads the inventory and the runbooks and checks that
+// they fit each other (named services and hosts exist).
+func (f *Factory) InventoryAndRunbooks() (*inventory.Inventory, *runbooks.Catalog, error) {
+	inv, err := f.Inventory()
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := f.Catalog(inv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if errs, _ := cat.Lint(inv); len(errs) > 0 {
+		return nil, nil, Exit(ExitUsage, fmt.Errorf("runbooks do not fit inventory %s:\n%w", inv.File, errs))
+	}
+	return inv, cat, nil
+}

@@ -57,16 +57,9 @@ inventory or runbook.`,
 
 func planRun(ctx context.Context, opts *Options) error {
 	f := opts.F
-	inv, err := f.Inventory()
+	inv, cat, err := f.InventoryAndRunbooks()
 	if err != nil {
 		return err
-	}
-	cat, err := f.Catalog(inv)
-	if err != nil {
-		return err
-	}
-	if errs, _ := cat.Lint(inv); len(errs) > 0 {
-		return cmdutil.Exit(cmdutil.ExitUsage, fmt.Errorf("runbooks do not fit inventory %s:\n%w", inv.File, errs))
 	}
 	op := &runbooks.Operation{Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.DryRun, Hint: cmdutil.TaskHint(inv)}
 	if opts.Offline {

@@ -16,7 +16,6 @@ import (
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/event"
-	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // Options of a runbook run.
@@ -137,16 +136,9 @@ func dispatch(c *cobra.Command, opts *Options, runF func(context.Context, *Optio
 // Run performs a runbook run with the factory's dependencies.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.F
-	inv, err := f.Inventory()
+	inv, cat, err := f.InventoryAndRunbooks()
 	if err != nil {
 		return err
-	}
-	cat, err := f.Catalog(inv)
-	if err != nil {
-		return err
-	}
-	if errs, _ := cat.Lint(inv); len(errs) > 0 {
-		return cmdutil.Exit(cmdutil.ExitUsage, fmt.Errorf("runbooks do not fit inventory %s:\n%w", inv.File, errs))
 	}
 	dir, err := f.StateDir()
 	if err != nil {
@@ -260,5 +252,3 @@ func finish(f *cmdutil.Factory, rep *runbooks.Report, err error) error {
 	}
 	return err
 }
-
-var _ = journal.NewRunID
