@@ -154,6 +154,10 @@ func TestCheckEveryLayerThenSwitchSites(t *testing.T) {
 	if c.Snapshot.Verdict.State != "one" || c.Snapshot.Verdict.Site != "B" {
 		t.Errorf("after takeover: verdict %+v", c.Snapshot.Verdict)
 	}
+	rep := l.sitectl(t.Context(), nil, "report", run.ID())
+	if !strings.Contains(rep.out, "## Verdict") || !strings.Contains(rep.out, "after: site B serves traffic") {
+		t.Errorf("the report lacks the verdict:\n%s", rep.out)
+	}
 	for _, ly := range c.Snapshot.Verdict.Layers {
 		if ly.Layer == "mongodb" {
 			continue // neutral: the primary may stay on A (primary_follows_active is off)

@@ -211,6 +211,23 @@ func Markdown(w io.Writer, r Run) error {
 			}
 		}
 	}
+	// Who serves traffic, before and after: the layers' verdict.
+	var verdicts []event.Event
+	for _, e := range r.Events {
+		if e.Kind == event.Verdict {
+			verdicts = append(verdicts, e)
+		}
+	}
+	if len(verdicts) > 0 {
+		ew.printf("\n## Verdict\n\n")
+		for _, e := range verdicts {
+			line := cell(e.Message)
+			if e.Expected != "" {
+				line += fmt.Sprintf(" (expected: %s; %s)", cell(e.Expected), e.Outcome)
+			}
+			ew.printf("- %s\n", line)
+		}
+	}
 	if r.Truncated {
 		ew.printf("\n> The journal's last line was torn (the writer was killed mid-write) and is left out.\n")
 	}
