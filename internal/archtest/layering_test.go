@@ -1,0 +1,56 @@
+// Package archtest enforces sitectl's layering: adapters never import
+// runbooks or cmd; runbooks, checks, adapters and inventory never import
+// cobra or bubbletea; only cmd (and tests) may.
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/sitectl/sitectl"
+
+// rule: packages under from must not depend (directly or not) on any
+// import path with one of the prefixes in deny.
+var rules = []struct {
+	from string
+	deny []string
+}{
+	{"adapters/", []string{mod + "/runbooks", mod + "/cmd", mod + "/checks"}},
+	{"inventory", []string{mod + "/runbooks", mod + "/cmd", mod + "/checks", mod + "/adapters"}},
+	{"checks", []string{mod + "/runbooks", mod + "/cmd"}},
+	{"runbooks", []string{mod + "/cmd"}},
+	{"adapters/", []string{"github.com/spf13/cobra", "github.com/charmbracelet/"}},
+	{"checks", []string{"github.com/spf13/cobra", "github.com/charmbracelet/"}},
+	{"runbooks", []string{"github.com/spf13/cobra", "github.com/charmbracelet/"}},
+	{"inventory", []string{"github.com/spf13/cobra", "github.com/charmbracelet/"}},
+}
+
+func TestLayering(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps=false", "-f", `{{.ImportPath}}|{{join .Deps " "}}`, mod+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, "|")
+		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, mod), "/")
+		for _, r := range rules {
+			if !strings.HasPrefix(rel, r.from) {
+				continue
+			}
+			checked++
+			for _, d := range strings.Fields(deps) {
+				for _, deny := range r.deny {
+					if strings.HasPrefix(d, deny) {
+						t.Errorf("%s depends on %s (layering: %s must not depend on %s)", rel, d, r.from, deny)
+					}
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d packages checked: the rules no longer match the tree", checked)
+	}
+}
