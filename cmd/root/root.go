@@ -4,6 +4,7 @@ package root
 import (
 	"github.com/spf13/cobra"
 
+	boardCmd "github.com/sitectl/sitectl/cmd/board"
 	checkCmd "github.com/sitectl/sitectl/cmd/check"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	inventoryCmd "github.com/sitectl/sitectl/cmd/inventory"
@@ -53,6 +54,7 @@ Start with:
 		planCmd.NewCmdPlan(f, nil),
 		checkCmd.NewCmdCheck(f, nil),
 		statusCmd.NewCmdStatus(f, nil),
+		boardCmd.NewCmdBoard(f, nil),
 		runbookCmd.NewCmdRunbook(f),
 		inventoryCmd.NewCmdInventory(f),
 		journalCmd.NewCmdJournal(f),

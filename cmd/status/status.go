@@ -5,7 +5,9 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +20,8 @@ type Options struct {
 	F        *cmdutil.Factory
 	Site     string
 	NoProbes bool
+	Watch    bool
+	Interval time.Duration
 }
 
 // NewCmdStatus builds the command; runF replaces statusRun in tests.
@@ -28,15 +32,53 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Short: "Show both sites' services and which site is active",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if opts.Interval <= 0 {
+				return cmdutil.FlagErrorf("--interval must be positive")
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
+			}
+			if opts.Watch {
+				return watchRun(c.Context(), opts)
 			}
 			return statusRun(c.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Site, "site", "s", "", "only this site")
 	cmd.Flags().BoolVar(&opts.NoProbes, "no-probes", false, "skip health probes")
+	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "reprint the status every --interval until Ctrl-C (the plain fallback of sitectl board)")
+	cmd.Flags().DurationVar(&opts.Interval, "interval", 2*time.Second, "with --watch: time between refreshes")
 	return cmd
+}
+
+// watchRun reprints the status every interval until ctx ends (Ctrl-C). On a
+// terminal it clears the screen first; otherwise it only appends, with a
+// separator line, and never writes cursor escapes.
+func watchRun(ctx context.Context, opts *Options) error {
+	f := opts.F
+	tty := f.IO.IsStdoutTTY() && !f.Globals.JSON()
+	for {
+		if tty {
+			fmt.Fprint(f.IO.Out, "\x1b[H\x1b[2J")
+		} else if !f.Globals.JSON() {
+			fmt.Fprintf(f.IO.Out, "--- %s\n", f.Now().Format(time.RFC3339))
+		}
+		err := statusRun(ctx, opts)
+		if ctx.Err() != nil {
+			return nil // Ctrl-C ends the watch normally
+		}
+		var ee *cmdutil.ExitError
+		if err != nil && !(errors.As(err, &ee) && ee.Silent) {
+			return err
+		}
+		t := time.NewTimer(opts.Interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 func statusRun(ctx context.Context, opts *Options) error {

@@ -1,0 +1,159 @@
+package board
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/runbooks/event"
+)
+
+func TestMain(m *testing.M) {
+	// golden output must not depend on the terminal the tests run in
+	lipgloss.SetColorProfile(termenv.Ascii)
+	os.Exit(m.Run())
+}
+
+var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+
+// clock is a settable fake clock.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time { return c.now }
+
+func svc(site, host, name string, st checks.State, probe string) checks.ServiceStatus {
+	s := checks.ServiceStatus{Site: site, Host: host, Service: name, Group: "core", Passive: "stopped", State: st}
+	if probe != "" {
+		s.Probe = &checks.ProbeResult{OK: true, Known: true, Detail: probe}
+	}
+	return s
+}
+
+// healthySnapshot: site A serves, B is passive, every layer agrees.
+func healthySnapshot() checks.Snapshot {
+	a := checks.SiteStatus{Site: "A", Role: "primary", Core: checks.Active, Reporting: checks.Active, Hosts: []checks.HostStatus{
+		{Site: "A", Host: "a-app1", Reachable: true, Services: []checks.ServiceStatus{
+			svc("A", "a-app1", "ccm", checks.Running, "HTTP 200 in 12ms"),
+			svc("A", "a-app1", "cs", checks.Running, ""),
+			svc("A", "a-app1", "mre", checks.Running, ""),
+			svc("A", "a-app1", "chat", checks.Running, "HTTP 200 in 8ms"),
+		}},
+	}}
+	b := checks.SiteStatus{Site: "B", Role: "secondary", Core: checks.Passive, Reporting: checks.Passive, Hosts: []checks.HostStatus{
+		{Site: "B", Host: "b-app1", Reachable: true, Services: []checks.ServiceStatus{
+			svc("B", "b-app1", "ccm", checks.Stopped, ""),
+			svc("B", "b-app1", "cs", checks.Stopped, ""),
+			svc("B", "b-app1", "mre", checks.Stopped, ""),
+			svc("B", "b-app1", "chat", checks.Stopped, ""),
+		}},
+	}}
+	layers := []checks.LayerVerdict{
+		checks.ServicesLayer([]checks.SiteStatus{a, b}),
+		{Layer: checks.LayerMongoDB, State: checks.ServeOne, Site: "A", Detail: "primary a-mongo on site A", Rows: []checks.Row{
+			{Site: "A", Name: "a-mongo:27017", State: "PRIMARY", Detail: "health 1"},
+			{Site: "B", Name: "b-mongo:27017", State: "SECONDARY", Detail: "lag 0s"},
+			{Site: "W", Name: "w-arbiter:27017", State: "ARBITER"},
+		}},
+		{Layer: checks.LayerActiveMQ, State: checks.ServeOne, Site: "A", Detail: "broker active on site A", Rows: []checks.Row{
+			{Site: "A", Name: "a-amq", State: "active", Detail: "queues 12"},
+			{Site: "B", Name: "b-amq", State: "standby"},
+		}},
+		{Layer: checks.LayerHAProxy, State: checks.ServeOne, Site: "A", Detail: "backends point to site A", Rows: []checks.Row{
+			{Site: "A", Name: "ccm/a-app1", State: "UP"},
+			{Site: "B", Name: "ccm/b-app1", State: "MAINT"},
+		}},
+	}
+	return checks.Snapshot{Observed: t0, Took: checks.Duration(1200 * time.Millisecond), Sites: []checks.SiteStatus{a, b},
+		Invariant: checks.CheckNotBothActive([]checks.SiteStatus{a, b}), Verdict: checks.Combine(layers)}
+}
+
+// splitSnapshot: HAProxy still sends traffic to B while services run on A.
+func splitSnapshot() checks.Snapshot {
+	s := healthySnapshot()
+	layers := s.Verdict.Layers
+	layers[3] = checks.LayerVerdict{Layer: checks.LayerHAProxy, State: checks.ServeOne, Site: "B", Detail: "backends point to site B",
+		Fix: "sitectl takeover --site A", Rows: []checks.Row{{Site: "A", Name: "ccm/a-app1", State: "MAINT"}, {Site: "B", Name: "ccm/b-app1", State: "UP"}}}
+	s.Verdict = checks.Combine(layers)
+	return s
+}
+
+// bigSnapshot has n services spread over both sites.
+func bigSnapshot(n int) checks.Snapshot {
+	s := healthySnapshot()
+	for i := range s.Sites {
+		site := &s.Sites[i]
+		site.Hosts = nil
+		per := n / 2
+		for h := 0; h < 4; h++ {
+			host := checks.HostStatus{Site: site.Site, Host: fmt.Sprintf("%s-app%d", site.Site, h+1), Reachable: true}
+			for j := 0; j < per/4; j++ {
+				st := checks.Running
+				if site.Site == "B" {
+					st = checks.Stopped
+				}
+				host.Services = append(host.Services, svc(site.Site, host.Host, fmt.Sprintf("service-%03d", j), st, "HTTP 200 in 3ms"))
+			}
+			site.Hosts = append(site.Hosts, host)
+		}
+	}
+	return s
+}
+
+type fakeDeps struct {
+	clock   *clock
+	snap    checks.Snapshot
+	mu      sync.Mutex
+	runs    []string
+	journal []string
+}
+
+func (f *fakeDeps) deps() Deps {
+	return Deps{
+		Deployment: "lab",
+		Sites:      []string{"A", "B"},
+		Roles:      map[string]string{"A": "primary", "B": "secondary"},
+		Observe:    func(context.Context) checks.Snapshot { return f.snap },
+		Run:        f.run,
+		Plan:       f.run,
+		Journal:    func() ([]string, error) { return f.journal, nil },
+		Now:        f.clock.Now,
+		Interval:   time.Hour, // no ticks during tests
+		Timeout:    time.Minute,
+	}
+}
+
+// run emits a short takeover: three tasks and the result.
+func (f *fakeDeps) run(ctx context.Context, rb, site string, sink event.Sink) error {
+	f.mu.Lock()
+	f.runs = append(f.runs, rb+" "+site)
+	f.mu.Unlock()
+	sink.Emit(event.Event{Kind: event.RunStart, Run: &event.RunInfo{Runbook: rb, Site: site}})
+	for i, s := range []string{"ccm", "cs", "mre"} {
+		task := fmt.Sprintf("start-core/%s-app1/%s", site, s)
+		sink.Emit(event.Event{Kind: event.StepStart, Task: task})
+		o := event.OK
+		if i == 0 {
+			o = event.Skipped
+		}
+		sink.Emit(event.Event{Kind: event.StepEnd, Task: task, Outcome: o, Duration: time.Duration(i+1) * 1500 * time.Millisecond, Message: "running"})
+	}
+	sink.Emit(event.Event{Kind: event.RunEnd, Outcome: event.OK, Message: "site " + site + " serves traffic", Duration: 4500 * time.Millisecond})
+	return nil
+}
+
+func newFake() *fakeDeps {
+	return &fakeDeps{clock: &clock{now: t0}, snap: healthySnapshot(), journal: []string{"run takeover --site A by alice: ok (4.5s)"}}
+}
+
+func (f *fakeDeps) ran() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.runs...)
+}
