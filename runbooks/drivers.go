@@ -123,7 +123,7 @@ func (d *haproxyDriver) desired() string {
 	case haproxy.Maint:
 		return "MAINT"
 	}
-	return "ready (not DRAIN or MAINT)"
+	return "ready and UP (back in load balancing, health checks passing)"
 }
 
 func (d *haproxyDriver) actDescription() string {
@@ -164,7 +164,10 @@ func (d *haproxyDriver) Observe(ctx context.Context) Observation {
 		parts = append(parts, fmt.Sprintf("%s %s (%d sessions)", n, r.Status.Raw, r.Scur))
 		switch d.state {
 		case haproxy.Ready:
-			if st == haproxy.StateDrain || st == haproxy.StateMaint {
+			// back in load balancing AND passing its health checks: right
+			// after the services started, HAProxy needs rise × inter to see
+			// them, and the verdict must not be taken before that
+			if st == haproxy.StateDrain || st == haproxy.StateMaint || !r.Status.Up() || r.Status.Transitional() {
 				holds = false
 			}
 		case haproxy.Drain:
