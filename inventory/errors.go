@@ -91,3 +91,9 @@ func (es Errors) result() error {
 	}
 	return es.sorted()
 }
+
+// Sorted returns the errors ordered by position, without exact duplicates.
+func (es Errors) Sorted() Errors { return es.sorted() }
+
+// Err returns nil for no errors, else the sorted errors as one error.
+func (es Errors) Err() error { return es.result() }

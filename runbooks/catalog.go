@@ -42,7 +42,7 @@ func Builtin() (*Catalog, error) {
 		rb.Builtin = true
 		c.byName[rb.Name] = rb
 	}
-	if err := probs.err(); err != nil {
+	if err := probs.Err(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -84,7 +84,7 @@ func Load(paths ...string) (*Catalog, error) {
 		}
 	}
 	probs = append(probs, c.checkIncludes()...)
-	if err := probs.err(); err != nil {
+	if err := probs.Err(); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -212,5 +212,5 @@ func (c *Catalog) Lint(inv *inventory.Inventory) (errs Problems, warnings Proble
 			}
 		}
 	}
-	return errs.sorted(), warnings.sorted()
+	return errs.Sorted(), warnings.Sorted()
 }

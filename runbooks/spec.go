@@ -125,48 +125,12 @@ func (rb *Runbook) Digest() string {
 	return hex.EncodeToString(h[:8])
 }
 
-// Problem is a positioned runbook error.
-type Problem struct {
-	Pos inventory.Pos
-	Msg string
-}
-
-func (p *Problem) Error() string { return p.Pos.String() + ": " + p.Msg }
+// Problem is a positioned runbook error (the inventory's error type, so
+// both print and sort the same way).
+type Problem = inventory.Error
 
 // Problems is every error found in a runbook or catalog.
-type Problems []*Problem
-
-func (ps Problems) Error() string {
-	var b strings.Builder
-	for i, p := range ps {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(p.Error())
-	}
-	return b.String()
-}
-
-func (ps Problems) sorted() Problems {
-	sort.SliceStable(ps, func(i, j int) bool {
-		a, b := ps[i].Pos, ps[j].Pos
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Column < b.Column
-	})
-	return ps
-}
-
-func (ps Problems) err() error {
-	if len(ps) == 0 {
-		return nil
-	}
-	return ps.sorted()
-}
+type Problems = inventory.Errors
 
 // Parse reads one runbook file. Unknown keys, wrong types and structural
 // errors are reported together, each with file:line:column.
@@ -178,11 +142,7 @@ func Parse(file string, data []byte) (*Runbook, error) {
 		if !errors.As(err, &ies) {
 			return nil, Problems{{Pos: inventory.Pos{File: file, Line: 1, Column: 1}, Msg: err.Error()}}
 		}
-		var ps Problems
-		for _, e := range ies {
-			ps = append(ps, &Problem{Pos: e.Pos, Msg: e.Msg})
-		}
-		return nil, ps.err()
+		return nil, ies.Err()
 	}
 	rb.keyPos = fields[rb]
 	if p, ok := rb.keyPos[""]; ok {
@@ -191,7 +151,7 @@ func Parse(file string, data []byte) (*Runbook, error) {
 		rb.Pos = inventory.Pos{File: file, Line: 1, Column: 1}
 	}
 	if probs := rb.validate(); len(probs) > 0 {
-		return rb, probs.err()
+		return rb, probs.Err()
 	}
 	return rb, nil
 }
