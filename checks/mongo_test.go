@@ -239,8 +239,17 @@ func TestMongoSecondaryLinkDownAndRestored(t *testing.T) {
 	l := newMongoLab(t)
 	l.sim.Isolate("mongo-b")
 	start := time.Now()
-	sc, lv, o := l.waitScenario(3*time.Second, checks.MongoSecondaryLinkDown)
+	sc, lv, _ := l.waitScenario(3*time.Second, checks.MongoSecondaryLinkDown)
 	mongoExpect(t, sc, lv, "5", checks.ServeOne, "A", "disconnected", "read-only", "resynchronises")
+	// mongo-b notices the cut when its heartbeats to mongo-a time out,
+	// which can be after the others saw it: wait for its own view.
+	o := l.set.Observe(t.Context())
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); o = l.set.Observe(t.Context()) {
+		if v := o.Member("mongo-b").Peer("mongo-a"); v != nil && v.Health == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if v := o.Member("mongo-b").Peer("mongo-a"); v == nil || v.Health != 0 {
 		t.Errorf("mongo-b's own view of mongo-a: %+v", v)
 	}
