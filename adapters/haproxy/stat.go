@@ -253,35 +253,16 @@ func ParseStat(out string) ([]StatRow, error) {
 				continue
 			}
 			names = trimTrailingEmpty(names)
-			cols = map[string]int{}
-			for i, name := range names {
-				if name == "" || name == "-" {
-					continue
-				}
-				if _, dup := cols[name]; !dup {
-					cols[name] = i
-				}
-			}
+			var missing []string
+			cols, missing = headerColumns(names, statRequired)
 			width = len(names)
 			headers++
-			var missing []string
-			for _, r := range statRequired {
-				if _, ok := cols[r]; !ok {
-					missing = append(missing, r)
-				}
-			}
 			if len(missing) > 0 {
 				issues = append(issues, Issue{lineNo, "header lacks column " + strings.Join(missing, ", "), ""})
 				cols = nil
 				continue
 			}
-			missing = missing[:0]
-			for _, w := range statWanted {
-				if _, ok := cols[w]; !ok {
-					missing = append(missing, w)
-				}
-			}
-			if len(missing) > 0 {
+			if _, missing = headerColumns(names, statWanted); len(missing) > 0 {
 				issues = append(issues, Issue{lineNo, "header lacks column " + strings.Join(missing, ", ") + " (values reported as unknown)", ""})
 			}
 			continue
@@ -498,4 +479,24 @@ func checkEnd(what, out string, err error) error {
 		return err
 	}
 	return &PartialError{What: what, Issues: []Issue{is}}
+}
+
+// headerColumns indexes a header's column names (the first of duplicates
+// wins; "" and "-" are placeholders) and lists the names of want it lacks.
+func headerColumns(names, want []string) (cols map[string]int, missing []string) {
+	cols = make(map[string]int, len(names))
+	for i, name := range names {
+		if name == "" || name == "-" {
+			continue
+		}
+		if _, dup := cols[name]; !dup {
+			cols[name] = i
+		}
+	}
+	for _, w := range want {
+		if _, ok := cols[w]; !ok {
+			missing = append(missing, w)
+		}
+	}
+	return cols, missing
 }

@@ -154,20 +154,10 @@ func ParseServersState(out string) ([]ServerState, error) {
 		}
 		if strings.HasPrefix(t, "#") {
 			names := strings.Fields(strings.TrimPrefix(t, "#"))
-			cols = map[string]int{}
-			for i, name := range names {
-				if _, dup := cols[name]; !dup {
-					cols[name] = i
-				}
-			}
+			var missing []string
+			cols, missing = headerColumns(names, stateRequired)
 			width = len(names)
 			headers++
-			var missing []string
-			for _, r := range stateRequired {
-				if _, ok := cols[r]; !ok {
-					missing = append(missing, r)
-				}
-			}
 			if len(missing) > 0 {
 				issues = append(issues, Issue{lineNo, "header lacks column " + strings.Join(missing, ", "), ""})
 				cols = nil
