@@ -652,6 +652,9 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 	case pState == "down" && sState == "up" && cS:
 		n, expect = "2", sSite
 		text = fmt.Sprintf("%s and site %s are both down: %s and site %s receive the requests (site %s takes over the agents' subscriptions)", amq1, pSite, amq2, sSite, sSite)
+	case pState == "down" && sState == "up" && !cP && !cS:
+		// scenario 2 before site B has taken over: nobody consumes yet
+		return fmt.Sprintf("failover scenario 2, pending: %s and site %s are down and no site's consumers are on %s yet: requests wait on %s until site %s takes over (sitectl takeover --site %s)", amq1, pSite, amq2, amq2, sSite, sSite)
 	case pState == "up" && sState == "down" && !cP && cS:
 		n, expect = "5", sSite
 		text = fmt.Sprintf("%s is back while site %s is still down and %s is down: clients send to %s, which sends to site %s (client → %s → site %s → %s → client)", amq1, pSite, amq2, amq1, sSite, amq1, sSite, amq1)
@@ -673,10 +676,10 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 		return ""
 	case pState == "up" && sState == "up" && !cP && cS:
 		n, expect = "6", sSite
-		text = fmt.Sprintf("site %s is down while both brokers are up: requests go to site %s as in scenario 5 (through the bridge for clients of %s)", pSite, sSite, amq1)
+		text = fmt.Sprintf("site %s has no consumers (it is down, or passive with its connector stopped) while both brokers are up: requests go to site %s as in scenario 5 (through the bridge for clients of %s)", pSite, sSite, amq1)
 	case pState == "up" && sState == "up" && cP && !cS:
 		n, expect = "7", pSite
-		text = fmt.Sprintf("site %s is down while both brokers are up: %s forwards its requests to %s and site %s handles them all (client → %s → %s → site %s)", sSite, amq2, amq1, pSite, amq2, amq1, pSite)
+		text = fmt.Sprintf("site %s has no consumers (it is down, or passive with its connector stopped) while both brokers are up: %s forwards its requests to %s and site %s handles them all (client → %s → %s → site %s)", sSite, amq2, amq1, pSite, amq2, amq1, pSite)
 	default:
 		return ""
 	}

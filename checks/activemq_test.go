@@ -193,6 +193,8 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 			checks.ServeOne, "B", []string{"failover scenario 1", "expected site A to receive the requests, observed: site B"}, "", "", ""},
 		{"scenario 2: AMQ-1 and site A down", synth{amq1: "down", consumers: []sc{b5}},
 			checks.ServeOne, "B", []string{"failover scenario 2", "amq1 and site A are both down"}, "", "expected", ""},
+		{"scenario 2 pending: AMQ-1 and site A down, site B not taken over", synth{amq1: "down"},
+			checks.ServeNone, "", []string{"failover scenario 2, pending", "requests wait on amq2 until site B takes over (sitectl takeover --site B)"}, "", "", ""},
 		{"scenario 4: link between brokers down", synth{consumers: []sc{a10, b5}},
 			checks.ServeSplit, "", []string{"failover scenario 4", "link between the brokers is down", "independently"}, "site A on amq1/CC.Q; site B on amq2/CC.Q", "", ""},
 		{"scenario 5: AMQ-1 back, site A and AMQ-2 down", synth{amq2: "down", consumers: []sc{{"B", 1, 5, ""}}},

@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -370,7 +371,12 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 	case len(notUpData) > 0:
 		d := notUpData[0]
 		cutOff := v.cond(p, d) == condLinkDown
-		failover := v.preferred == d || (el != nil && el.PriorPrimary >= 0 && configID(p, d.Member.Name) == el.PriorPrimary)
+		// d was the primary this one replaced, and it did not hand over:
+		// a priority takeover or a step-up request means the old primary
+		// was alive then and stepped down, so its absence now is a
+		// secondary gone, not the failover of row 1.
+		failover := v.preferred == d || (el != nil && el.PriorPrimary >= 0 && configID(p, d.Member.Name) == el.PriorPrimary &&
+			!slices.Contains([]string{"priorityTakeover", "stepUpRequest", "stepUpRequestSkipDryRun", "catchupTakeover"}, el.Reason))
 		switch {
 		case cutOff && failover:
 			sc.ID, sc.Row, sc.Election = MongoPrimaryLinkDown, "6", ElectionDone

@@ -281,6 +281,11 @@ func TestMongoPrimaryLinkDownAndPrecedence(t *testing.T) {
 	l.admin("mongo-a", bson.D{{Key: "replSetFreeze", Value: 0}})
 	sc, lv, _ = l.waitScenario(5*time.Second, checks.MongoPrecedenceRestored)
 	mongoExpect(t, sc, lv, "7", checks.ServeOne, "A", "priority takeover")
+	// then mongo-b goes down: it handed the primary over alive, so this is
+	// the secondary down (row 3), not a failover away from it (row 1)
+	l.sim.Stop("mongo-b")
+	sc, lv, _ = l.waitScenario(3*time.Second, checks.MongoSecondaryDown)
+	mongoExpect(t, sc, lv, "3", checks.ServeOne, "A", "mongo-b", "resynchronises")
 }
 
 // Situations that are hard to stage: built by hand.
