@@ -5,19 +5,22 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	journalCmd "github.com/sitectl/sitectl/cmd/journal"
 	"github.com/sitectl/sitectl/cmd/run"
+	"github.com/sitectl/sitectl/runbooks"
 )
 
 // Options of sitectl resume.
 type Options struct {
-	F   *cmdutil.Factory
-	Run string
-	Yes bool
+	F      *cmdutil.Factory
+	Run    string
+	Yes    bool
+	NoWait bool
 }
 
 // NewCmdResume builds the command; runF replaces resumeRun in tests.
@@ -30,6 +33,11 @@ func NewCmdResume(f *cmdutil.Factory, runF func(context.Context, *Options) error
 Every step observes the current state again, so what already holds is
 skipped. It refuses when the runbook has changed since the run started, and
 takes over the lock left by that run if its process is gone.
+
+A run that was killed may have left a command running on a host (sshd does
+not end a command whose client died). Every remote command runs under the
+host's own timeout, so resume lists those steps and waits until their
+deadline has passed before it observes again; --no-wait skips that wait.
 
 ` + cmdutil.ExitCodesHelp,
 		Args: cobra.ExactArgs(1),
@@ -45,6 +53,7 @@ takes over the lock left by that run if its process is gone.
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "do not wait for commands the interrupted run left in flight to reach their deadline")
 	return cmd
 }
 
@@ -82,9 +91,62 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	if !old.Interrupted() && old.Outcome == "ok" {
 		fmt.Fprintf(f.IO.ErrOut, "run %s already ended ok; resuming re-verifies it\n", info.ID)
 	}
+	if old.Interrupted() {
+		plan, err := cat.Compile(info.Runbook, inv, info.Site)
+		if err != nil {
+			return err
+		}
+		if err := waitInFlight(ctx, opts, runbooks.InFlightTasks(old, plan)); err != nil {
+			return err
+		}
+	}
 	ro := &run.Options{F: f, Runbook: info.Runbook, Site: info.Site, Yes: opts.Yes, ResumeOf: info.ID, Args: os.Args[1:],
 		Reason: info.Reason, Force: info.Reason != "" && hasForce(info.Args)}
 	return run.Run(ctx, ro)
+}
+
+// waitInFlight says which steps the interrupted run left in flight and
+// waits until the hosts have ended their commands (their deadline under
+// coreutils timeout), so that resume does not run a second start or stop
+// beside one still running.
+func waitInFlight(ctx context.Context, opts *Options, tasks []runbooks.InFlight) error {
+	f := opts.F
+	if len(tasks) == 0 {
+		return nil
+	}
+	now := f.Now()
+	var until time.Time
+	fmt.Fprintf(f.IO.ErrOut, "run %s was interrupted with %d step(s) in flight:\n", opts.Run, len(tasks))
+	for _, t := range tasks {
+		switch {
+		case t.Local:
+			fmt.Fprintf(f.IO.ErrOut, "  %s: ran inside sitectl and ended with it\n", t.Task)
+		case !t.EndsBy.After(now):
+			fmt.Fprintf(f.IO.ErrOut, "  %s on %s: any command it left has been ended by the host (deadline %s)\n", t.Task, t.Host, t.EndsBy.Local().Format(time.TimeOnly))
+		default:
+			fmt.Fprintf(f.IO.ErrOut, "  %s on %s: its command may still be running there until %s (its deadline): %s\n", t.Task, t.Host, t.EndsBy.Local().Format(time.TimeOnly), t.Command)
+			if t.EndsBy.After(until) {
+				until = t.EndsBy
+			}
+		}
+	}
+	if until.IsZero() {
+		return nil
+	}
+	wait := until.Sub(now).Round(time.Second)
+	if opts.NoWait {
+		fmt.Fprintf(f.IO.ErrOut, "--no-wait: not waiting %s for them; a step may act beside a command still running\n", wait)
+		return nil
+	}
+	fmt.Fprintf(f.IO.ErrOut, "waiting %s for the hosts to end them before observing again (Ctrl-C stops; --no-wait skips this)\n", wait)
+	timer := time.NewTimer(until.Sub(now))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }
 
 func hasForce(args []string) bool {

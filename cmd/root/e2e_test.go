@@ -512,6 +512,13 @@ func TestSIGKILLMidRunThenResume(t *testing.T) {
 	if !strings.Contains(string(out), "took over the lock") {
 		t.Errorf("resume did not say it took over the lock:\n%s", out)
 	}
+	// the killed run's start of mre was in flight: resume names it and waits
+	// for the host's deadline (command_timeout 5s + 2s) before acting again
+	for _, want := range []string{"1 step(s) in flight", "start-mre/b-app/mre on b-app: its command may still be running there until", "waiting "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("resume output lacks %q:\n%s", want, out)
+		}
+	}
 	d.running("b-ccm", "b-comms", "b-mre", "b-chat")
 }
 
