@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/sitectl/sitectl/inventory"
 )
 
 // Layer names.
@@ -150,6 +152,34 @@ func ServicesLayer(sites []SiteStatus) LayerVerdict {
 		l.Detail = "core services run on site " + active[0] + " only"
 		if len(unreachable) > 0 {
 			l.Notes = append(l.Notes, "site "+strings.Join(unreachable, ", ")+" did not answer: it is taken as down (make sure it is fenced)")
+		}
+		// a component failure on the active site: name it, and the runbook
+		// that restarts it (takeover skips everything that already runs)
+		for _, s := range sites {
+			if s.Site != active[0] {
+				continue
+			}
+			var down, sick []string
+			for _, svc := range s.Services() {
+				if svc.Group != string(inventory.Core) {
+					continue
+				}
+				switch {
+				case svc.State == Stopped:
+					down = append(down, svc.Host+"/"+svc.Service)
+				case svc.State == Running && !svc.Healthy():
+					sick = append(sick, svc.Host+"/"+svc.Service)
+				}
+			}
+			if len(down) > 0 {
+				l.Detail = fmt.Sprintf("site %s is active but core service %s is not running", active[0], strings.Join(down, ", "))
+				l.Notes = append(l.Notes, fmt.Sprintf("component failure on the active site %s: %s stopped; restart it with sitectl takeover --site %s (it skips what already runs), or look first: %s",
+					active[0], strings.Join(down, ", "), active[0], "sitectl status --site "+active[0]))
+				l.Fix = "sitectl takeover --site " + active[0]
+			}
+			if len(sick) > 0 {
+				l.Notes = append(l.Notes, fmt.Sprintf("on the active site %s, %s runs but fails its health probe", active[0], strings.Join(sick, ", ")))
+			}
 		}
 	case len(unreachable) > 0:
 		l.State = ServeUnknown

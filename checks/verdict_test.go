@@ -63,6 +63,39 @@ func TestServicesLayer(t *testing.T) {
 	}
 }
 
+func TestServicesLayerComponentFailure(t *testing.T) {
+	svc := func(name string, st State, probeOK bool) ServiceStatus {
+		s := ServiceStatus{Host: "a-app", Service: name, Group: "core", Passive: "stopped", State: st}
+		if st == Running {
+			s.Probe = &ProbeResult{OK: probeOK}
+		}
+		return s
+	}
+	sites := []SiteStatus{
+		{Site: "A", Core: Partial, Hosts: []HostStatus{{Host: "a-app", Reachable: true, Services: []ServiceStatus{
+			svc("comms", Running, true), svc("mre", Running, false), svc("chat", Stopped, false)}}}},
+		{Site: "B", Core: Passive},
+	}
+	l := ServicesLayer(sites)
+	if l.State != ServeOne || l.Site != "A" {
+		t.Fatalf("got %s %q, want one A", l.State, l.Site)
+	}
+	notes := strings.Join(l.Notes, "\n")
+	for _, want := range []string{"component failure on the active site A: a-app/chat stopped", "sitectl takeover --site A", "a-app/mre runs but fails its health probe"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if !strings.Contains(l.Detail, "a-app/chat is not running") || l.Fix != "sitectl takeover --site A" {
+		t.Errorf("detail %q fix %q", l.Detail, l.Fix)
+	}
+	// all up: no such note
+	sites[0].Hosts[0].Services = []ServiceStatus{svc("comms", Running, true), svc("chat", Running, true)}
+	if l := ServicesLayer(sites); len(l.Notes) != 0 || l.Fix != "" {
+		t.Errorf("healthy site A: notes %q fix %q", l.Notes, l.Fix)
+	}
+}
+
 func TestCombineNeutralLayer(t *testing.T) {
 	v := Combine([]LayerVerdict{{Layer: "services", State: ServeOne, Site: "B"}, {Layer: "mongodb", State: ServeOne, Site: "A", Neutral: true}})
 	if !v.Serves("B") {
