@@ -63,6 +63,12 @@ func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *T
 	return &t
 }
 
+// ForceGrace is how long a takeover with --force-promote-mongo still waits
+// for a normal election before it forces the promotion: MongoDB's election
+// timeout (10 s) plus a heartbeat. If a primary appears meanwhile, nothing
+// is forced.
+const ForceGrace = 12 * time.Second
+
 // mongoDriver observes the replica set and waits for, moves or (with an
 // explicit ForcePromotion) force-promotes its primary.
 type mongoDriver struct {
@@ -116,6 +122,11 @@ func (d *mongoDriver) Act(ctx context.Context) error {
 	w := mongo.WaitOptions{ExpectSite: d.expectSite, After: after}
 	if dl, ok := ctx.Deadline(); ok {
 		w.Timeout = time.Until(dl)
+	}
+	if d.force != nil && (w.Timeout == 0 || w.Timeout > ForceGrace) {
+		// the operator asked for the promotion: give a real election one
+		// election timeout to happen, not the whole step deadline
+		w.Timeout = ForceGrace
 	}
 	obs, err := d.set.WaitPrimary(ctx, w)
 	if err == nil {

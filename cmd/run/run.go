@@ -177,14 +177,8 @@ func Run(ctx context.Context, opts *Options) error {
 		if typed != opts.Site {
 			return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("forced promotion not confirmed: typed %q, expected %q", typed, opts.Site))
 		}
-		op.ForcePromotion = &runbooks.ForcePromotion{Site: opts.Site, TypedSite: typed, FencedSite: opts.Fenced,
-			Warn: func(lines []string) {
-				if !f.Globals.JSON() {
-					for _, l := range lines {
-						fmt.Fprintf(f.IO.ErrOut, "! %s\n", l)
-					}
-				}
-			}}
+		// its warnings are events: journaled, and rendered as text or JSON
+		op.ForcePromotion = &runbooks.ForcePromotion{Site: opts.Site, TypedSite: typed, FencedSite: opts.Fenced}
 		op.Reason = strings.TrimSpace(op.Reason + fmt.Sprintf(" [forced MongoDB promotion of site %s; site %s stated fenced]", opts.Site, opts.Fenced))
 	}
 	if !opts.Yes {
