@@ -237,7 +237,7 @@ func IsUp() bool {
 }
 
 // Requirements lists what is missing to run the lab here: root, ip and ss,
-// sshd, haproxy, activemq and java, go. (nft is only needed by
+// sshd, haproxy, activemq and java, go, setsid and flock. (nft is only needed by
 // CutBrokerLink: see NFTMissing.)
 func Requirements() []string {
 	var missing []string
@@ -247,7 +247,7 @@ func Requirements() []string {
 	for _, tool := range []struct{ bin, pkg string }{
 		{"ip", "iproute2"}, {"ss", "iproute2"}, {sshdPath(), "openssh-server"}, {haproxyPath(), "haproxy"},
 		{activemqPath(), "activemq"}, {"java", "default-jre-headless (activemq depends on it)"},
-		{"setsid", "util-linux"}, {"timeout", "coreutils"}, {"pkill", "procps"},
+		{"setsid", "util-linux"}, {"flock", "util-linux"}, {"timeout", "coreutils"}, {"pkill", "procps"},
 	} {
 		if _, err := findTool(tool.bin); err != nil {
 			missing = append(missing, fmt.Sprintf("%s (package %s)", filepath.Base(tool.bin), tool.pkg))
