@@ -192,6 +192,13 @@ type Driver interface {
 	Act(ctx context.Context) error
 }
 
+// ActObserver is a Driver whose Act ends by observing the state it waited
+// for. ActObservation returns that observation, and false when the last Act
+// did not end with one (it failed, or it only sent a command).
+type ActObserver interface {
+	ActObservation() (Observation, bool)
+}
+
 // Observation is what a Driver saw.
 type Observation struct {
 	State  string // short: "primary on B (term 7)", "site_b UP"
@@ -298,8 +305,9 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 			backoff *= 2
 		}
 		if t.Driver != nil {
+			actStart := e.Clock.Now()
 			err := t.Driver.Act(ctx) // the driver bounds its own waits
-			ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt}
+			ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: e.Clock.Now().Sub(actStart)}
 			if err != nil {
 				ev.Message = err.Error()
 			}
@@ -363,6 +371,14 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 // verify polls the observation until the desired state holds or the
 // deadline passes.
 func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
+	// A driver whose action waited for the state (a MongoDB election) ends
+	// it with a fresh observation: when that holds, it is the first check.
+	if ao, ok := t.Driver.(ActObserver); ok && actErr == nil {
+		if o, fresh := ao.ActObservation(); fresh && o.Holds {
+			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail})
+			return TaskResult{Outcome: event.OK, Observed: o.State, VerifiedAt: e.Clock.Now()}
+		}
+	}
 	deadline := e.Clock.Now().Add(t.VerifyTimeout)
 	wait := e.Poll
 	var o observation

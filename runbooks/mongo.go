@@ -80,13 +80,26 @@ type mongoDriver struct {
 	move       string // member to make primary (mode move)
 	started    time.Time
 	force      *ForcePromotion
+	actObs     *Observation // what the last wait ended on
+}
+
+// ActObservation is the observation WaitPrimary ended on (mode wait).
+func (d *mongoDriver) ActObservation() (Observation, bool) {
+	if d.actObs == nil {
+		return Observation{}, false
+	}
+	return *d.actObs, true
 }
 
 func (d *mongoDriver) Observe(ctx context.Context) Observation {
 	if d.set == nil {
 		return Observation{State: "unknown", Detail: "MongoDB not observed: " + d.setErr.Error()}
 	}
-	obs := d.set.Observe(ctx)
+	return d.observation(d.set.Observe(ctx))
+}
+
+// observation judges one observation of the set.
+func (d *mongoDriver) observation(obs *mongo.Observation) Observation {
 	p := obs.Primary()
 	if p == nil {
 		sc := checks.ClassifyMongo(obs)
@@ -128,8 +141,13 @@ func (d *mongoDriver) Act(ctx context.Context) error {
 		// election timeout to happen, not the whole step deadline
 		w.Timeout = ForceGrace
 	}
+	d.actObs = nil
 	obs, err := d.set.WaitPrimary(ctx, w)
 	if err == nil {
+		if obs != nil {
+			o := d.observation(obs)
+			d.actObs = &o
+		}
 		return nil
 	}
 	if d.force != nil && obs != nil && obs.Primary() == nil {

@@ -1,0 +1,139 @@
+package runbooks
+
+import (
+	"time"
+
+	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
+)
+
+// TaskTime is what one task of a run cost, read from its journal.
+type TaskTime struct {
+	Task    string
+	Step    string
+	Outcome event.Outcome
+	// Intrinsic is the time the deployment itself needed: from the start of
+	// the task's first action (the remote command, the reconfig, the
+	// HAProxy state change) to the end of its verification. A task that
+	// only waits (a MongoDB election, ActiveMQ consumers) has no action:
+	// its whole wait is intrinsic. A skipped task costs nothing.
+	Intrinsic time.Duration
+	Total     time.Duration // step.start to step.end
+}
+
+// PathReport splits a run's wall time into the critical path (the waits
+// the deployment imposed, along the runbook's order) and the rest
+// (sitectl's own work: preflight observation, lock, observing before each
+// action, polling granularity, the verdict after the run).
+type PathReport struct {
+	Span     time.Duration // run.start to run.end in the journal
+	Critical time.Duration // longest chain of steps by their slowest task's Intrinsic
+	Path     []string      // the steps of that chain, in order
+	StepCost map[string]time.Duration
+	Before   time.Duration // run.start to the first step.start: preflight, confirmation, lock
+	After    time.Duration // the last step.end to run.end: the after-snapshot and verdict
+	Tasks    []TaskTime
+}
+
+// Overhead is Span minus Critical.
+func (p PathReport) Overhead() time.Duration { return p.Span - p.Critical }
+
+// CriticalPath measures run against plan (the same runbook compiled for
+// the same site, for the order of its steps).
+func CriticalPath(run journal.Run, plan *Plan) PathReport {
+	type acc struct {
+		step            string
+		start, end, act time.Time
+		outcome         event.Outcome
+	}
+	tasks := map[string]*acc{}
+	var order []string
+	var first, last time.Time
+	runStart, runEnd := run.Started, run.Ended
+	for _, e := range run.Events {
+		switch e.Kind {
+		case event.RunStart:
+			if runStart.IsZero() {
+				runStart = e.Time
+			}
+		case event.RunEnd:
+			runEnd = e.Time
+		}
+		if e.Task == "" {
+			continue
+		}
+		a, ok := tasks[e.Task]
+		if !ok {
+			a = &acc{step: e.Step}
+			tasks[e.Task] = a
+			order = append(order, e.Task)
+		}
+		switch e.Kind {
+		case event.StepStart:
+			a.start = e.Time
+			if first.IsZero() || e.Time.Before(first) {
+				first = e.Time
+			}
+		case event.StepAct:
+			if a.act.IsZero() {
+				a.act = e.Time.Add(-e.Duration)
+			}
+		case event.StepEnd:
+			a.end, a.outcome = e.Time, e.Outcome
+			if e.Time.After(last) {
+				last = e.Time
+			}
+		}
+	}
+	rep := PathReport{StepCost: map[string]time.Duration{}}
+	if runEnd.IsZero() {
+		runEnd = run.Last
+	}
+	rep.Span = runEnd.Sub(runStart)
+	if !first.IsZero() {
+		rep.Before = first.Sub(runStart)
+	}
+	if !last.IsZero() {
+		rep.After = runEnd.Sub(last)
+	}
+	for _, id := range order {
+		a := tasks[id]
+		tt := TaskTime{Task: id, Step: a.step, Outcome: a.outcome}
+		if !a.end.IsZero() && !a.start.IsZero() {
+			tt.Total = a.end.Sub(a.start)
+		}
+		switch {
+		case a.end.IsZero() || a.outcome == event.Skipped:
+		case !a.act.IsZero():
+			tt.Intrinsic = a.end.Sub(a.act)
+		default:
+			tt.Intrinsic = tt.Total
+		}
+		rep.Tasks = append(rep.Tasks, tt)
+		rep.StepCost[a.step] = max(rep.StepCost[a.step], tt.Intrinsic)
+	}
+	// longest path through the steps (plan.Steps is in a topological order)
+	if plan == nil {
+		return rep
+	}
+	best := map[string]time.Duration{}
+	prev := map[string]string{}
+	var end string
+	for _, s := range plan.Steps {
+		var from time.Duration
+		for _, dep := range s.After {
+			if _, ok := prev[s.Name]; !ok || best[dep] > from {
+				from, prev[s.Name] = best[dep], dep
+			}
+		}
+		best[s.Name] = from + rep.StepCost[s.Name]
+		if end == "" || best[s.Name] > best[end] {
+			end = s.Name
+		}
+	}
+	rep.Critical = best[end]
+	for s := end; s != ""; s = prev[s] {
+		rep.Path = append([]string{s}, rep.Path...)
+	}
+	return rep
+}

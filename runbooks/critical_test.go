@@ -1,0 +1,168 @@
+package runbooks
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
+)
+
+func TestCriticalPath(t *testing.T) {
+	p := examplePlan(t, "takeover", "B")
+	t0 := time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	var evs []event.Event
+	add := func(kind event.Kind, step string, at int, dur time.Duration, out event.Outcome) {
+		task := ""
+		if step != "" {
+			task = step + "/x"
+		}
+		evs = append(evs, event.Event{Time: ms(at), Kind: kind, Task: task, Step: step, Duration: dur, Outcome: out})
+	}
+	add(event.RunStart, "", 0, 0, "")
+	add(event.StepStart, "wait-mongodb", 1000, 0, "") // a pure wait: no act
+	add(event.StepStart, "start-ccm", 1000, 0, "")
+	add(event.StepEnd, "start-ccm", 1100, 0, event.Skipped)
+	add(event.StepStart, "start-comms", 1000, 0, "")
+	add(event.StepAct, "start-comms", 1500, 200*time.Millisecond, "")
+	add(event.StepEnd, "start-comms", 2000, 0, event.OK) // 1300 → 2000
+	add(event.StepStart, "start-mre", 2100, 0, "")
+	add(event.StepAct, "start-mre", 2500, 300*time.Millisecond, "")
+	add(event.StepEnd, "start-mre", 2600, 0, event.OK) // 2200 → 2600
+	add(event.StepEnd, "wait-mongodb", 9000, 0, event.OK)
+	add(event.StepStart, "start-chat", 9100, 0, "")
+	add(event.StepAct, "start-chat", 9400, 200*time.Millisecond, "")
+	add(event.StepEnd, "start-chat", 9500, 0, event.OK) // 9200 → 9500
+	add(event.StepStart, "ready-haproxy", 9600, 0, "")
+	add(event.StepAct, "ready-haproxy", 9700, 0, "")
+	add(event.StepEnd, "ready-haproxy", 10300, 0, event.OK) // 9700 → 10300
+	add(event.StepStart, "verify-activemq", 9600, 0, "")
+	add(event.StepEnd, "verify-activemq", 15000, 0, event.OK) // 5400
+	add(event.RunEnd, "", 16000, 0, event.OK)
+	r := CriticalPath(journal.Run{Events: evs, Started: t0, Ended: ms(16000)}, p)
+
+	want := map[string]time.Duration{"wait-mongodb": 8 * time.Second, "start-ccm": 0, "start-comms": 700 * time.Millisecond,
+		"start-mre": 400 * time.Millisecond, "start-chat": 300 * time.Millisecond, "ready-haproxy": 600 * time.Millisecond, "verify-activemq": 5400 * time.Millisecond}
+	for step, d := range want {
+		if r.StepCost[step] != d {
+			t.Errorf("%s costs %s, want %s", step, r.StepCost[step], d)
+		}
+	}
+	if r.Critical != 13700*time.Millisecond {
+		t.Errorf("critical path %s, want 13.7s", r.Critical)
+	}
+	if want := []string{"wait-mongodb", "start-chat", "verify-activemq"}; !slices.Equal(r.Path, want) {
+		t.Errorf("path %v, want %v", r.Path, want)
+	}
+	if r.Span != 16*time.Second || r.Before != time.Second || r.After != time.Second || r.Overhead() != 2300*time.Millisecond {
+		t.Errorf("span %s before %s after %s overhead %s", r.Span, r.Before, r.After, r.Overhead())
+	}
+
+	// when the starts are the slow part, the path goes through them
+	slow := slices.Clone(evs)
+	for i, e := range slow {
+		if e.Step == "start-mre" && e.Kind == event.StepEnd {
+			slow[i].Time = ms(12000) // 2200 → 12000
+		}
+	}
+	r = CriticalPath(journal.Run{Events: slow, Started: t0, Ended: ms(16000)}, p)
+	if want := []string{"start-comms", "start-mre", "start-chat", "verify-activemq"}; !slices.Equal(r.Path, want) {
+		t.Errorf("slow mre: path %v, want %v", r.Path, want)
+	}
+	if want := 700*time.Millisecond + 9800*time.Millisecond + 300*time.Millisecond + 5400*time.Millisecond; r.Critical != want {
+		t.Errorf("slow mre: critical %s, want %s", r.Critical, want)
+	}
+}
+
+type slowDriver struct {
+	mu    sync.Mutex
+	acted bool
+	delay time.Duration
+}
+
+func (d *slowDriver) Observe(context.Context) Observation {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Observation{State: map[bool]string{true: "done", false: "not yet"}[d.acted], Holds: d.acted, Known: true}
+}
+
+func (d *slowDriver) Act(ctx context.Context) error {
+	time.Sleep(d.delay)
+	d.mu.Lock()
+	d.acted = true
+	d.mu.Unlock()
+	return nil
+}
+
+// The act event of a layer driver carries how long the action took, so the
+// journal (and CriticalPath) can tell when it began.
+func TestDriverActEventHasItsDuration(t *testing.T) {
+	drv := &slowDriver{delay: 150 * time.Millisecond}
+	step := &Step{Name: "slow"}
+	task := &Task{ID: "slow/x", Step: step, Action: "custom", Desired: "done", Driver: drv, Layer: "test",
+		CommandTimeout: time.Second, VerifyTimeout: time.Second}
+	step.Tasks = []*Task{task}
+	rec := &recorder{}
+	(&Engine{Sink: &event.Stamper{RunID: "r", Next: rec}, Poll: 10 * time.Millisecond}).Run(t.Context(), &Plan{Steps: []*Step{step}})
+	var act *event.Event
+	for i, e := range rec.evs {
+		if e.Kind == event.StepAct {
+			act = &rec.evs[i]
+		}
+	}
+	if act == nil {
+		t.Fatalf("no act event: %+v", rec.evs)
+	}
+	if act.Duration < 150*time.Millisecond {
+		t.Errorf("act event duration %s, want >= 150ms (the driver's action)", act.Duration)
+	}
+	r := CriticalPath(journal.Run{Events: rec.evs}, nil)
+	if c := r.StepCost["slow"]; c < 150*time.Millisecond {
+		t.Errorf("intrinsic cost of the slow step %s, want >= 150ms; %+v", c, r.Tasks)
+	}
+}
+
+// waitDriver waits in Act and ends with an observation (ActObserver).
+type waitDriver struct {
+	slowDriver
+	observes int
+}
+
+func (d *waitDriver) Observe(ctx context.Context) Observation {
+	d.mu.Lock()
+	d.observes++
+	d.mu.Unlock()
+	return d.slowDriver.Observe(ctx)
+}
+
+func (d *waitDriver) ActObservation() (Observation, bool) {
+	return Observation{State: "done (seen by the wait)", Holds: true, Known: true}, true
+}
+
+// A driver whose action ended on a fresh observation that holds is not
+// polled again: that observation is the verification.
+func TestActObservationIsTheFirstVerification(t *testing.T) {
+	drv := &waitDriver{}
+	step := &Step{Name: "wait"}
+	task := &Task{ID: "wait/x", Step: step, Action: "custom", Desired: "done", Driver: drv, Layer: "test",
+		CommandTimeout: time.Second, VerifyTimeout: time.Second}
+	step.Tasks = []*Task{task}
+	rec := &recorder{}
+	res := (&Engine{Sink: &event.Stamper{RunID: "r", Next: rec}, Poll: 10 * time.Millisecond}).Run(t.Context(), &Plan{Steps: []*Step{step}})
+	if drv.observes != 1 {
+		t.Errorf("observed %d times, want 1 (before acting only)", drv.observes)
+	}
+	var verified string
+	for _, e := range rec.evs {
+		if e.Kind == event.StepVerify && e.Outcome == event.OK {
+			verified = e.Observed
+		}
+	}
+	if verified != "done (seen by the wait)" {
+		t.Errorf("verification %q, want the act's observation; result %+v", verified, res)
+	}
+}
