@@ -18,6 +18,7 @@
 //	go run ./scripts/lab sessions [open N [--hold 30s] [--reconnect] | close A|B [N] | end]
 //	go run ./scripts/lab send A|B [N]     put N messages on the watched queue of a broker
 //	go run ./scripts/lab inventory        print the inventory's path
+//	go run ./scripts/lab bench-drill [-n 5] [-status 10]   time drill 1's takeover against its critical path; time status
 //
 // The state directory is .lab/ in the module root, or $SITECTL_LAB_DIR.
 package main
@@ -56,6 +57,7 @@ const usage = `usage: go run ./scripts/lab COMMAND   (as root; docs/lab.md)
   sessions end                 end every session and stop the session clients
   send A|B [N]                 put N messages on the watched queue of a site's broker
   inventory                    print the path of the lab's inventory
+  bench-drill [-n 5] [-status 10]  time drill 1's takeover against its critical path, then status and check
 `
 
 func main() {
@@ -240,6 +242,8 @@ func run(ctx context.Context, verb string, args []string) error {
 		return err
 	case "sessions":
 		return sessions(ctx, e, args)
+	case "bench-drill":
+		return benchDrill(ctx, e, args)
 	case "send":
 		s, err := site(args, 0, "A", "B")
 		if err != nil {
