@@ -556,3 +556,48 @@ func TestCtrlCCancelsReleasesAndPrintsResume(t *testing.T) {
 		t.Error("lock still held after Ctrl-C")
 	}
 }
+
+// status --watch reprints the status every interval (separated frames when
+// stdout is not a terminal), shows a change between frames, and ends
+// normally (exit 0) on Ctrl-C.
+func TestStatusWatchRefreshesUntilCancelled(t *testing.T) {
+	d := newDeployment(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		d.svc.Start("b-chat")
+		time.Sleep(1300 * time.Millisecond)
+		cancel() // Ctrl-C
+	}()
+	r := d.sitectl(ctx, nil, "status", "--watch", "--interval", "150ms")
+	if r.code != 0 {
+		t.Fatalf("status --watch ended with exit %d, want 0 on Ctrl-C\n%s%s", r.code, r.out, r.errOut)
+	}
+	frames := strings.Split(r.out, "--- ")[1:]
+	if len(frames) < 3 {
+		t.Fatalf("%d frames in 2 s at a 150ms interval, want at least 3:\n%s", len(frames), r.out)
+	}
+	if strings.Contains(r.out, "\x1b[") {
+		t.Error("cursor escapes written to a stdout that is not a terminal")
+	}
+	chatLine := func(frame string) string {
+		for _, l := range strings.Split(frame, "\n") {
+			if strings.Contains(l, "b-app") && strings.Contains(l, "chat") {
+				return l
+			}
+		}
+		return ""
+	}
+	first, last := chatLine(frames[0]), ""
+	for _, f := range frames { // the frame Ctrl-C interrupted may be empty
+		if l := chatLine(f); l != "" {
+			last = l
+		}
+	}
+	if first == "" || first == last {
+		t.Errorf("b-app chat did not change between the first and last frame:\nfirst: %q\nlast:  %q\n%s", first, last, r.out)
+	}
+	if !strings.Contains(last, "running") {
+		t.Errorf("last frame's b-app chat line %q, want running", last)
+	}
+}
