@@ -535,21 +535,28 @@ func drillComponent(t *testing.T) {
 // detail contain want (a scenario title of checks/mongo.go).
 func (d *drill) waitMongo(site, want string, limit time.Duration) *snapshot {
 	d.t.Helper()
+	return d.waitLayer(site, "mongodb", want, limit)
+}
+
+// waitLayer polls `check --site site` until a note (or the detail) of the
+// layer contains want, and fails the drill with the last check otherwise.
+func (d *drill) waitLayer(site, layer, want string, limit time.Duration) *snapshot {
+	d.t.Helper()
 	start := time.Now()
 	var last *snapshot
 	for {
 		if s, err := d.observe(site); err == nil {
 			last = s
-			if hasNote(s.layer("mongodb"), want) {
-				d.t.Logf("mongodb layer says %q after %s:\n%s", want, time.Since(start).Round(time.Millisecond), s)
+			if hasNote(s.layer(layer), want) {
+				d.t.Logf("%s layer says %q after %s:\n%s", layer, want, time.Since(start).Round(time.Millisecond), s)
 				return s
 			}
 		}
 		if time.Since(start) > limit {
 			if last == nil {
-				d.t.Fatalf("waiting for mongodb %q: no check answered", want)
+				d.t.Fatalf("waiting for %s %q: no check answered", layer, want)
 			}
-			d.t.Fatalf("mongodb layer does not say %q within %s; last check:\n%s", want, limit, last)
+			d.t.Fatalf("%s layer does not say %q within %s; last check:\n%s", layer, want, limit, last)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -707,25 +714,7 @@ func (d *drill) waitScenario(site, n string, limit time.Duration) *snapshot {
 // activemq layer contains want.
 func (d *drill) waitNote(site, want string, limit time.Duration) *snapshot {
 	d.t.Helper()
-	start := time.Now()
-	var last *snapshot
-	for {
-		s, err := d.observe(site)
-		if err == nil {
-			last = s
-			if hasNote(s.layer("activemq"), want) {
-				d.t.Logf("activemq layer says %q after %s:\n%s", want, time.Since(start).Round(time.Millisecond), s)
-				return s
-			}
-		}
-		if time.Since(start) > limit {
-			if last == nil {
-				d.t.Fatalf("waiting for %q: %v", want, err)
-			}
-			d.t.Fatalf("activemq layer does not say %q within %s; last check:\n%s", want, limit, last)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return d.waitLayer(site, "activemq", want, limit)
 }
 
 func drillIdempotency(t *testing.T) {
