@@ -4,11 +4,16 @@ package report
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	journalCmd "github.com/sitectl/sitectl/cmd/journal"
+	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
@@ -23,18 +28,88 @@ func NewCmdReport(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	opts := &Options{F: f}
 	return &cobra.Command{
 		Use:   "report <run>",
-		Short: "Write a Markdown report of a run: timeline, durations, measured RTO",
+		Short: "Write a Markdown report of a run: timeline, durations, measured RTO, where the time went",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Run = args[0]
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
-			r, err := journalCmd.Load(f, opts.Run)
-			if err != nil {
-				return err
-			}
-			return journal.Markdown(f.IO.Out, r)
+			return reportRun(c.Context(), opts)
 		},
+	}
+}
+
+func reportRun(_ context.Context, opts *Options) error {
+	f := opts.F
+	r, err := journalCmd.Load(f, opts.Run)
+	if err != nil {
+		return err
+	}
+	if err := journal.Markdown(f.IO.Out, r); err != nil {
+		return err
+	}
+	plan, why := planOf(f, r)
+	writeTime(f.IO.Out, runbooks.CriticalPath(r, plan), why)
+	return nil
+}
+
+// planOf compiles the run's runbook again (for the order of its steps), from
+// the inventory the run used unless --inventory or $SITECTL_INVENTORY say
+// otherwise; why says what is missing when it cannot.
+func planOf(f *cmdutil.Factory, r journal.Run) (*runbooks.Plan, string) {
+	if r.Info == nil || r.Info.Runbook == "" {
+		return nil, "the journal has no run.start record"
+	}
+	if f.Globals.Inventory == "" && f.Getenv("SITECTL_INVENTORY") == "" {
+		f.Globals.Inventory = r.Info.Inventory
+	}
+	inv, err := f.Inventory()
+	if err != nil {
+		return nil, "the inventory cannot be loaded: " + err.Error()
+	}
+	cat, err := f.Catalog(inv)
+	if err != nil {
+		return nil, "the runbooks cannot be loaded: " + err.Error()
+	}
+	p, err := cat.Compile(r.Info.Runbook, inv, r.Info.Site)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if rb, err := cat.Get(r.Info.Runbook); err == nil && rb.Digest() != r.Info.RunbookDigest {
+		return nil, fmt.Sprintf("runbook %s changed since the run (digest %s, now %s)", r.Info.Runbook, r.Info.RunbookDigest, rb.Digest())
+	}
+	return p, ""
+}
+
+// writeTime appends "Where the time went": what the deployment itself made
+// the run wait for (the critical path) against everything else.
+func writeTime(w io.Writer, p runbooks.PathReport, why string) {
+	s := func(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
+	fmt.Fprintf(w, "\n## Where the time went\n\n")
+	if p.Span <= 0 {
+		fmt.Fprintf(w, "The run has no duration to split.\n")
+		return
+	}
+	fmt.Fprintf(w, "| part | time |\n|---|---:|\n")
+	fmt.Fprintf(w, "| run (start to end in the journal) | %s |\n", s(p.Span))
+	fmt.Fprintf(w, "| before the first step (preflight observation of both sites, confirmation, lock) | %s |\n", s(p.Before))
+	fmt.Fprintf(w, "| after the last step (invariant and verdict, every layer observed again) | %s |\n", s(p.After))
+	if why != "" {
+		fmt.Fprintf(w, "\nThe critical path is not computed: %s.\n", why)
+	} else {
+		fmt.Fprintf(w, "| critical path: %s | %s |\n", strings.Join(p.Path, " → "), s(p.Critical))
+		fmt.Fprintf(w, "| the rest (observing, polling, waiting between steps, timeouts of what did not answer) | %s (%.0f %% of the critical path) |\n",
+			s(p.Overhead()), 100*p.Overhead().Seconds()/max(p.Critical.Seconds(), 1e-9))
+	}
+	fmt.Fprintf(w, "\nWhat each step cost the deployment (from its action to its verification; a step that only waits counts its whole wait; skipped steps cost nothing):\n\n")
+	fmt.Fprintf(w, "| step | intrinsic |\n|---|---:|\n")
+	seen := map[string]bool{}
+	for _, t := range p.Tasks {
+		if seen[t.Step] {
+			continue
+		}
+		seen[t.Step] = true
+		fmt.Fprintf(w, "| `%s` | %s |\n", t.Step, s(p.StepCost[t.Step]))
 	}
 }

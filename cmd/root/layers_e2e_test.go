@@ -158,6 +158,16 @@ func TestCheckEveryLayerThenSwitchSites(t *testing.T) {
 	if !strings.Contains(rep.out, "## Verdict") || !strings.Contains(rep.out, "after: site B serves traffic") {
 		t.Errorf("the report lacks the verdict:\n%s", rep.out)
 	}
+	// where the time went: the critical path through the takeover's steps
+	// goes through the chat start
+	if n := strings.Count(rep.out, " tasks: "); n != 1 {
+		t.Errorf("the report states the task count %d times, want once", n)
+	}
+	for _, want := range []string{"## Where the time went", "| critical path: ", "→ start-chat", "| `wait-mongodb` |"} {
+		if !strings.Contains(rep.out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, rep.out)
+		}
+	}
 	for _, ly := range c.Snapshot.Verdict.Layers {
 		if ly.Layer == "mongodb" {
 			continue // neutral: the primary may stay on A (primary_follows_active is off)

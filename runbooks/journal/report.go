@@ -198,12 +198,14 @@ func Markdown(w io.Writer, r Run) error {
 	} else {
 		ew.printf("**%s**\n", r.Outcome)
 	}
+	countLine := ""
 	if len(t.Tasks) > 0 {
-		ew.printf("\n%d tasks: %s.\n", len(t.Tasks), countList(counts))
+		countLine = fmt.Sprintf("%d tasks: %s", len(t.Tasks), countList(counts))
+		ew.printf("\n%s.\n", countLine)
 	}
 	for _, e := range r.Events {
 		if e.Kind == event.RunEnd && (e.Message != "" || e.Hint != "") {
-			if e.Message != "" {
+			if e.Message != "" && strings.TrimSuffix(e.Message, ".") != countLine { // not the same count twice
 				ew.printf("\n%s\n", cell(e.Message))
 			}
 			if e.Hint != "" {
