@@ -3,9 +3,6 @@ package lab
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/sitectl/sitectl/internal/testenv/sshd"
 )
 
 // SSHD is the sshd binary (SITECTL_SSHD overrides it, as for the tests).
@@ -32,31 +31,15 @@ func (e *Env) KnownHostsFile() string    { return filepath.Join(e.sshDir(), "kno
 func (e *Env) authorizedKeys() string    { return filepath.Join(e.sshDir(), "authorized_keys") }
 func (e *Env) nodeDir(key string) string { return filepath.Join(e.Dir, "nodes", key) }
 
-// writeKey writes an ed25519 private key (OpenSSH format) and its .pub, or
-// loads the existing one.
+// writeKey loads the key at path, or writes a new one (and its .pub).
 func writeKey(path, comment string) (ssh.Signer, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		return ssh.ParsePrivateKey(b)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	block, err := ssh.MarshalPrivateKey(priv, comment)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFile(path, string(pem.EncodeToMemory(block)), 0o600); err != nil {
-		return nil, err
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
-		return nil, err
-	}
-	return signer, nil
+	return sshd.WriteKey(path, comment)
 }
 
 // writeSSH generates (once) the user key, each site's host key, the

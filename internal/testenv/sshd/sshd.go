@@ -188,13 +188,13 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	dir := t.TempDir()
 	s := &Server{Addr: "127.0.0.1", User: u.Username, Dir: dir, t: t}
 
-	hostSigner, err := writeKey(filepath.Join(dir, "ssh_host_ed25519_key"), "sitectl-test-host")
+	hostSigner, err := WriteKey(filepath.Join(dir, "ssh_host_ed25519_key"), "sitectl-test-host")
 	if err != nil {
 		return nil, err
 	}
 	s.HostKeyFile = filepath.Join(dir, "ssh_host_ed25519_key")
 	s.HostPublicKey = hostSigner.PublicKey()
-	userSigner, err := writeKey(filepath.Join(dir, "id_ed25519"), "sitectl-test-user")
+	userSigner, err := WriteKey(filepath.Join(dir, "id_ed25519"), "sitectl-test-user")
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +344,9 @@ func (s *Server) waitBanner(limit time.Duration) error {
 	return fmt.Errorf("not ready after %s: %v", limit, lastErr)
 }
 
-func writeKey(path, comment string) (ssh.Signer, error) {
+// WriteKey writes a new ed25519 private key (OpenSSH format) to path and its
+// public key to path.pub, and returns the signer.
+func WriteKey(path, comment string) (ssh.Signer, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
