@@ -177,8 +177,14 @@ exit %d`, q, exitMissing, mine, q, exitOther)
 // no lock.
 func readRemote(ctx context.Context, r remote.Runner, host, p string) (content []byte, exists bool, err error) {
 	q := shq(p)
-	script := fmt.Sprintf(`if [ -e %s ]; then exec cat -- %s; fi
-exit %d`, q, q, exitMissing)
+	// The lock can vanish between the test and the read (a takeover renames
+	// it aside): a read that fails because the file is gone is "missing".
+	script := fmt.Sprintf(`if [ -e %[1]s ]; then
+  cat -- %[1]s 2>/dev/null && exit 0
+  [ -e %[1]s ] || exit %[2]d
+  exec cat -- %[1]s
+fi
+exit %[2]d`, q, exitMissing)
 	res, err := run(ctx, r, host, p, "read lock", script)
 	if err != nil {
 		return nil, false, err
