@@ -23,10 +23,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-stomp/stomp/v3"
 
+	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -248,7 +250,16 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 	deadline, _ := ctx.Deadline()
 	budget := time.Until(deadline).Round(time.Millisecond)
 
-	// 1. TCP, bounded by the deadline (stomp.DialWithContext is not).
+	// 1. TCP, bounded by the deadline (stomp.DialWithContext is not). A
+	// broker that did not answer earlier in this command is not waited for
+	// again while its background probe keeps failing (netwatch).
+	watch := netwatch.FromContext(ctx)
+	if err := watch.Check(obs.Address); err != nil {
+		var de *netwatch.DeadError
+		e := &Error{Op: OpDial, Err: err}
+		e.timeout = errors.As(err, &de) && !errors.Is(de.Last, syscall.ECONNREFUSED)
+		return e
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", obs.Address)
 	if err != nil {
@@ -257,8 +268,12 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 			e.timeout = true
 			e.Err = fmt.Errorf("no TCP connection within %s: %w", budget, err)
 		}
+		if !errors.Is(ctx.Err(), context.Canceled) && netwatch.IsNetwork(err) {
+			watch.Failed(obs.Address, budget, err)
+		}
 		return e
 	}
+	watch.Succeeded(obs.Address)
 	// 2. STOMP handshake: the socket deadline bounds the CONNECT write and
 	// the CONNECTED read; ctx cancellation closes the socket.
 	_ = nc.SetDeadline(deadline)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-stomp/stomp/v3/frame"
 
+	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -458,5 +459,30 @@ func TestObserveAllCredentialError(t *testing.T) {
 	obs := ObserveAll(context.Background(), a, func(string) string { return "" })
 	if len(obs) != 1 || obs[0].Err == nil || !strings.Contains(obs[0].ErrText, "credentials") || !strings.Contains(obs[0].ErrText, "b1") {
 		t.Fatalf("%+v", obs[0])
+	}
+}
+
+// With a netwatch in the context, a broker that refused is reported down at
+// once by the next observation, still as refused, naming the broker.
+func TestObserveRemembersDeadBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	w := netwatch.New()
+	defer w.Close()
+	ctx := netwatch.NewContext(t.Context(), w)
+	b := &inventory.Broker{Name: "gone", Site: "A", STOMP: addr}
+	if o := Observe(ctx, b, []string{"Q"}, 3*time.Second); !errors.Is(o.Err, ErrRefused) {
+		t.Fatalf("first observation: %v", o.Err)
+	}
+	o := Observe(ctx, b, []string{"Q"}, 3*time.Second)
+	if !errors.Is(o.Err, ErrRefused) || !IsDown(o.Err) || o.Up() {
+		t.Fatalf("second observation: want refused and down, got %v", o.Err)
+	}
+	if !strings.Contains(o.ErrText, "gone") || !strings.Contains(o.ErrText, "probed again in the background") {
+		t.Errorf("error text %q", o.ErrText)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sitectl/sitectl/adapters/mongo"
+	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/internal/mongosim"
 	"github.com/sitectl/sitectl/inventory"
 )
@@ -259,5 +260,29 @@ func TestLoadCredentials(t *testing.T) {
 		if strings.Contains(s, secret) || strings.Contains(s, fmt.Sprintf("%x", secret)) {
 			t.Fatalf("leak: %s", s)
 		}
+	}
+}
+
+// With a netwatch in the context, a member that refused is not dialed again
+// while it stays dead: the next observation reports it at once, with the
+// same kind, and says it is probed in the background.
+func TestObserveRemembersDeadMember(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	refused := ln.Addr().String()
+	_ = ln.Close()
+	w := netwatch.New()
+	defer w.Close()
+	ctx := netwatch.NewContext(t.Context(), w)
+	members := []mongo.Member{{Name: "gone", Address: refused, Site: "A"}}
+	first := mongo.Observe(ctx, members, mongo.Credentials{}, time.Second).Member("gone")
+	if first.Err == nil || first.Err.Kind != mongo.KindRefused {
+		t.Fatalf("first observation: %v", first.Err)
+	}
+	second := mongo.Observe(ctx, members, mongo.Credentials{}, time.Second).Member("gone")
+	if second.Err == nil || second.Err.Kind != mongo.KindRefused || second.Reachable {
+		t.Fatalf("second observation: %+v", second.Err)
+	}
+	if !strings.Contains(second.Err.Error(), "probed again in the background") || !strings.Contains(second.Err.Error(), "gone") {
+		t.Errorf("second observation's error: %v", second.Err)
 	}
 }

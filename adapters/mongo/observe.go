@@ -2,16 +2,20 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mdrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/sitectl/sitectl/adapters/netwatch"
 )
 
 // Member states (replSetGetStatus myState / members[].state).
@@ -335,10 +339,27 @@ func runCommand(ctx context.Context, c *mdrv.Client, m Member, creds Credentials
 
 func observeMember(parent context.Context, m Member, creds Credentials, timeout time.Duration) MemberStatus {
 	st := MemberStatus{Member: m, ConfigTerm: -1}
+	// A member that did not answer earlier in this command is not waited
+	// for again while its background probe keeps failing (netwatch).
+	watch, addr := netwatch.FromContext(parent), withPort(m.Address)
+	if err := watch.Check(addr); err != nil {
+		kind := KindTimeout
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			kind = KindRefused
+		}
+		st.Err = &MemberError{Kind: kind, Member: m.Name, Address: m.Address, Command: "hello", Message: err.Error(), Err: err}
+		return st
+	}
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
+	noAnswer := func(merr *MemberError) {
+		if parent.Err() == nil && (merr.Kind == KindTimeout || merr.Kind == KindRefused || merr.Kind == KindNetwork) {
+			watch.Failed(addr, timeout, merr)
+		}
+	}
 	client, merr := connect(ctx, m, creds, timeout)
 	if merr != nil {
+		noAnswer(merr)
 		st.Err = merr
 		return st
 	}
@@ -346,9 +367,11 @@ func observeMember(parent context.Context, m Member, creds Credentials, timeout 
 	start := time.Now()
 	raw, merr := runCommand(ctx, client, m, creds, timeout, bson.D{{Key: "hello", Value: 1}})
 	if merr != nil {
+		noAnswer(merr)
 		st.Err = merr
 		return st
 	}
+	watch.Succeeded(addr)
 	st.RTT = time.Since(start)
 	if err := decodeHello(raw, &st); err != nil {
 		st.Err = protoErr(m, "hello", err)
@@ -390,6 +413,14 @@ func observeMember(parent context.Context, m Member, creds Credentials, timeout 
 		st.ConfigKnown = true
 	}
 	return st
+}
+
+// withPort is addr with MongoDB's default port when it has none.
+func withPort(addr string) string {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return net.JoinHostPort(addr, "27017")
+	}
+	return addr
 }
 
 func protoErr(m Member, cmd string, err error) *MemberError {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/melbahja/goph"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sitectl/sitectl/adapters/netwatch"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -139,6 +141,12 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 		}
 		return nil
 	}
+	// An address that did not answer earlier in this command is not waited
+	// for again while its background probe keeps failing (netwatch).
+	watch := netwatch.FromContext(ctx)
+	if err := watch.Check(addr); err != nil {
+		return nil, fail(OpDial, err)
+	}
 	nd := net.Dialer{Deadline: deadline}
 	conn, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -147,9 +155,13 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 			err = fmt.Errorf("%w: %w", ctxErr(), err)
 		case isTimeout(err):
 			err = fmt.Errorf("no TCP connection within %s: %w", timeout, err)
+			watch.Failed(addr, timeout, err)
+		case netwatch.IsNetwork(err):
+			watch.Failed(addr, timeout, err)
 		}
 		return nil, fail(OpDial, err)
 	}
+	watch.Succeeded(addr)
 
 	// One deadline for the whole handshake; cancelling ctx ends it at once.
 	_ = conn.SetDeadline(deadline)

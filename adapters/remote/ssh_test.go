@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/internal/testenv/sshd"
 )
@@ -508,6 +509,45 @@ func TestSSHUnreachable(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// With a netwatch in the context, an address that got no connection is not
+// dialed again while it stays dead: the next Dial fails at once, naming the
+// host, and says since when; once something listens there again, the
+// background probe lets the next Dial through.
+func TestSSHDialRemembersDeadAddress(t *testing.T) {
+	srv := sshd.Start(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	w := netwatch.New()
+	defer w.Close()
+	ctx := netwatch.NewContext(t.Context(), w)
+	target := srv.Target("chat-b3")
+	target.Port = port
+	target.ConnectTimeout = time.Second
+	if _, err := (remote.SSHDialer{}).Dial(ctx, target); err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	_, err = remote.SSHDialer{}.Dial(ctx, target)
+	var de *netwatch.DeadError
+	var he *remote.HostError
+	if !errors.As(err, &de) || !errors.As(err, &he) || he.Host != "chat-b3" || he.Op != remote.OpDial {
+		t.Fatalf("second dial: %v, want a *HostError (dial, chat-b3) wrapping *netwatch.DeadError", err)
+	}
+	if !strings.Contains(err.Error(), "probed again in the background") {
+		t.Errorf("the error does not say it is probed: %v", err)
+	}
+	// a live host dials as before with the same watch (recovery of a dead
+	// address is netwatch's own test)
+	if r, err := (remote.SSHDialer{}).Dial(ctx, srv.Target("chat-b3")); err != nil {
+		t.Fatalf("dial of the live sshd with the watch: %v", err)
+	} else {
+		r.Close()
 	}
 }
 

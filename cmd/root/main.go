@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	"github.com/sitectl/sitectl/runbooks/journal"
@@ -74,7 +75,11 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 		}
 		return nil
 	}
-	c, err := cmd.ExecuteContextC(ctx)
+	// One memory of unanswered endpoints for the whole command: every layer
+	// waits its full timeout for a dead host once, not at every observation.
+	watch := netwatch.New()
+	defer watch.Close()
+	c, err := cmd.ExecuteContextC(netwatch.NewContext(ctx, watch))
 	cancelTimeout()
 	if err == nil {
 		return cmdutil.ExitOK
