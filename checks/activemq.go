@@ -657,7 +657,7 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 		return fmt.Sprintf("failover scenario 2, pending: %s and site %s are down and no site's consumers are on %s yet: requests wait on %s until site %s takes over (sitectl takeover --site %s)", amq1, pSite, amq2, amq2, sSite, sSite)
 	case pState == "up" && sState == "down" && !cP && cS:
 		n, expect = "5", sSite
-		text = fmt.Sprintf("%s is back while site %s is still down and %s is down: clients send to %s, which sends to site %s (client → %s → site %s → %s → client)", amq1, pSite, amq2, amq1, sSite, amq1, sSite, amq1)
+		text = fmt.Sprintf("%s is up (back) while site %s has no consumers (still down, or passive) and %s is down: clients send to %s, which sends to site %s (client → %s → site %s → %s → client)", amq1, pSite, amq2, amq1, sSite, amq1, sSite, amq1)
 	case pState == "up" && sState == "down" && cP:
 		return fmt.Sprintf("%s (site %s's broker) is down; site %s's consumers are served through %s", amq2, sSite, pSite, amq1)
 	case pState == "up" && sState == "up" && !bridged && (cP || cS):

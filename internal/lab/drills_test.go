@@ -354,6 +354,7 @@ func TestDrills(t *testing.T) {
 	t.Run("4-component-failure", drillComponent)
 	t.Run("6-activemq-broker-and-site-down", drillActiveMQ)
 	t.Run("6-activemq-broker-link", drillBrokerLink)
+	t.Run("6-activemq-amq1-serves-site-b", drillBrokerFallback)
 	t.Run("7-idempotency-recovery", drillIdempotency)
 	t.Run("8-refusals", drillRefusals)
 	t.Run("5-mongodb-scenarios", drillMongo) // last: a forced reconfig is undone by restarting every member
@@ -701,6 +702,30 @@ func drillBrokerLink(t *testing.T) {
 	// scenario 7, requests of amq-b's clients forwarded to site A
 	d.waitScenario("A", "7", 30*time.Second)
 	d.waitServes("A", 20*time.Second)
+}
+
+// drillBrokerFallback stages seed 003's ActiveMQ scenario 5 as far as the
+// lab allows: site B serves (a planned switchover), then AMQ-2 goes down;
+// B's connector falls back to AMQ-1, which now sends the requests to site B
+// (client → AMQ-1 → site B). Site A's services are down (passive), its
+// broker is up.
+func drillBrokerFallback(t *testing.T) {
+	d := newDrill(t)
+	d.freshMongoAtReset() // the switchover moved the MongoDB primary
+	d.want(0, "switchover", "--site", "B", "--yes")
+	d.waitServes("B", 20*time.Second)
+	d.l.StopBroker("B")
+	until(t, 20*time.Second, "B's connector on amq-a", func() bool {
+		c := d.l.Connector("B")
+		return c.Connected && c.Broker != c.Preferred
+	})
+	s := d.waitScenario("B", "5", 20*time.Second)
+	if l := s.layer("activemq"); l.State != "one" || l.Site != "B" {
+		t.Errorf("scenario 5: activemq %s %s, want one B", l.State, l.Site)
+	}
+	d.l.StartBroker("B")
+	d.waitServes("B", 30*time.Second)
+	t.Log("DRILL 6 amq-1 serves site B: measured RTO none (the check alone tells the scenario)")
 }
 
 // waitScenario polls `check --site site` until the activemq layer names
