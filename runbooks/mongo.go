@@ -21,8 +21,6 @@ type ForcePromotion struct {
 	Site       string // the site whose member becomes primary
 	TypedSite  string // what the operator typed
 	FencedSite string // the site the operator states is fenced (powered off or isolated)
-	// Warn receives the documented warnings; the caller prints and journals them.
-	Warn func(lines []string)
 }
 
 // mongoTask builds the task of a mongodb step: wait for a writable primary
@@ -80,7 +78,8 @@ type mongoDriver struct {
 	move       string // member to make primary (mode move)
 	started    time.Time
 	force      *ForcePromotion
-	actObs     *Observation // what the last wait ended on
+	warn       func(lines []string) // the documented warnings of a forced promotion, as events
+	actObs     *Observation         // what the last wait ended on
 }
 
 // ActObservation is the observation WaitPrimary ended on (mode wait).
@@ -178,16 +177,16 @@ func (d *mongoDriver) forcePromote(ctx context.Context, obs *mongo.Observation) 
 	if survivor == "" {
 		return fmt.Errorf("%w: forced promotion: no reachable data-bearing member on site %s", ErrActFailed, d.force.Site)
 	}
-	if d.force.Warn != nil {
-		d.force.Warn(mongo.ForcePromoteWarnings(survivor, keep, removed))
+	if d.warn != nil {
+		d.warn(mongo.ForcePromoteWarnings(survivor, keep, removed))
 	}
 	fenced := d.force.FencedSite != "" && d.force.FencedSite != d.force.Site
 	res, err := d.set.ForcePromote(ctx, survivor, keep, mongo.Confirm{Fenced: fenced, TypedSite: d.force.TypedSite, ExpectedSite: d.force.Site})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrActFailed, err)
 	}
-	if d.force.Warn != nil {
-		d.force.Warn([]string{fmt.Sprintf("forced reconfig done: %s is primary (config version %d -> %d); removed: %s", res.Survivor, res.VersionBefore, res.VersionAfter, strings.Join(res.Removed, ", "))})
+	if d.warn != nil {
+		d.warn([]string{fmt.Sprintf("forced reconfig done: %s is primary (config version %d -> %d); removed: %s", res.Survivor, res.VersionBefore, res.VersionAfter, strings.Join(res.Removed, ", "))})
 	}
 	return nil
 }

@@ -153,17 +153,12 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 			case *mongoDriver:
 				d.started = rep.Started
 				if fp := o.ForcePromotion; fp != nil && d.move == "" && fp.Site == d.site {
-					force := *fp
-					warn := fp.Warn
-					force.Warn = func(lines []string) {
+					d.force = fp
+					d.warn = func(lines []string) { // journaled, and rendered as text or JSON
 						for _, l := range lines {
 							st.Emit(event.Event{Kind: event.Message, Task: t.ID, Step: t.Step.Name, Message: "warning: " + l})
 						}
-						if warn != nil {
-							warn(lines)
-						}
 					}
-					d.force = &force
 				}
 			}
 		}

@@ -177,7 +177,6 @@ func Run(ctx context.Context, opts *Options) error {
 		if typed != opts.Site {
 			return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("forced promotion not confirmed: typed %q, expected %q", typed, opts.Site))
 		}
-		// its warnings are events: journaled, and rendered as text or JSON
 		op.ForcePromotion = &runbooks.ForcePromotion{Site: opts.Site, TypedSite: typed, FencedSite: opts.Fenced}
 		op.Reason = strings.TrimSpace(op.Reason + fmt.Sprintf(" [forced MongoDB promotion of site %s; site %s stated fenced]", opts.Site, opts.Fenced))
 	}
