@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-stomp/stomp/v3"
@@ -253,27 +252,20 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 	// 1. TCP, bounded by the deadline (stomp.DialWithContext is not). A
 	// broker that did not answer earlier in this command is not waited for
 	// again while its background probe keeps failing (netwatch).
-	watch := netwatch.FromContext(ctx)
-	if err := watch.Check(obs.Address); err != nil {
-		var de *netwatch.DeadError
-		e := &Error{Op: OpDial, Err: err}
-		e.timeout = errors.As(err, &de) && !errors.Is(de.Last, syscall.ECONNREFUSED)
-		return e
-	}
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", obs.Address)
+	nc, err := netwatch.DialContext(ctx, &d, obs.Address, budget)
 	if err != nil {
 		e := &Error{Op: OpDial, Err: err}
-		if isTimeout(err) || ctx.Err() != nil {
+		var dead *netwatch.DeadError
+		switch {
+		case errors.As(err, &dead): // says since when, and that it is probed
+			e.timeout = dead.Timeout()
+		case isTimeout(err) || ctx.Err() != nil:
 			e.timeout = true
 			e.Err = fmt.Errorf("no TCP connection within %s: %w", budget, err)
 		}
-		if !errors.Is(ctx.Err(), context.Canceled) && netwatch.IsNetwork(err) {
-			watch.Failed(obs.Address, budget, err)
-		}
 		return e
 	}
-	watch.Succeeded(obs.Address)
 	// 2. STOMP handshake: the socket deadline bounds the CONNECT write and
 	// the CONNECTED read; ctx cancellation closes the socket.
 	_ = nc.SetDeadline(deadline)

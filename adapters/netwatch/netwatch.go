@@ -48,8 +48,12 @@ func (e *DeadError) Error() string {
 // Unwrap returns the latest attempt's error.
 func (e *DeadError) Unwrap() error { return e.Last }
 
-// Timeout reports true: like the dial it stands for, nothing answered.
-func (e *DeadError) Timeout() bool { return true }
+// Timeout reports whether the latest attempt timed out (nothing answered),
+// as opposed to being refused: like the dial it stands for.
+func (e *DeadError) Timeout() bool {
+	var ne net.Error
+	return errors.As(e.Last, &ne) && ne.Timeout()
+}
 
 // Watch holds the endpoints that did not answer.
 type Watch struct {
@@ -58,22 +62,32 @@ type Watch struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	dial   func(ctx context.Context, addr string, timeout time.Duration) error
 }
 
 // New returns a Watch whose background probes end with Close.
 func New() *Watch {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Watch{dead: map[string]*DeadError{}, ctx: ctx, cancel: cancel, dial: tcpDial}
+	return &Watch{dead: map[string]*DeadError{}, ctx: ctx, cancel: cancel}
 }
 
-func tcpDial(ctx context.Context, addr string, timeout time.Duration) error {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err == nil {
-		_ = c.Close()
+// DialContext dials addr over TCP with d, through the Watch ctx carries:
+// an address known dead fails at once with its *DeadError; otherwise the
+// dial is real, and its outcome is recorded (a connection clears addr; a
+// network failure, unless ctx was cancelled, marks it dead for timeout and
+// starts probing it). Without a Watch in ctx it is d.DialContext.
+func DialContext(ctx context.Context, d *net.Dialer, addr string, timeout time.Duration) (net.Conn, error) {
+	w := FromContext(ctx)
+	if err := w.Check(addr); err != nil {
+		return nil, err
 	}
-	return err
+	c, err := d.DialContext(ctx, "tcp", addr)
+	switch {
+	case err == nil:
+		w.Succeeded(addr)
+	case !errors.Is(ctx.Err(), context.Canceled) && IsNetwork(err):
+		w.Failed(addr, timeout, err)
+	}
+	return c, err
 }
 
 // Close stops the background probes and waits for them.
@@ -141,7 +155,11 @@ func (w *Watch) probe(addr string, timeout time.Duration) {
 			return
 		case <-time.After(Pause):
 		}
-		err := w.dial(w.ctx, addr, timeout)
+		nd := net.Dialer{Timeout: timeout}
+		c, err := nd.DialContext(w.ctx, "tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
 		if w.ctx.Err() != nil {
 			return
 		}

@@ -116,3 +116,49 @@ func TestIsNetwork(t *testing.T) {
 		}
 	}
 }
+
+// DialContext is the one place that decides: a known-dead address fails at
+// once, a refused dial marks it (a refusal, not a timeout), a cancelled one
+// does not, a live address dials as usual.
+func TestDialContext(t *testing.T) {
+	var d net.Dialer
+	addr := closedAddr(t)
+	if _, err := DialContext(context.Background(), &d, addr, time.Second); err == nil || errors.As(err, new(*DeadError)) {
+		t.Fatalf("without a watch: %v, want the plain dial error", err)
+	}
+	w := New()
+	defer w.Close()
+	ctx := NewContext(context.Background(), w)
+	if _, err := DialContext(ctx, &d, addr, time.Second); err == nil || errors.As(err, new(*DeadError)) {
+		t.Fatalf("first dial: %v, want the real error", err)
+	}
+	_, err := DialContext(ctx, &d, addr, time.Second)
+	var de *DeadError
+	if !errors.As(err, &de) {
+		t.Fatalf("second dial: %v, want *DeadError", err)
+	}
+	if de.Timeout() {
+		t.Error("a refused address reads as a timeout")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	other := closedAddr(t)
+	_, _ = DialContext(cancelled, &d, other, time.Second)
+	if err := w.Check(other); err != nil {
+		t.Errorf("a cancelled dial marked the address: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	live := l.Addr().String()
+	c, err := DialContext(ctx, &d, live, time.Second)
+	if err != nil {
+		t.Fatalf("live address: %v", err)
+	}
+	c.Close()
+	if err := w.Check(live); err != nil {
+		t.Errorf("after a connection: %v", err)
+	}
+}

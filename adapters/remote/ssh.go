@@ -143,25 +143,19 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 	}
 	// An address that did not answer earlier in this command is not waited
 	// for again while its background probe keeps failing (netwatch).
-	watch := netwatch.FromContext(ctx)
-	if err := watch.Check(addr); err != nil {
-		return nil, fail(OpDial, err)
-	}
 	nd := net.Dialer{Deadline: deadline}
-	conn, err := nd.DialContext(ctx, "tcp", addr)
+	conn, err := netwatch.DialContext(ctx, &nd, addr, timeout)
 	if err != nil {
+		var dead *netwatch.DeadError
 		switch {
+		case errors.As(err, &dead): // says since when, and that it is probed
 		case ctxErr() != nil:
 			err = fmt.Errorf("%w: %w", ctxErr(), err)
 		case isTimeout(err):
 			err = fmt.Errorf("no TCP connection within %s: %w", timeout, err)
-			watch.Failed(addr, timeout, err)
-		case netwatch.IsNetwork(err):
-			watch.Failed(addr, timeout, err)
 		}
 		return nil, fail(OpDial, err)
 	}
-	watch.Succeeded(addr)
 
 	// One deadline for the whole handshake; cancelling ctx ends it at once.
 	_ = conn.SetDeadline(deadline)
