@@ -54,30 +54,14 @@ func reportRun(_ context.Context, opts *Options) error {
 	return nil
 }
 
-// planOf compiles the run's runbook again (for the order of its steps), from
-// the inventory the run used unless --inventory or $SITECTL_INVENTORY say
-// otherwise; why says what is missing when it cannot.
+// planOf is the run's plan for the order of its steps, or why there is none.
 func planOf(f *cmdutil.Factory, r journal.Run) (*runbooks.Plan, string) {
 	if r.Info == nil || r.Info.Runbook == "" {
 		return nil, "the journal has no run.start record"
 	}
-	if f.Globals.Inventory == "" && f.Getenv("SITECTL_INVENTORY") == "" {
-		f.Globals.Inventory = r.Info.Inventory
-	}
-	inv, err := f.Inventory()
-	if err != nil {
-		return nil, "the inventory cannot be loaded: " + err.Error()
-	}
-	cat, err := f.Catalog(inv)
-	if err != nil {
-		return nil, "the runbooks cannot be loaded: " + err.Error()
-	}
-	p, err := cat.Compile(r.Info.Runbook, inv, r.Info.Site)
+	p, err := journalCmd.Plan(f, r.Info)
 	if err != nil {
 		return nil, err.Error()
-	}
-	if rb, err := cat.Get(r.Info.Runbook); err == nil && rb.Digest() != r.Info.RunbookDigest {
-		return nil, fmt.Sprintf("runbook %s changed since the run (digest %s, now %s)", r.Info.Runbook, r.Info.RunbookDigest, rb.Digest())
 	}
 	return p, ""
 }

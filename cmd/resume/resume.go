@@ -3,6 +3,7 @@ package resume
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -70,32 +71,21 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	if info.Mode != "run" && info.Mode != "resume" {
 		return cmdutil.Exit(cmdutil.ExitUsage, fmt.Errorf("run %s was a %s, not a run that changes anything", info.ID, info.Mode))
 	}
-	if f.Globals.Inventory == "" && f.Getenv("SITECTL_INVENTORY") == "" {
-		f.Globals.Inventory = info.Inventory
-	}
-	inv, err := f.Inventory()
-	if err != nil {
-		return err
-	}
-	cat, err := f.Catalog(inv)
-	if err != nil {
-		return err
-	}
-	rb, err := cat.Get(info.Runbook)
-	if err != nil {
+	plan, err := journalCmd.Plan(f, info)
+	var changed *journalCmd.ChangedError
+	var exit *cmdutil.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return err // an invalid inventory or runbooks: their own exit code
+	case errors.As(err, &changed):
+		return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w; start a new run instead: sitectl %s --site %s", info.ID, err, info.Runbook, info.Site))
+	case err != nil:
 		return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w", info.ID, err))
-	}
-	if rb.Digest() != info.RunbookDigest {
-		return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: runbook %s changed since the run started (digest %s, now %s); start a new run instead: sitectl %s --site %s", info.ID, info.Runbook, info.RunbookDigest, rb.Digest(), info.Runbook, info.Site))
 	}
 	if !old.Interrupted() && old.Outcome == "ok" {
 		fmt.Fprintf(f.IO.ErrOut, "run %s already ended ok; resuming re-verifies it\n", info.ID)
 	}
 	if old.Interrupted() {
-		plan, err := cat.Compile(info.Runbook, inv, info.Site)
-		if err != nil {
-			return err
-		}
 		if err := waitInFlight(ctx, opts, runbooks.InFlightTasks(old, plan)); err != nil {
 			return err
 		}

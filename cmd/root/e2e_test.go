@@ -601,3 +601,39 @@ func TestStatusWatchRefreshesUntilCancelled(t *testing.T) {
 		t.Errorf("last frame's b-app chat line %q, want running", last)
 	}
 }
+
+// resume and report read the run's runbook again: once it has changed,
+// resume refuses (exit 3) and says how to start anew; report says why it
+// cannot give the critical path.
+func TestResumeRefusesAChangedRunbook(t *testing.T) {
+	d := newDeployment(t)
+	rbFile := filepath.Join(t.TempDir(), "mine.yaml")
+	write := func(desc string) {
+		t.Helper()
+		body := "name: mine\ndescription: " + desc + "\nscope: reporting\neffect: none\nsteps:\n  - name: start-reporting\n    action: start\n    select: {group: reporting}\n"
+		if err := os.WriteFile(rbFile, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("start reporting")
+	r := d.sitectl(t.Context(), nil, "--runbooks", rbFile, "run", "mine", "--site", "B", "--yes")
+	if r.code != 0 {
+		t.Fatalf("run mine: exit %d\n%s", r.code, r.errOut)
+	}
+	runs, err := journal.List(d.state)
+	if err != nil || len(runs) == 0 {
+		t.Fatalf("no journal: %v", err)
+	}
+	id := runs[0].ID
+	if rep := d.sitectl(t.Context(), nil, "--runbooks", rbFile, "report", id); !strings.Contains(rep.out, "| critical path: start-reporting |") {
+		t.Errorf("report of the unchanged runbook lacks its critical path:\n%s", rep.out)
+	}
+	write("start reporting, changed")
+	r = d.sitectl(t.Context(), nil, "--runbooks", rbFile, "resume", id, "--yes")
+	if r.code != cmdutil.ExitRefused || !strings.Contains(r.errOut, "changed since run "+id) || !strings.Contains(r.errOut, "start a new run instead: sitectl mine --site B") {
+		t.Errorf("resume of a changed runbook: exit %d, want 3 saying it changed\n%s", r.code, r.errOut)
+	}
+	if rep := d.sitectl(t.Context(), nil, "--runbooks", rbFile, "report", id); !strings.Contains(rep.out, "The critical path is not computed: runbook mine changed since run") {
+		t.Errorf("report of a changed runbook does not say why there is no critical path:\n%s", rep.out)
+	}
+}
