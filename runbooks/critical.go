@@ -49,16 +49,7 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 	tasks := map[string]*acc{}
 	var order []string
 	var first, last time.Time
-	runStart, runEnd := run.Started, run.Ended
 	for _, e := range run.Events {
-		switch e.Kind {
-		case event.RunStart:
-			if runStart.IsZero() {
-				runStart = e.Time
-			}
-		case event.RunEnd:
-			runEnd = e.Time
-		}
 		if e.Task == "" {
 			continue
 		}
@@ -86,12 +77,13 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 		}
 	}
 	rep := PathReport{StepCost: map[string]time.Duration{}}
+	runEnd := run.Ended
 	if runEnd.IsZero() {
-		runEnd = run.Last
+		runEnd = run.Last // interrupted
 	}
-	rep.Span = runEnd.Sub(runStart)
+	rep.Span = runEnd.Sub(run.Started)
 	if !first.IsZero() {
-		rep.Before = first.Sub(runStart)
+		rep.Before = first.Sub(run.Started)
 	}
 	if !last.IsZero() {
 		rep.After = runEnd.Sub(last)

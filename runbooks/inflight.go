@@ -4,7 +4,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
@@ -37,37 +36,29 @@ func InFlightTasks(run journal.Run, plan *Plan) []InFlight {
 			byID[t.ID] = t
 		}
 	}
+	outcomes := run.TaskOutcomes() // "" for a task that never ended
 	open := map[string]*InFlight{}
 	var order []string
 	for _, e := range run.Events {
-		if e.Task == "" {
+		if e.Task == "" || outcomes[e.Task] != "" {
 			continue
 		}
-		switch e.Kind {
-		case event.StepStart:
-			if _, ok := open[e.Task]; !ok {
-				order = append(order, e.Task)
-			}
-			open[e.Task] = &InFlight{Task: e.Task, Host: e.Host, Last: e.Time}
-		case event.StepEnd:
-			delete(open, e.Task)
-		default:
-			if f, ok := open[e.Task]; ok {
-				if e.Time.After(f.Last) {
-					f.Last = e.Time
-				}
-				if f.Host == "" {
-					f.Host = e.Host
-				}
-			}
+		f, ok := open[e.Task]
+		if !ok {
+			f = &InFlight{Task: e.Task}
+			open[e.Task] = f
+			order = append(order, e.Task)
+		}
+		if e.Time.After(f.Last) {
+			f.Last = e.Time
+		}
+		if f.Host == "" {
+			f.Host = e.Host
 		}
 	}
 	var out []InFlight
 	for _, id := range order {
-		f, ok := open[id]
-		if !ok {
-			continue
-		}
+		f := open[id]
 		// Unknown task (the plan changed shape) or a shell task: bound it
 		// by the longest command timeout any task of the plan has.
 		var timeout time.Duration

@@ -52,7 +52,11 @@ func TestInFlightTasks(t *testing.T) {
 	t0 := time.Date(2026, 11, 29, 4, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	ev := func(s int, k event.Kind, task, host string) event.Event {
-		return event.Event{Time: at(s), Kind: k, Task: task, Host: host}
+		e := event.Event{Time: at(s), Kind: k, Task: task, Host: host}
+		if k == event.StepEnd {
+			e.Outcome = event.OK // the engine always sets it
+		}
+		return e
 	}
 	cases := []struct {
 		name   string

@@ -54,6 +54,20 @@ func benchDrill(ctx context.Context, e *lab.Env, args []string) error {
 
 	fmt.Printf("drill 1 x %d: reset the lab, cut site A, time `sitectl takeover --site B --yes`\n\n", *n)
 	fmt.Printf("%-3s %9s %9s %9s %9s %9s %9s %9s %9s %9s  %s\n", "#", "wall", "journal", "critical", "overhead", "% of crit", "process", "before", "in steps", "after", "critical path (step: intrinsic)")
+	// the takeover's plan, for the order of its steps (the lab is up: its
+	// inventory is there, and a reset writes the same one)
+	inv, err := inventory.Load(e.InventoryFile())
+	if err != nil {
+		return err
+	}
+	cat, err := runbooks.Builtin()
+	if err != nil {
+		return err
+	}
+	plan, err := cat.Compile("takeover", inv, "B")
+	if err != nil {
+		return err
+	}
 	var walls, crits, overs []time.Duration
 	runID := regexp.MustCompile(`\(run (\S+?),`)
 	for i := 1; i <= *n; i++ {
@@ -72,18 +86,6 @@ func benchDrill(ctx context.Context, e *lab.Env, args []string) error {
 			return fmt.Errorf("run %d: no run id in the output:\n%s", i, out)
 		}
 		run, err := journal.Read(journal.Path(state, m[1]))
-		if err != nil {
-			return err
-		}
-		inv, err := inventory.Load(e.InventoryFile())
-		if err != nil {
-			return err
-		}
-		cat, err := runbooks.Builtin()
-		if err != nil {
-			return err
-		}
-		plan, err := cat.Compile("takeover", inv, "B")
 		if err != nil {
 			return err
 		}
