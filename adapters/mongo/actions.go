@@ -146,21 +146,31 @@ func (s *Set) WaitPrimary(ctx context.Context, w WaitOptions) (*Observation, err
 	if limit <= 0 {
 		limit = DefaultWait
 	}
-	outer := ctx
+	// Observations run on their own context, never on the wait's deadline:
+	// the driver fails an operation early when a deadline is nearer than
+	// its round-trip estimate, so an observation cut by the deadline would
+	// report healthy members as timed out, and could do so a moment before
+	// the deadline has fired. When the deadline passes first, the wait ends
+	// with the last complete observation and the one in flight is cancelled.
+	obsCtx, cancelObs := context.WithCancel(ctx)
+	defer cancelObs()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	start := time.Now()
 	var last *Observation
 	var why string
 	for {
-		octx := ctx
-		if last == nil {
-			octx = outer // always one complete observation, however short the wait
+		done := make(chan *Observation, 1)
+		go func() { done <- s.Observe(obsCtx) }()
+		var obs *Observation
+		select {
+		case obs = <-done:
+		case <-ctx.Done():
+			if last == nil {
+				obs = <-done // always one complete observation, however short the wait
+			}
 		}
-		obs := s.Observe(octx)
-		if ctx.Err() == nil || last == nil {
-			// An observation cut short by the deadline would report every
-			// member as timed out: keep the last complete one instead.
+		if obs != nil {
 			last = obs
 			var p *MemberStatus
 			if p, why = w.ready(obs); p != nil {
