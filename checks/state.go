@@ -221,7 +221,27 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
-	res, err := o.Runner.Run(cctx, host, cmd)
+	// The answer is waited for until the deadline, not until the runner has
+	// cleaned up after it (ending a command on a host that stopped
+	// answering takes a moment more): a dead host must not hold up the
+	// observation of the others.
+	type answer struct {
+		res remote.Result
+		err error
+	}
+	ac := make(chan answer, 1)
+	go func() {
+		res, err := o.Runner.Run(cctx, host, cmd)
+		ac <- answer{res, err}
+	}()
+	var res remote.Result
+	var err error
+	select {
+	case a := <-ac:
+		res, err = a.res, a.err
+	case <-cctx.Done():
+		err = fmt.Errorf("%s: no answer within %s: %w", host, time.Since(start).Round(time.Millisecond), cctx.Err())
+	}
 	cancel()
 	hs.Latency = time.Since(start)
 	codes := map[int]int{}

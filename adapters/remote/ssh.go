@@ -301,6 +301,10 @@ func (r *SSHRunner) Run(ctx context.Context, command string) (Result, error) {
 			// Most likely the connection is going away: let Alive say so
 			// before returning, so a Pool can redial.
 			r.waitDead(200 * time.Millisecond)
+		} else {
+			// The server did not open a channel before the deadline: find
+			// out whether it still answers at all.
+			go r.checkAlive(killGrace)
 		}
 		return fail(fmt.Errorf("%w: open session: %w", ErrNotStarted, err))
 	}
@@ -425,6 +429,11 @@ func (r *SSHRunner) kill(sess *ssh.Session, token string, waitc <-chan error) {
 		case <-killCtx.Done():
 		}
 		ks.Close()
+	} else if killCtx.Err() != nil {
+		// The server did not open a channel within killGrace: the link is
+		// gone (a cut network keeps the TCP connection half-open until
+		// keepalives notice). Close it so the next command redials.
+		_ = r.client.Close()
 	}
 	_ = sess.Close()
 	if waitc != nil {
@@ -454,24 +463,33 @@ func (r *SSHRunner) keepAlive(interval time.Duration) {
 			return
 		case <-tick.C:
 		}
-		replied := make(chan error, 1)
-		go func() {
-			_, _, err := r.client.SendRequest("keepalive@openssh.com", true, nil)
-			replied <- err
-		}()
-		select {
-		case err := <-replied:
-			if err != nil {
-				_ = r.client.Close()
-				return
-			}
-		case <-time.After(interval):
-			_ = r.client.Close()
-			return
-		case <-r.done:
+		if !r.checkAlive(interval) {
 			return
 		}
 	}
+}
+
+// checkAlive sends one keepalive request and closes the connection when no
+// reply comes within d: a peer that cannot answer in time is treated as
+// gone, so that the next command redials (and finds out fast) instead of
+// hanging on it. It reports whether the connection is still open.
+func (r *SSHRunner) checkAlive(d time.Duration) bool {
+	replied := make(chan error, 1)
+	go func() {
+		_, _, err := r.client.SendRequest("keepalive@openssh.com", true, nil)
+		replied <- err
+	}()
+	select {
+	case err := <-replied:
+		if err == nil {
+			return true
+		}
+	case <-time.After(d):
+	case <-r.done:
+		return false
+	}
+	_ = r.client.Close()
+	return false
 }
 
 // runIDVar names the environment variable that marks the processes of one

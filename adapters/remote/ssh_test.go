@@ -188,6 +188,12 @@ func TestSSHDeadlineEnforcedOnHostWithoutNetwork(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second+3*time.Second {
 		t.Errorf("Run took %v", d)
 	}
+	// The kill could not open a session: the connection is given up (with
+	// keepalives off, nothing else would notice), so a pool redials
+	// instead of hanging the next command on a dead link.
+	if a, ok := r.(interface{ Alive() bool }); !ok || a.Alive() {
+		t.Errorf("the connection is still taken as alive after a kill the server never answered")
+	}
 	// timeout sent TERM at 2s (KILL at 4s) on the host.
 	deadline := time.Now().Add(4 * time.Second)
 	for len(pgrep(t, token)) > 0 {
