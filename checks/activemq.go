@@ -91,6 +91,21 @@ func (c amqCandidate) label() string {
 }
 
 // amqDecision is where one broker sends one queue's messages.
+// brief: "up, top A@10 local", "up, no consumer".
+func (d amqDecision) brief() string {
+	switch {
+	case d.state == ServeNone:
+		return "up, no consumer"
+	case len(d.sites) == 0:
+		return "up, top ?"
+	}
+	kind := "bridge"
+	if d.local {
+		kind = "local"
+	}
+	return fmt.Sprintf("up, top %s@%d %s", strings.Join(d.sites, "+"), d.prio, kind)
+}
+
 type amqDecision struct {
 	broker string
 	site   string // the broker's site
@@ -158,14 +173,14 @@ func ActiveMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			up = append(up, b)
 		case o != nil && activemq.IsDown(o.Err):
 			downBrokers = append(downBrokers, b)
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: o.ErrText})
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: o.ErrText, Brief: "broker down"})
 		case down[b.Site]:
 			downBrokers = append(downBrokers, b)
 			detail := "not observed"
 			if o != nil && o.Err != nil {
 				detail = o.Err.Error()
 			}
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " does not answer: taken as down"})
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " does not answer: taken as down", Brief: "broker down (site gone)"})
 			l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed and site %s does not answer at all: it is taken as down (make sure the site is fenced)", b.Name, b.Site))
 		default:
 			unobserved = append(unobserved, b)
@@ -173,7 +188,7 @@ func ActiveMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			if o != nil && o.Err != nil {
 				detail = o.Err.Error()
 			}
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: ServeUnknown, Detail: detail})
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: ServeUnknown, Detail: detail, Brief: "not observed"})
 		}
 	}
 	// Local winners first: a bridge consumer forwards to the remote
@@ -196,7 +211,7 @@ func ActiveMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			case ServeSplit, ServeUnknown:
 				state = d.state
 			}
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail})
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail, Brief: d.brief()})
 		}
 	}
 

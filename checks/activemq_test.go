@@ -363,6 +363,12 @@ func TestActiveMQLayerRealPair(t *testing.T) {
 		if l.State != checks.ServeOne || l.Site != "B" || !strings.Contains(strings.Join(l.Notes, "\n"), "failover scenario 2") {
 			t.Fatalf("layer:\n%s", dumpLayer(l))
 		}
+		if b := l.Rows[0].Brief; b != "broker down" {
+			t.Errorf("amq1 brief %q", b)
+		}
+		if b := l.Rows[1].Brief; b != "up, top B@10 local" {
+			t.Errorf("amq2 brief %q (%s)", b, l.Rows[1].Detail)
+		}
 		if l.Rows[0].Name != "amq1" || l.Rows[0].State != "down" {
 			t.Fatalf("rows: %+v", l.Rows)
 		}

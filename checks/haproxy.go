@@ -92,11 +92,11 @@ func HAProxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 			if site == "" {
 				site = "?"
 			}
-			l.Rows = append(l.Rows, Row{Site: site, Name: b.Name + "/" + s.Name, State: s.Status.Raw, Detail: haproxyServerDetail(s)})
+			l.Rows = append(l.Rows, Row{Site: site, Name: b.Name + "/" + s.Name, State: s.Status.Raw, Detail: haproxyServerDetail(s), Brief: haproxyServerBrief(s)})
 		}
 		for _, name := range haproxySortedKeys(b.Servers) {
 			if !haproxyHasServer(v.traffic, name) {
-				l.Rows = append(l.Rows, Row{Site: b.Servers[name], Name: b.Name + "/" + name, State: "missing", Detail: "not in show stat"})
+				l.Rows = append(l.Rows, Row{Site: b.Servers[name], Name: b.Name + "/" + name, State: "missing", Detail: "not in show stat", Brief: "not in show stat"})
 			}
 		}
 		for _, n := range v.traffic.Notes {
@@ -243,6 +243,17 @@ func haproxyServerDetail(s haproxy.ServerTraffic) string {
 		sess = fmt.Sprintf("%d sessions", s.Sessions)
 	}
 	return fmt.Sprintf("%s; %s; %s", role, s.Why, sess)
+}
+
+func haproxyServerBrief(s haproxy.ServerTraffic) string {
+	role := "active"
+	if s.Backup {
+		role = "backup"
+	}
+	if s.Sessions < 0 {
+		return role + ", sess ?"
+	}
+	return fmt.Sprintf("%s, %d sess", role, s.Sessions)
 }
 
 // haproxyFixTargets picks the site the Fix makes serve and the alternative: the

@@ -646,16 +646,17 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 		case !m.Reachable:
 			row.State = ServeUnknown
 			if m.Err != nil {
-				row.Detail = m.Err.Error()
+				row.Detail, row.Brief = m.Err.Error(), "unreachable ("+string(m.Err.Kind)+")"
 			}
 		case !m.Observed():
 			row.State = ServeUnknown
 			if len(m.Errors) > 0 {
-				row.Detail = m.Errors[0].Error()
+				row.Detail, row.Brief = m.Errors[0].Error(), "not observed ("+string(m.Errors[0].Kind)+")"
 			}
 		default:
 			row.State = strings.ToLower(m.StateStr)
 			row.Detail = memberDetail(m)
+			row.Brief = memberBrief(obs, m)
 		}
 		if !m.Observed() && !(m.Member.Arbiter || m.ArbiterOnly) {
 			unobservedData = append(unobservedData, m.Member.Name)
@@ -698,6 +699,28 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 		l.Fix = sc.Fix
 	}
 	return l
+}
+
+// memberBrief: "prio 2, health 1, lag 0s"; health is the primary's view
+// of the member (its own when it is the primary or there is none).
+func memberBrief(obs *mongo.Observation, m *mongo.MemberStatus) string {
+	var parts []string
+	if m.ConfigKnown && !m.ArbiterOnly {
+		parts = append(parts, fmt.Sprintf("prio %g", m.Priority))
+	}
+	health := "?"
+	if p := obs.Primary(); p != nil && p != m {
+		if v := p.Peer(m.Member.Name); v != nil {
+			health = fmt.Sprintf("%g", v.Health)
+		}
+	} else if v := m.Peer(m.Member.Name); v != nil {
+		health = fmt.Sprintf("%g", v.Health)
+	}
+	parts = append(parts, "health "+health)
+	if m.Lag != nil {
+		parts = append(parts, "lag "+time.Duration(*m.Lag).Round(time.Second).String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 func memberDetail(m *mongo.MemberStatus) string {

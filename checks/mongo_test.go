@@ -147,6 +147,13 @@ func TestMongoLayerHealthy(t *testing.T) {
 	if got := strings.Join(states, " "); got != "A/mongo-a=primary B/mongo-b=secondary W/mongo-arb=arbiter" {
 		t.Errorf("rows %s", got)
 	}
+	// the board's short form: priority, the primary's view of its health, lag
+	if b := lv.Rows[0].Brief; b != "prio 2, health 1, lag 0s" {
+		t.Errorf("mongo-a brief %q", b)
+	}
+	if b := lv.Rows[1].Brief; !strings.HasPrefix(b, "prio 1, health 1, lag ") {
+		t.Errorf("mongo-b brief %q", b)
+	}
 	if v := checks.Combine([]checks.LayerVerdict{lv}); !v.Serves("A") {
 		t.Errorf("combined: %+v", v)
 	}

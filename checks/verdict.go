@@ -46,6 +46,18 @@ type Row struct {
 	Name   string `json:"name"`
 	State  string `json:"state"`
 	Detail string `json:"detail,omitempty"`
+	// Brief is the few facts an operator scans for, short enough for a
+	// column of a narrow screen (the board): "prio 2, health 1, lag 0s",
+	// "active, 3 sess", "up, top A@10 local". Empty when Detail is short.
+	Brief string `json:"brief,omitempty"`
+}
+
+// Short is Brief, or Detail when there is no Brief.
+func (r Row) Short() string {
+	if r.Brief != "" {
+		return r.Brief
+	}
+	return r.Detail
 }
 
 // Verdict combines the layers: exactly one site serves, none, or split.
