@@ -17,6 +17,7 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
+	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	"github.com/sitectl/sitectl/runbooks"
@@ -108,10 +109,17 @@ func boardRun(ctx context.Context, opts *Options) error {
 			if errs, _ := cat.Lint(inv); len(errs) > 0 {
 				return fmt.Errorf("runbooks do not fit inventory %s: %w", inv.File, errs)
 			}
+			// A run gets its own connections and its own memory of dead
+			// addresses, as the same command typed in a shell would: the
+			// board's warm connections may be to hosts that just died.
+			ctx = netwatch.NewContext(ctx, netwatch.New())
+			defer netwatch.FromContext(ctx).Close()
+			runPool := f.Pool(inv)
+			defer runPool.Close()
 			op := &runbooks.Operation{
 				Inventory: inv, Catalog: cat, Runbook: rb, Site: site, Mode: mode,
 				Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: []string{"board", rb, "--site", site}},
-				Runner:     pool,
+				Runner:     runPool,
 				Sink:       sink,
 				JournalDir: dir,
 				Redactor:   cmdutil.Redactor(inv, f.Getenv),
@@ -119,7 +127,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 			}
 			if mode == runbooks.Execute {
 				op.Lock = func(ctx context.Context, runID string) (func() error, error) {
-					return cmdutil.AcquireLock(ctx, f, inv, pool, site, runID, "")
+					return cmdutil.AcquireLock(ctx, f, inv, runPool, site, runID, "")
 				}
 			}
 			_, err := op.Run(ctx)

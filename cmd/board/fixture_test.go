@@ -56,18 +56,19 @@ func healthySnapshot() checks.Snapshot {
 	}}
 	layers := []checks.LayerVerdict{
 		checks.ServicesLayer([]checks.SiteStatus{a, b}),
-		{Layer: checks.LayerMongoDB, State: checks.ServeOne, Site: "A", Detail: "primary a-mongo on site A", Rows: []checks.Row{
-			{Site: "A", Name: "a-mongo:27017", State: "PRIMARY", Detail: "health 1"},
-			{Site: "B", Name: "b-mongo:27017", State: "SECONDARY", Detail: "lag 0s"},
-			{Site: "W", Name: "w-arbiter:27017", State: "ARBITER"},
+		// rows shaped as checks' layers make them
+		{Layer: checks.LayerMongoDB, State: checks.ServeOne, Site: "A", Detail: "the writable primary is mongo-a at site A (term 1)", Rows: []checks.Row{
+			{Site: "A", Name: "mongo-a", State: "primary", Detail: "term 1; priority 2; lag 0s", Brief: "prio 2, health 1, lag 0s"},
+			{Site: "B", Name: "mongo-b", State: "secondary", Detail: "term 1; priority 1; lag 0s", Brief: "prio 1, health 1, lag 0s"},
+			{Site: "W", Name: "mongo-arb", State: "arbiter", Detail: "term 1", Brief: "health 1"},
 		}},
-		{Layer: checks.LayerActiveMQ, State: checks.ServeOne, Site: "A", Detail: "broker active on site A", Rows: []checks.Row{
-			{Site: "A", Name: "a-amq", State: "active", Detail: "queues 12"},
-			{Site: "B", Name: "b-amq", State: "standby"},
+		{Layer: checks.LayerActiveMQ, State: checks.ServeOne, Site: "A", Detail: "site A holds the highest-priority consumer", Rows: []checks.Row{
+			{Site: "A", Name: "amq-a/chat.requests", State: "A", Detail: "site A wins at priority 10", Brief: "up, top A@10 local"},
+			{Site: "B", Name: "amq-b/chat.requests", State: "A", Detail: "site A wins at priority 10: bridge to amq-a", Brief: "up, top A@10 bridge"},
 		}},
-		{Layer: checks.LayerHAProxy, State: checks.ServeOne, Site: "A", Detail: "backends point to site A", Rows: []checks.Row{
-			{Site: "A", Name: "ccm/a-app1", State: "UP"},
-			{Site: "B", Name: "ccm/b-app1", State: "MAINT"},
+		{Layer: checks.LayerHAProxy, State: checks.ServeOne, Site: "A", Detail: "every backend sends new traffic to site A", Rows: []checks.Row{
+			{Site: "A", Name: "chat/chat-a", State: "UP", Detail: "active; active and up: takes new traffic; 12 sessions", Brief: "active, 12 sess"},
+			{Site: "B", Name: "chat/chat-b", State: "DOWN", Detail: "backup; backup down: fails its health checks; 0 sessions", Brief: "backup, 0 sess"},
 		}},
 	}
 	return checks.Snapshot{Observed: t0, Took: checks.Duration(1200 * time.Millisecond), Sites: []checks.SiteStatus{a, b},
@@ -79,7 +80,7 @@ func splitSnapshot() checks.Snapshot {
 	s := healthySnapshot()
 	layers := s.Verdict.Layers
 	layers[3] = checks.LayerVerdict{Layer: checks.LayerHAProxy, State: checks.ServeOne, Site: "B", Detail: "backends point to site B",
-		Fix: "sitectl takeover --site A", Rows: []checks.Row{{Site: "A", Name: "ccm/a-app1", State: "MAINT"}, {Site: "B", Name: "ccm/b-app1", State: "UP"}}}
+		Fix: "sitectl takeover --site A", Rows: []checks.Row{{Site: "A", Name: "chat/chat-a", State: "MAINT", Brief: "active, 0 sess"}, {Site: "B", Name: "chat/chat-b", State: "UP", Brief: "backup, 3 sess"}}}
 	s.Verdict = checks.Combine(layers)
 	return s
 }

@@ -31,8 +31,15 @@ type Deps struct {
 	// Lock returns the current lock holder, "" when nobody holds it.
 	Lock     func() string
 	Now      func() time.Time
-	Interval time.Duration // between refreshes (default 2s)
-	Timeout  time.Duration // deadline of one refresh (default Interval*5, at least 10s)
+	Interval time.Duration // between the starts of two refreshes (default 2s)
+	// Timeout is the deadline of one refresh (default Interval). What has
+	// not answered by then is shown as not answering (and what was seen
+	// of it before with its age), so a dead host or site shows within two
+	// intervals, never hidden behind a refresh still waiting for it.
+	Timeout time.Duration
+	// Grace is how long past Timeout a refresh may take to hand in its
+	// partial answer before the whole refresh counts as failed (default 1s).
+	Grace time.Duration
 }
 
 // StaleAfter is the number of failed refreshes after which shown values are
@@ -67,6 +74,15 @@ func (a action) label() string {
 		return "plan " + a.Runbook
 	}
 	return a.Runbook
+}
+
+// sinceEntry is when the board first saw a service in its current state.
+// Initial: it was already in that state at the board's first observation,
+// so it has been so at least since then.
+type sinceEntry struct {
+	State   checks.State
+	At      time.Time
+	Initial bool
 }
 
 // hostEntry is the last good observation of a host and when it was made.
@@ -139,6 +155,7 @@ type Model struct {
 	lastErr    error
 	inFlight   bool
 	hosts      map[string]hostEntry // site/host -> last reachable observation
+	since      map[string]sinceEntry // site/host/service -> state and since when
 	lockHolder string
 
 	// confirmation
@@ -159,9 +176,12 @@ func New(ctx context.Context, d Deps) Model {
 		d.Interval = 2 * time.Second
 	}
 	if d.Timeout <= 0 {
-		d.Timeout = max(5*d.Interval, 10*time.Second)
+		d.Timeout = d.Interval
 	}
-	return Model{deps: d, ctx: ctx, width: 80, height: 24, keys: defaultKeys(), st: newStyles(), hosts: map[string]hostEntry{}, inFlight: true}
+	if d.Grace <= 0 {
+		d.Grace = time.Second
+	}
+	return Model{deps: d, ctx: ctx, width: 80, height: 24, keys: defaultKeys(), st: newStyles(), hosts: map[string]hostEntry{}, since: map[string]sinceEntry{}, inFlight: true}
 }
 
 // Init starts the first refresh.
@@ -170,7 +190,7 @@ func (m Model) Init() tea.Cmd {
 }
 
 func (m Model) refreshCmd() tea.Cmd {
-	obs, timeout, now, parent := m.deps.Observe, m.deps.Timeout, m.deps.Now, m.ctx
+	obs, timeout, grace, now, parent := m.deps.Observe, m.deps.Timeout, m.deps.Grace, m.deps.Now, m.ctx
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(parent, timeout)
 		defer cancel()
@@ -180,8 +200,10 @@ func (m Model) refreshCmd() tea.Cmd {
 		select {
 		case s := <-ch:
 			return refreshMsg{snap: s, at: now(), took: time.Since(start)}
-		case <-ctx.Done():
-			return refreshMsg{err: fmt.Errorf("refresh did not finish within %s", timeout), at: now()}
+		case <-time.After(timeout + grace):
+			return refreshMsg{err: fmt.Errorf("refresh did not finish within %s", timeout+grace), at: now(), took: time.Since(start)}
+		case <-parent.Done():
+			return refreshMsg{err: parent.Err(), at: now(), took: time.Since(start)}
 		}
 	}
 }
@@ -194,8 +216,12 @@ func (m Model) lockCmd() tea.Cmd {
 	return func() tea.Msg { return lockMsg{holder: lock()} }
 }
 
-func (m Model) tickCmd() tea.Cmd {
-	return tea.Tick(m.deps.Interval, func(time.Time) tea.Msg { return tickMsg{} })
+// tickCmd schedules the next refresh one interval after the start of the
+// last one (at once if that took longer), so a slow refresh does not push
+// every later one back.
+func (m Model) tickCmd(took time.Duration) tea.Cmd {
+	wait := max(m.deps.Interval-took, 0)
+	return tea.Tick(wait, func(time.Time) tea.Msg { return tickMsg{} })
 }
 
 func waitRun(ch chan tea.Msg) tea.Cmd {
@@ -216,13 +242,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tickMsg:
 		if m.inFlight {
-			return m, m.tickCmd()
+			return m, m.tickCmd(0)
 		}
 		m.inFlight = true
 		return m, tea.Batch(m.refreshCmd(), m.lockCmd())
 	case refreshMsg:
 		m.applyRefresh(msg)
-		return m, m.tickCmd()
+		return m, m.tickCmd(msg.took)
 	case lockMsg:
 		m.lockHolder = msg.holder
 		return m, nil
@@ -276,8 +302,19 @@ func (m *Model) applyRefresh(msg refreshMsg) {
 	}
 	for _, s := range msg.snap.Sites {
 		for _, h := range s.Hosts {
-			if h.Reachable {
-				m.hosts[s.Site+"/"+h.Host] = hostEntry{Host: h, At: msg.at}
+			if !h.Reachable {
+				continue
+			}
+			m.hosts[s.Site+"/"+h.Host] = hostEntry{Host: h, At: msg.at}
+			for _, svc := range h.Services {
+				k := s.Site + "/" + h.Host + "/" + svc.Service
+				e, seen := m.since[k]
+				switch {
+				case !seen:
+					m.since[k] = sinceEntry{State: svc.State, At: msg.at, Initial: true}
+				case e.State != svc.State:
+					m.since[k] = sinceEntry{State: svc.State, At: msg.at}
+				}
 			}
 		}
 	}

@@ -69,7 +69,7 @@ func TestRefreshResult(t *testing.T) {
 		t.Fatalf("stale=%v have=%v inFlight=%v", m.Stale(), m.haveSnap, m.inFlight)
 	}
 	v := m.View()
-	for _, want := range []string{"site A serves", "refreshed 08:00:00 (took 1.2s)", "a-mongo:27017", "PRIMARY", "b-amq", "w-arbiter", "HTTP 200 in 12ms", "lock: free"} {
+	for _, want := range []string{"site A serves", "refreshed 08:00:00 (took 1.2s)", "mongo-a", "mongo-a             primary   prio 2, health 1, lag 0s", "amq-b/chat.requests", "up, top A@10 bridge", "chat/chat-a", "active, 12 sess", "mongo-arb", "HTTP 200 in 12ms", "chat                running   ≥0s", "lock: free"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
@@ -82,13 +82,41 @@ func TestRefreshResult(t *testing.T) {
 func TestRefreshCmdRespectsDeadline(t *testing.T) {
 	f := newFake()
 	d := f.deps()
-	d.Timeout = 20 * time.Millisecond
+	d.Timeout, d.Grace = 20*time.Millisecond, 20*time.Millisecond
 	d.Observe = func(ctx context.Context) checks.Snapshot { time.Sleep(time.Second); return checks.Snapshot{} }
 	m := New(context.Background(), d)
 	start := time.Now()
 	msg := m.refreshCmd()().(refreshMsg)
 	if msg.err == nil || time.Since(start) > 500*time.Millisecond {
 		t.Fatalf("slow refresh: err=%v after %s", msg.err, time.Since(start))
+	}
+}
+
+// An observation that hands in a partial answer at its deadline (what did
+// not answer marked so) is a refresh, not a failure: the board shows what
+// did answer as current.
+func TestRefreshKeepsPartialAnswer(t *testing.T) {
+	f := newFake()
+	d := f.deps()
+	d.Timeout, d.Grace = 50*time.Millisecond, time.Second
+	var deadline time.Time
+	d.Observe = func(ctx context.Context) checks.Snapshot {
+		deadline, _ = ctx.Deadline()
+		<-ctx.Done()
+		s := f.snap
+		s.Sites[0].Hosts[0].Reachable = false
+		s.Sites[0].Hosts[0].Error = "a-app1: no answer within 50ms"
+		return s
+	}
+	m := New(context.Background(), d)
+	start := time.Now()
+	msg := m.refreshCmd()().(refreshMsg)
+	if msg.err != nil || deadline.Sub(start) > 60*time.Millisecond {
+		t.Fatalf("partial refresh: err=%v, deadline %s after start", msg.err, deadline.Sub(start))
+	}
+	m, _ = update(t, m, msg)
+	if m.Stale() || m.fails != 0 {
+		t.Fatalf("a partial answer counted as a failed refresh: fails=%d", m.fails)
 	}
 }
 
@@ -336,4 +364,44 @@ func TestQuitCancelsARunningRun(t *testing.T) {
 		t.Fatal("the run was not cancelled on quit")
 	}
 	<-cancelled
+}
+
+// The board tells for how long each service has been in its state: "≥" for
+// as long as the board has looked (it was already so at the first look),
+// plain after a change it saw.
+func TestServiceSince(t *testing.T) {
+	f := newFake()
+	m := refreshed(t, f)
+	f.clock.now = t0.Add(90 * time.Second)
+	m, _ = update(t, m, refreshMsg{snap: f.snap, at: f.clock.now})
+	if v := ansi.Strip(m.View()); !strings.Contains(v, "chat                running   ≥1m") {
+		t.Fatalf("after 90s:\n%s", v)
+	}
+	snap := healthySnapshot()
+	snap.Sites[0].Hosts[0].Services[3].State = checks.Stopped
+	f.clock.now = t0.Add(100 * time.Second)
+	m, _ = update(t, m, refreshMsg{snap: snap, at: f.clock.now})
+	f.clock.now = t0.Add(130 * time.Second)
+	v := ansi.Strip(m.View())
+	if !strings.Contains(v, "chat                stopped   30s") || !strings.Contains(v, "ccm                 running   ≥2m") {
+		t.Fatalf("after a change:\n%s", v)
+	}
+	// a host that stops answering keeps its services' last values, aged
+	snap.Sites[0].Hosts[0].Reachable, snap.Sites[0].Hosts[0].Error = false, "a-app1: no answer within 2s"
+	m, _ = update(t, m, refreshMsg{snap: snap, at: f.clock.now})
+	f.clock.now = t0.Add(140 * time.Second)
+	if v := ansi.Strip(m.View()); !strings.Contains(v, "a-app1  UNREACHABLE, last seen 40s ago") || !strings.Contains(v, "chat                stopped   (40s old)") {
+		t.Fatalf("unreachable host:\n%s", v)
+	}
+}
+
+func TestCompact(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{{-time.Second, "0s"}, {0, "0s"}, {59 * time.Second, "59s"}, {61 * time.Second, "1m"}, {time.Hour + 5*time.Minute, "1h05m"}, {51 * time.Hour, "2d3h"}} {
+		if got := compact(c.d); got != c.want {
+			t.Errorf("compact(%s) = %q, want %q", c.d, got, c.want)
+		}
+	}
 }

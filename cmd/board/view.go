@@ -231,8 +231,40 @@ func (m Model) siteStatus(site string) (checks.SiteStatus, bool) {
 	return checks.SiteStatus{}, false
 }
 
+// nameWidth is the width of a column's names: the longest, at least 6, at
+// most a third of the column (longer names are cut, see fit).
+func nameWidth(colW int, names []string) int {
+	w := 6
+	for _, n := range names {
+		w = max(w, ansi.StringWidth(n))
+	}
+	return min(w, max(colW/3, 6))
+}
+
+// fit pads or cuts s to exactly w cells.
+func fit(s string, w int) string {
+	s = ansi.Truncate(s, w, "…")
+	return s + strings.Repeat(" ", max(w-ansi.StringWidth(s), 0))
+}
+
 func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
-	nw := min(18, max(10, colW/3))
+	// one name column for the whole site, so that states line up
+	var names []string
+	if ss, ok := m.siteStatus(site); ok {
+		for _, h := range ss.Hosts {
+			for _, svc := range h.Services {
+				names = append(names, svc.Service)
+			}
+		}
+	}
+	for _, l := range m.snap.Verdict.Layers {
+		for _, r := range l.Rows {
+			if r.Site == site && l.Layer != checks.LayerServices {
+				names = append(names, r.Name)
+			}
+		}
+	}
+	nw := nameWidth(colW, names)
 	var ls []line
 	marker := "  "
 	if idx == m.selected {
@@ -281,7 +313,7 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 		}
 		ls = append(ls, styled(hostLine, hostStyle))
 		for _, svc := range svcs {
-			ls = append(ls, m.serviceLine(svc, old, now.Sub(oldAt), nw))
+			ls = append(ls, m.serviceLine(svc, m.sinceLabel(now, site, h.Host, svc), old, now.Sub(oldAt), nw))
 		}
 	}
 	// the site's rows of the other layers
@@ -306,7 +338,36 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 	return ls
 }
 
-func (m Model) serviceLine(svc checks.ServiceStatus, old bool, oldFor time.Duration, nw int) line {
+// sinceLabel says for how long the service has been in its state, as far
+// as the board has seen: "3m" since a change it saw, "≥3m" when it was
+// already so at the board's first look.
+func (m Model) sinceLabel(now time.Time, site, host string, svc checks.ServiceStatus) string {
+	e, ok := m.since[site+"/"+host+"/"+svc.Service]
+	if !ok || e.State != svc.State {
+		return ""
+	}
+	d := compact(now.Sub(e.At))
+	if e.Initial {
+		return "≥" + d
+	}
+	return d
+}
+
+// compact: 0s, 45s, 3m, 1h05m, 2d3h.
+func compact(d time.Duration) string {
+	d = max(d, 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+func (m Model) serviceLine(svc checks.ServiceStatus, since string, old bool, oldFor time.Duration, nw int) line {
 	state := string(svc.State)
 	detail := svc.Error
 	st := m.st.Faint
@@ -321,18 +382,18 @@ func (m Model) serviceLine(svc checks.ServiceStatus, old bool, oldFor time.Durat
 	case svc.State == checks.Unknown:
 		st, state = m.st.Unknown, "UNKNOWN"
 	}
-	text := fmt.Sprintf("    %-*s %-9s %s", nw, svc.Service, state, oneLine(detail))
+	text := fmt.Sprintf("    %s %-9s %-5s %s", fit(svc.Service, nw), state, since, oneLine(detail))
 	if old {
 		// never green when the value could not be refreshed
-		return styled(fmt.Sprintf("    %-*s %-9s (%s old) %s", nw, svc.Service, state, age(oldFor), oneLine(detail)), m.st.Stale)
+		return styled(fmt.Sprintf("    %s %-9s (%s old) %s", fit(svc.Service, nw), state, age(oldFor), oneLine(detail)), m.st.Stale)
 	}
 	return styled(text, st)
 }
 
 func (m Model) rowLine(r checks.Row, old bool, oldFor time.Duration, nw int) line {
-	text := fmt.Sprintf("    %-*s %-9s %s", nw, r.Name, r.State, oneLine(r.Detail))
+	text := fmt.Sprintf("    %s %-9s %s", fit(r.Name, nw), r.State, oneLine(r.Short()))
 	if old {
-		return styled(fmt.Sprintf("    %-*s %-9s (%s old) %s", nw, r.Name, r.State, age(oldFor), oneLine(r.Detail)), m.st.Stale)
+		return styled(fmt.Sprintf("    %s %-9s (%s old) %s", fit(r.Name, nw), r.State, age(oldFor), oneLine(r.Short())), m.st.Stale)
 	}
 	return plain(text)
 }
@@ -362,7 +423,7 @@ func (m Model) witnessLines() []line {
 			if name == "" {
 				name = "witness"
 			}
-			ls = append(ls, plain(fmt.Sprintf("  %-8s %-9s %-18s %-8s %s", name, l.Layer, r.Name, r.State, oneLine(r.Detail))))
+			ls = append(ls, plain(fmt.Sprintf("  %-8s %-9s %-18s %-8s %s", name, l.Layer, r.Name, r.State, oneLine(r.Short()))))
 		}
 	}
 	if len(ls) > 0 {
