@@ -1,6 +1,7 @@
 package mongo_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -284,5 +286,63 @@ func TestObserveRemembersDeadMember(t *testing.T) {
 	}
 	if !strings.Contains(second.Err.Error(), "probed again in the background") || !strings.Contains(second.Err.Error(), "gone") {
 		t.Errorf("second observation's error: %v", second.Err)
+	}
+}
+
+// blackhole returns a loopback address whose TCP handshakes go unanswered,
+// as a cut network does: a listening socket with a backlog of 0 that never
+// accepts, its queue filled by one connection (Linux then drops new SYNs).
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr // the queue is full: handshakes now go unanswered
+		}
+		t.Cleanup(func() { c.Close() })
+		if i == 8 {
+			t.Fatalf("%s still completes handshakes after %d connections", addr, i+1)
+		}
+	}
+}
+
+// A member that did not answer before the caller's deadline (shorter than
+// the member timeout, as a board refresh is) is remembered as dead too, so
+// the next observation does not wait for it again.
+func TestObserveRemembersMemberCutByDeadline(t *testing.T) {
+	addr := blackhole(t)
+	w := netwatch.New()
+	defer w.Close()
+	base := netwatch.NewContext(t.Context(), w)
+	members := []mongo.Member{{Name: "cut", Address: addr, Site: "A"}}
+	observe := func() (*mongo.MemberStatus, time.Duration) {
+		ctx, cancel := context.WithTimeout(base, 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		return mongo.Observe(ctx, members, mongo.Credentials{}, 2*time.Second).Member("cut"), time.Since(start)
+	}
+	first, took := observe()
+	if first.Reachable || first.Err == nil || first.Err.Kind != mongo.KindTimeout || took > time.Second {
+		t.Fatalf("first observation after %s: %+v", took, first.Err)
+	}
+	second, took := observe()
+	if second.Reachable || took > 100*time.Millisecond || !strings.Contains(second.Err.Error(), "probed again in the background") {
+		t.Fatalf("second observation after %s: %v", took, second.Err)
 	}
 }

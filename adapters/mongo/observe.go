@@ -352,8 +352,12 @@ func observeMember(parent context.Context, m Member, creds Credentials, timeout 
 	}
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
+	// As netwatch.DialContext: a caller's deadline that ends the attempt
+	// counts as no answer (a refresh shorter than the member timeout would
+	// otherwise wait for a dead member every time); only a cancellation
+	// says nothing about the member.
 	noAnswer := func(merr *MemberError) {
-		if parent.Err() == nil && (merr.Kind == KindTimeout || merr.Kind == KindRefused || merr.Kind == KindNetwork) {
+		if !errors.Is(parent.Err(), context.Canceled) && (merr.Kind == KindTimeout || merr.Kind == KindRefused || merr.Kind == KindNetwork) {
 			watch.Failed(addr, timeout, merr)
 		}
 	}

@@ -32,10 +32,11 @@ type Deps struct {
 	Lock     func() string
 	Now      func() time.Time
 	Interval time.Duration // between the starts of two refreshes (default 2s)
-	// Timeout is the deadline of one refresh (default Interval). What has
-	// not answered by then is shown as not answering (and what was seen
-	// of it before with its age), so a dead host or site shows within two
-	// intervals, never hidden behind a refresh still waiting for it.
+	// Timeout is the deadline of one refresh (default 9/10 of Interval,
+	// the rest leaves room to draw). What has not answered by then is shown
+	// as not answering (and what was seen of it before with its age), so a
+	// dead host or site shows within two intervals, never hidden behind a
+	// refresh still waiting for it.
 	Timeout time.Duration
 	// Grace is how long past Timeout a refresh may take to hand in its
 	// partial answer before the whole refresh counts as failed (default 1s).
@@ -176,7 +177,7 @@ func New(ctx context.Context, d Deps) Model {
 		d.Interval = 2 * time.Second
 	}
 	if d.Timeout <= 0 {
-		d.Timeout = d.Interval
+		d.Timeout = d.Interval * 9 / 10
 	}
 	if d.Grace <= 0 {
 		d.Grace = time.Second

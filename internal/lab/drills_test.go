@@ -357,6 +357,7 @@ func TestDrills(t *testing.T) {
 	t.Run("6-activemq-amq1-serves-site-b", drillBrokerFallback)
 	t.Run("7-idempotency-recovery", drillIdempotency)
 	t.Run("8-refusals", drillRefusals)
+	t.Run("9-board", drillBoard)
 	t.Run("5-mongodb-scenarios", drillMongo) // last: a forced reconfig is undone by restarting every member
 }
 

@@ -58,6 +58,7 @@ const usage = `usage: go run ./scripts/lab COMMAND   (as root; docs/lab.md)
   send A|B [N]                 put N messages on the watched queue of a site's broker
   inventory                    print the path of the lab's inventory
   bench-drill [-n 5] [-status 10]  time drill 1's takeover against its critical path, then status and check
+  bench-board [-for 2m] [-every 10s] [-interval 1s]  memory and refresh time of a running board (site A cut halfway)
 `
 
 func main() {
@@ -244,6 +245,8 @@ func run(ctx context.Context, verb string, args []string) error {
 		return sessions(ctx, e, args)
 	case "bench-drill":
 		return benchDrill(ctx, e, args)
+	case "bench-board":
+		return benchBoard(ctx, e, args)
 	case "send":
 		s, err := site(args, 0, "A", "B")
 		if err != nil {
