@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strings"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -18,8 +20,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/adapters/netwatch"
+	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
@@ -144,7 +148,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 		Run:      run(runbooks.Execute),
 		Plan:     run(runbooks.DryRun),
 		Journal:  func() ([]string, error) { return LastJournal(dir) },
-		Lock:     func() string { return lockHolder(dir, inv.Deployment) },
+		Lock:     func(ctx context.Context) string { return lockHolder(ctx, dir, inv, pool) },
 		Now:      f.Now,
 		Interval: opts.Interval,
 		Roles:    map[string]string{},
@@ -165,15 +169,72 @@ func boardRun(ctx context.Context, opts *Options) error {
 	return err
 }
 
-func lockHolder(dir, deployment string) string {
-	h, err := runlock.ReadLocal(dir, deployment)
-	if err != nil {
-		if errors.Is(err, runlock.ErrNotLocked) {
-			return ""
-		}
-		return "unreadable (" + err.Error() + ")"
+// lockHolder says who holds the run lock: this machine's copy, and the copy
+// on each site's lock host (its first host), which a run started from
+// another machine takes. A copy that cannot be read is said so.
+func lockHolder(ctx context.Context, dir string, inv *inventory.Inventory, pool *remote.Pool) string {
+	var held, unread []string
+	describe := func(h runlock.Holder, where string) string {
+		return fmt.Sprintf("%s@%s pid %d run %s since %s (%s)", h.User, h.Hostname, h.PID, h.RunID, h.Since.Local().Format("15:04:05"), where)
 	}
-	return fmt.Sprintf("%s@%s pid %d run %s since %s", h.User, h.Hostname, h.PID, h.RunID, h.Since.Local().Format("15:04:05"))
+	seen := map[string]bool{}
+	if h, err := runlock.ReadLocal(dir, inv.Deployment); err == nil {
+		d := describe(h, "here")
+		if runlock.IsStale(h) {
+			d += " STALE: its process is gone (sitectl unlock --reason \"...\")"
+		}
+		held, seen[h.RunID] = append(held, d), true
+	} else if !errors.Is(err, runlock.ErrNotLocked) {
+		unread = append(unread, "here: "+err.Error())
+	}
+	type answer struct {
+		site string
+		h    runlock.Holder
+		err  error
+	}
+	answers := make([]answer, len(inv.Sites))
+	var wg sync.WaitGroup
+	for i, s := range inv.Sites {
+		if len(s.Hosts) == 0 {
+			continue
+		}
+		host := s.Hosts[0].Name
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i].site = s.Name
+			r, err := pool.Get(ctx, host)
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			answers[i].h, answers[i].err = runlock.ReadRemote(ctx, r, host, inv.Lock.Path)
+		}()
+	}
+	wg.Wait()
+	for _, a := range answers {
+		switch {
+		case a.site == "":
+		case a.err == nil:
+			if !seen[a.h.RunID] { // one line per run: its local copy says "here"
+				held = append(held, describe(a.h, "site "+a.site))
+			}
+		case errors.Is(a.err, runlock.ErrNotLocked):
+		default:
+			unread = append(unread, "site "+a.site)
+		}
+		if a.err == nil {
+			seen[a.h.RunID] = true
+		}
+	}
+	out := strings.Join(held, "; ")
+	if len(unread) > 0 {
+		if out == "" {
+			out = "free"
+		}
+		out += " (not readable: " + strings.Join(unread, ", ") + ")"
+	}
+	return out
 }
 
 // LastJournal renders the newest journal in dir as lines: the run, each

@@ -28,8 +28,9 @@ type Deps struct {
 	Plan RunFunc
 	// Journal returns the last run's journal as lines (the `j` key).
 	Journal func() ([]string, error)
-	// Lock returns the current lock holder, "" when nobody holds it.
-	Lock     func() string
+	// Lock returns who holds the run lock (here or on a site's lock host),
+	// "" when nobody does; it must honour ctx.
+	Lock     func(ctx context.Context) string
 	Now      func() time.Time
 	Interval time.Duration // between the starts of two refreshes (default 2s)
 	// Timeout is the deadline of one refresh (default 9/10 of Interval,
@@ -213,8 +214,12 @@ func (m Model) lockCmd() tea.Cmd {
 	if m.deps.Lock == nil {
 		return nil
 	}
-	lock := m.deps.Lock
-	return func() tea.Msg { return lockMsg{holder: lock()} }
+	lock, timeout, parent := m.deps.Lock, m.deps.Timeout, m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(parent, timeout)
+		defer cancel()
+		return lockMsg{holder: lock(ctx)}
+	}
 }
 
 // tickCmd schedules the next refresh one interval after the start of the

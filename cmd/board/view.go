@@ -243,8 +243,12 @@ func nameWidth(colW int, names []string) int {
 
 // fit pads or cuts s to exactly w cells.
 func fit(s string, w int) string {
-	s = ansi.Truncate(s, w, "…")
-	return s + strings.Repeat(" ", max(w-ansi.StringWidth(s), 0))
+	n := ansi.StringWidth(s)
+	if n > w {
+		s = ansi.Truncate(s, w, "…")
+		n = ansi.StringWidth(s)
+	}
+	return s + strings.Repeat(" ", max(w-n, 0))
 }
 
 func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sitectl/sitectl/inventory"
 )
 
 // tmuxPane is one tmux server (its own socket) with one session.
@@ -124,15 +126,50 @@ func drillBoard(t *testing.T) {
 		return strings.Contains(s, "a-app  UNREACHABLE")
 	})
 
-	// Take site B over from the keyboard: select B, t, type B, enter.
+	// Another operator, on another machine, holds the run lock on site B's
+	// lock host: the header names them, and a takeover from the board is
+	// refused by it.
+	inv, err := inventory.Load(d.l.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := fmt.Sprintf(`{"run_id":"r-foreign","user":"bob","hostname":"ops-laptop","pid":4242,"command":"sitectl takeover --site B","since":%q}`,
+		time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(inv.Lock.Path, []byte(foreign+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(inv.Lock.Path)
+	pane.waitFor(3*interval, "the other operator's lock", func(s string) bool {
+		return strings.Contains(s, "lock: bob@ops-laptop pid 4242 run r-foreign") && strings.Contains(s, "(site B)")
+	})
+	takeoverB := func() {
+		pane.keys("t")
+		pane.waitFor(5*time.Second, "the confirmation", func(s string) bool {
+			return strings.Contains(s, "Confirm: run takeover --site B") && strings.Contains(s, "Type the site name (B)")
+		})
+		pane.text("B")
+		pane.keys("Enter")
+	}
 	pane.keys("Down")
 	pane.waitFor(5*time.Second, "site B selected", func(s string) bool { return strings.Contains(s, "▶ Site B") })
-	pane.keys("t")
-	pane.waitFor(5*time.Second, "the confirmation", func(s string) bool {
-		return strings.Contains(s, "Confirm: run takeover --site B") && strings.Contains(s, "Type the site name (B)")
+	takeoverB()
+	s, _ = pane.waitFor(30*time.Second, "the refused takeover", func(s string) bool {
+		return regexp.MustCompile(`Run: takeover --site B · \S+ in`).MatchString(s)
 	})
-	pane.text("B")
-	pane.keys("Enter")
+	t.Logf("the takeover while bob holds the lock:\n%s", s)
+	if !strings.Contains(s, "bob@ops-laptop") || strings.Contains(s, "Run: takeover --site B · OK") {
+		t.Fatalf("a takeover while another operator holds the lock was not refused naming them:\n%s", s)
+	}
+	if d.l.ServiceRunning("B", "chat") {
+		t.Fatalf("the refused takeover started chat on B")
+	}
+	if err := os.Remove(inv.Lock.Path); err != nil {
+		t.Fatal(err)
+	}
+	pane.waitFor(3*interval, "the lock free again", func(s string) bool { return strings.Contains(s, "lock: free") })
+
+	// Take site B over from the keyboard: t, type B, enter.
+	takeoverB()
 	start := time.Now()
 	s, _ = pane.waitFor(90*time.Second, "the takeover's end", func(s string) bool {
 		return regexp.MustCompile(`Run: takeover --site B · (OK|FAILED|UNKNOWN|REFUSED|BLOCKED|CANCELLED) in`).MatchString(s)
