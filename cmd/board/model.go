@@ -156,7 +156,7 @@ type Model struct {
 	fails      int
 	lastErr    error
 	inFlight   bool
-	hosts      map[string]hostEntry // site/host -> last reachable observation
+	hosts      map[string]hostEntry  // site/host -> last reachable observation
 	since      map[string]sinceEntry // site/host/service -> state and since when
 	lockHolder string
 

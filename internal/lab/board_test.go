@@ -66,8 +66,10 @@ func (p *tmuxPane) tmux(args ...string) string {
 func (p *tmuxPane) screen() string { return p.tmux("capture-pane", "-p", "-t", p.name) }
 
 // keys sends keys as tmux names them ("Down", "Enter") or literal text.
-func (p *tmuxPane) keys(keys ...string) { p.tmux(append([]string{"send-keys", "-t", p.name}, keys...)...) }
-func (p *tmuxPane) text(s string)       { p.tmux("send-keys", "-t", p.name, "-l", s) }
+func (p *tmuxPane) keys(keys ...string) {
+	p.tmux(append([]string{"send-keys", "-t", p.name}, keys...)...)
+}
+func (p *tmuxPane) text(s string) { p.tmux("send-keys", "-t", p.name, "-l", s) }
 
 // waitFor polls the screen until cond holds and returns it and when it was
 // first seen; it fails the test with the last screen after limit.
