@@ -43,8 +43,9 @@ type haproxyBackendView struct {
 //
 //   - one: every backend sends new traffic to the same single site;
 //   - none: no backend has a server that takes traffic;
-//   - split: the backends disagree (including some none), or one backend
-//     sends to servers of both sites;
+//   - partial: some backends send to one site, the others to nobody;
+//   - split: backends send to different sites, or one backend sends to
+//     servers of both sites;
 //   - unknown: the runtime API could not be read (refused, timeout, no
 //     socket, permission, garbled reply: named in Detail), a backend is
 //     missing from the stats, or a server the inventory does not map takes
@@ -135,7 +136,14 @@ func HAProxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 		return strings.Join(p, ", ")
 	}
 	switch {
-	case len(split) > 0 || len(sites) > 1 || len(sites) == 1 && len(none) > 0:
+	case len(split) == 0 && len(sites) == 1 && len(none) > 0 && len(unknown) == 0:
+		// Part of the traffic goes to one site, the rest to nobody (after
+		// a site loss: backups of services a passive site keeps running,
+		// but no server for the others). Nothing goes to two sites.
+		l.State, l.Site, l.Sites = ServePartial, sites[0], sites
+		l.Detail = fmt.Sprintf("only part of the traffic has a server: site %s per %s; no server takes traffic in %s",
+			sites[0], strings.Join(perSite[sites[0]], ", "), describe(none))
+	case len(split) > 0 || len(sites) > 1:
 		l.State, l.Sites = ServeSplit, haproxySortedKeys(all)
 		var p []string
 		if len(split) > 0 {

@@ -92,7 +92,7 @@ func TestHAProxyLayerTable(t *testing.T) {
 			note: "to make site B serve instead: sitectl takeover --site B && " + socat("set server be_rt/rt_a state drain")},
 		{name: "one backend none, the other A", backends: []*inventory.HAProxyBackend{beCC, beRT},
 			csv:   statCSV("be_cc/site_a UP", "be_cc/site_b UP backup", "be_rt/rt_a MAINT", "be_rt/rt_b DRAIN"),
-			state: ServeSplit, detail: "no server takes traffic in be_rt",
+			state: ServePartial, site: "A", detail: "only part of the traffic has a server: site A per be_cc; no server takes traffic in be_rt",
 			fix: socat("set server be_rt/rt_a state ready")},
 		{name: "none", backends: []*inventory.HAProxyBackend{beCC, beRT},
 			csv:   statCSV("be_cc/site_a MAINT", "be_cc/site_b DOWN backup", "be_rt/rt_a DRAIN", "be_rt/rt_b MAINT"),

@@ -63,7 +63,7 @@ func ReadyWithVerdict(r Readiness, v Verdict, target string) Readiness {
 		case l.State == ServeSplit:
 			r.Ready = false
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%s is split: %s", l.Layer, l.Detail))
-		case l.State == ServeOne && l.Site != target && l.Layer == LayerHAProxy:
+		case (l.State == ServeOne || l.State == ServePartial) && l.Site != target && l.Layer == LayerHAProxy:
 			r.Notes = append(r.Notes, fmt.Sprintf("haproxy still sends traffic to site %s: takeover sets site %s's servers ready; renounce --site %s drains them", l.Site, target, l.Site))
 		case l.State == ServeUnknown:
 			r.Notes = append(r.Notes, fmt.Sprintf("%s could not be observed: %s", l.Layer, l.Detail))

@@ -21,6 +21,11 @@ const (
 	ServeOne     = "one"     // exactly one site serves (Site says which)
 	ServeNone    = "none"    // no site serves
 	ServeSplit   = "split"   // more than one site serves
+	// ServePartial: one site (Site) gets part of the traffic and no site
+	// gets the rest (some HAProxy backends have no server, or some layers
+	// say none); no part goes to two sites. It is not healthy, and it is
+	// not a split either: nothing is active twice.
+	ServePartial = "partial"
 	ServeUnknown = "unknown" // the layer could not be observed
 )
 
@@ -77,7 +82,7 @@ func (v Verdict) Serves(site string) bool { return v.State == ServeOne && v.Site
 // different sites, or a layer that is split, make it split.
 func Combine(layers []LayerVerdict) Verdict {
 	v := Verdict{Layers: layers}
-	var unknown, split, none []string
+	var unknown, split, none, partial []string
 	serving := map[string][]string{}
 	for _, l := range layers {
 		switch l.State {
@@ -87,6 +92,11 @@ func Combine(layers []LayerVerdict) Verdict {
 			split = append(split, l.Layer)
 		case ServeNone:
 			none = append(none, l.Layer)
+		case ServePartial:
+			partial = append(partial, l.Layer)
+			if !l.Neutral && l.Site != "" {
+				serving[l.Site] = append(serving[l.Site], l.Layer+" (partly)")
+			}
 		case ServeOne:
 			if !l.Neutral {
 				serving[l.Site] = append(serving[l.Site], l.Layer)
@@ -121,15 +131,23 @@ func Combine(layers []LayerVerdict) Verdict {
 		if len(sites) == 1 {
 			v.Summary += fmt.Sprintf(" (the other layers say site %s)", sites[0])
 		}
-	case len(sites) == 1 && len(none) == 0:
+	case len(sites) == 1 && len(none) == 0 && len(partial) == 0:
 		v.State, v.Site = ServeOne, sites[0]
 		v.Summary = fmt.Sprintf("site %s serves traffic (every layer agrees)", sites[0])
 	case len(sites) == 1:
-		v.State = ServeSplit
-		v.Summary = fmt.Sprintf("SPLIT: site %s per %s, but no site per %s", sites[0], strings.Join(serving[sites[0]], ", "), strings.Join(none, ", "))
+		// One site and nothing else: part of the traffic is not served,
+		// but nothing is active twice.
+		v.State, v.Site = ServePartial, sites[0]
+		v.Summary = fmt.Sprintf("PARTIAL: site %s per %s", sites[0], strings.Join(serving[sites[0]], ", "))
+		if len(none) > 0 {
+			v.Summary += ", but no site per " + strings.Join(none, ", ")
+		}
 	default:
 		v.State = ServeNone
 		v.Summary = "no site serves traffic"
+		if len(partial) > 0 { // partial layers of neutral sites only
+			v.Summary += " (partly per " + strings.Join(partial, ", ") + ")"
+		}
 	}
 	return v
 }

@@ -21,7 +21,10 @@ func TestCombine(t *testing.T) {
 		{"layers disagree", []LayerVerdict{one("services", "B"), one("haproxy", "A")}, ServeSplit, "", "SPLIT: the layers disagree: A per haproxy; B per services"},
 		{"a split layer", []LayerVerdict{one("services", "B"), st("activemq", ServeSplit)}, ServeSplit, "", "activemq is split"},
 		{"unknown never healthy", []LayerVerdict{one("services", "B"), st("mongodb", ServeUnknown)}, ServeUnknown, "", "UNKNOWN: cannot tell who serves: mongodb could not be observed (the other layers say site B)"},
-		{"one serves but another says none", []LayerVerdict{one("services", "B"), st("haproxy", ServeNone)}, ServeSplit, "", "no site per haproxy"},
+		{"one serves but another says none: partial, not split", []LayerVerdict{one("services", "B"), st("haproxy", ServeNone)}, ServePartial, "B", "PARTIAL: site B per services, but no site per haproxy"},
+		{"a partial layer and the same site elsewhere", []LayerVerdict{one("services", "B"), {Layer: "haproxy", State: ServePartial, Site: "B", Fix: "f"}}, ServePartial, "B", "PARTIAL: site B per services, haproxy (partly)"},
+		{"a partial layer for the other site is a split", []LayerVerdict{one("services", "B"), {Layer: "haproxy", State: ServePartial, Site: "A", Fix: "f"}}, ServeSplit, "", "A per haproxy (partly); B per services"},
+		{"partial and unknown", []LayerVerdict{{Layer: "haproxy", State: ServePartial, Site: "B", Fix: "f"}, st("services", ServeUnknown)}, ServeUnknown, "", "(the other layers say site B)"},
 		{"none", []LayerVerdict{st("services", ServeNone), st("haproxy", ServeNone)}, ServeNone, "", "no site serves"},
 	}
 	for _, tc := range cases {
@@ -102,7 +105,7 @@ func TestCombineNeutralLayer(t *testing.T) {
 		t.Errorf("a neutral layer on A made the verdict %s %q", v.State, v.Summary)
 	}
 	v = Combine([]LayerVerdict{{Layer: "services", State: ServeOne, Site: "B"}, {Layer: "mongodb", State: ServeNone}})
-	if v.State != ServeSplit {
+	if v.State != ServePartial || v.Serves("B") {
 		t.Errorf("no writable primary must not pass: %s", v.State)
 	}
 }

@@ -403,7 +403,8 @@ func verdictOutcome(p *Plan, v checks.Verdict) (event.Outcome, string) {
 		switch {
 		case v.State == checks.ServeUnknown:
 			return event.Unknown, want
-		case v.State == checks.ServeSplit && slices.Contains(splitSites(v), p.Site), v.Serves(p.Site):
+		case v.State == checks.ServeSplit && slices.Contains(splitSites(v), p.Site), v.Serves(p.Site),
+			v.State == checks.ServePartial && v.Site == p.Site:
 			return event.Failed, want
 		}
 		return event.OK, want

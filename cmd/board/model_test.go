@@ -405,3 +405,26 @@ func TestCompact(t *testing.T) {
 		}
 	}
 }
+
+// One site named, part of the traffic served by nobody: PARTLY, not SPLIT,
+// with the reasons below.
+func TestPartialVerdict(t *testing.T) {
+	f := newFake()
+	layers := f.snap.Verdict.Layers
+	layers[3] = checks.LayerVerdict{Layer: checks.LayerHAProxy, State: checks.ServePartial, Site: "A", Sites: []string{"A"},
+		Detail: "only part of the traffic has a server: site A per ccm; no server takes traffic in chat", Fix: "echo ... | socat"}
+	f.snap.Verdict = checks.Combine(layers)
+	m := refreshed(t, f)
+	v := ansi.Strip(m.View())
+	if !strings.Contains(headline(v), "site A serves PARTLY") || strings.Contains(v, "SPLIT") {
+		t.Fatalf("partial verdict:\n%s", v)
+	}
+	if !strings.Contains(v, "Why: PARTIAL: site A per services, mongodb, activemq, haproxy (partly)") || !strings.Contains(v, "haproxy: echo ... | socat") {
+		t.Fatalf("partial verdict without its reasons and fix:\n%s", v)
+	}
+}
+
+func headline(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}

@@ -124,6 +124,8 @@ func (m Model) verdictLabel() line {
 		return styled("none serves", m.st.Bad)
 	case checks.ServeSplit:
 		return styled("SPLIT", m.st.Bad)
+	case checks.ServePartial:
+		return styled("site "+v.Site+" serves PARTLY", m.st.Warn)
 	}
 	return styled("UNKNOWN", m.st.Unknown)
 }
