@@ -18,9 +18,9 @@ const (
 
 // Serving states of a layer or of the whole deployment.
 const (
-	ServeOne     = "one"     // exactly one site serves (Site says which)
-	ServeNone    = "none"    // no site serves
-	ServeSplit   = "split"   // more than one site serves
+	ServeOne   = "one"   // exactly one site serves (Site says which)
+	ServeNone  = "none"  // no site serves
+	ServeSplit = "split" // more than one site serves
 	// ServePartial: one site (Site) gets part of the traffic and no site
 	// gets the rest (some HAProxy backends have no server, or some layers
 	// say none); no part goes to two sites. It is not healthy, and it is
