@@ -17,7 +17,15 @@ type TaskTime struct {
 	// HAProxy state change) to the end of its verification. A task that
 	// only waits (a MongoDB election, ActiveMQ consumers) has no action:
 	// its whole wait is intrinsic. A skipped task costs nothing.
+	//
+	// A task of a step that nothing precedes, whose verification says when
+	// the deployment reached the state (Reached: a MongoDB election's
+	// date), waited for something sitectl did not cause and that was under
+	// way before it could start waiting: it costs at least from the run's
+	// start to Reached. (A takeover after a site loss cannot end before the
+	// election that the loss started, however fast its preflight.)
 	Intrinsic time.Duration
+	Reached   time.Time // from the task's verification, when known
 	Total     time.Duration // step.start to step.end
 }
 
@@ -44,6 +52,7 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 	type acc struct {
 		step            string
 		start, end, act time.Time
+		reached         time.Time
 		outcome         event.Outcome
 	}
 	tasks := map[string]*acc{}
@@ -69,6 +78,10 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 			if a.act.IsZero() {
 				a.act = e.Time.Add(-e.Duration)
 			}
+		case event.StepVerify:
+			if e.Outcome == event.OK && !e.Reached.IsZero() {
+				a.reached = e.Reached
+			}
 		case event.StepEnd:
 			a.end, a.outcome = e.Time, e.Outcome
 			if e.Time.After(last) {
@@ -88,9 +101,15 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 	if !last.IsZero() {
 		rep.After = runEnd.Sub(last)
 	}
+	root := map[string]bool{}
+	if plan != nil {
+		for _, s := range plan.Steps {
+			root[s.Name] = len(s.After) == 0
+		}
+	}
 	for _, id := range order {
 		a := tasks[id]
-		tt := TaskTime{Task: id, Step: a.step, Outcome: a.outcome}
+		tt := TaskTime{Task: id, Step: a.step, Outcome: a.outcome, Reached: a.reached}
 		if !a.end.IsZero() && !a.start.IsZero() {
 			tt.Total = a.end.Sub(a.start)
 		}
@@ -100,6 +119,15 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 			tt.Intrinsic = a.end.Sub(a.act)
 		default:
 			tt.Intrinsic = tt.Total
+		}
+		if root[a.step] && !a.reached.IsZero() && !a.end.IsZero() && a.outcome != event.Skipped {
+			// clamped: a clock ahead of ours cannot push it past the
+			// verification; a state reached before the run costs nothing more
+			r := a.reached
+			if r.After(a.end) {
+				r = a.end
+			}
+			tt.Intrinsic = max(tt.Intrinsic, r.Sub(run.Started))
 		}
 		rep.Tasks = append(rep.Tasks, tt)
 		rep.StepCost[a.step] = max(rep.StepCost[a.step], tt.Intrinsic)

@@ -76,6 +76,33 @@ func TestCriticalPath(t *testing.T) {
 	if want := 700*time.Millisecond + 9800*time.Millisecond + 300*time.Millisecond + 5400*time.Millisecond; r.Critical != want {
 		t.Errorf("slow mre: critical %s, want %s", r.Critical, want)
 	}
+
+	// The election the wait observed was under way before the step could
+	// start (the site was lost before the run): from the run's start to the
+	// election's date is the deployment's, not sitectl's.
+	for _, c := range []struct {
+		name    string
+		reached time.Time
+		want    time.Duration
+	}{
+		{"elected during the preflight wait", ms(8500), 8500 * time.Millisecond},
+		{"elected before the step started: no less than its wait", ms(500), 8 * time.Second},
+		{"elected before the run", t0.Add(-time.Minute), 8 * time.Second},
+		{"a clock ahead of ours stops at the verification", ms(60000), 9 * time.Second},
+	} {
+		withDate := slices.Clone(evs)
+		withDate = append(withDate, event.Event{Time: ms(8999), Kind: event.StepVerify, Task: "wait-mongodb/x", Step: "wait-mongodb", Outcome: event.OK, Reached: c.reached})
+		r = CriticalPath(journal.Run{Events: withDate, Started: t0, Ended: ms(16000)}, p)
+		if r.StepCost["wait-mongodb"] != c.want {
+			t.Errorf("%s: wait-mongodb costs %s, want %s", c.name, r.StepCost["wait-mongodb"], c.want)
+		}
+	}
+	// A step with a predecessor does not reach back to the run's start.
+	withDate := slices.Clone(evs)
+	withDate = append(withDate, event.Event{Time: ms(9499), Kind: event.StepVerify, Task: "start-chat/x", Step: "start-chat", Outcome: event.OK, Reached: ms(9450)})
+	if r = CriticalPath(journal.Run{Events: withDate, Started: t0, Ended: ms(16000)}, p); r.StepCost["start-chat"] != 300*time.Millisecond {
+		t.Errorf("start-chat costs %s, want 300ms", r.StepCost["start-chat"])
+	}
 }
 
 type slowDriver struct {

@@ -173,11 +173,12 @@ func (e *Engine) emit(t *Task, ev event.Event) {
 
 // observation of a task's current state.
 type observation struct {
-	State  string // running, stopped, "check passes", …
-	Holds  bool   // the desired state holds
-	Known  bool   // the state could be observed
-	Detail string
-	Exit   *int
+	State   string // running, stopped, "check passes", …
+	Holds   bool   // the desired state holds
+	Known   bool   // the state could be observed
+	Detail  string
+	Exit    *int
+	Reached time.Time // see Observation.Reached
 }
 
 // Driver observes and changes a part of the deployment that is not a
@@ -205,6 +206,10 @@ type Observation struct {
 	Holds  bool   // the desired state holds
 	Known  bool   // the state could be observed
 	Detail string
+	// Reached is when the deployment reached the state, by its own clock,
+	// when the driver can tell (a MongoDB primary's election date); zero
+	// when it cannot. It only informs the run's timing (CriticalPath).
+	Reached time.Time
 }
 
 // ErrActFailed marks a driver action that is known to have failed.
@@ -215,7 +220,7 @@ func (e *Engine) observe(ctx context.Context, t *Task) observation {
 		cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
 		o := t.Driver.Observe(cctx)
 		cancel()
-		return observation{State: o.State, Holds: o.Holds, Known: o.Known, Detail: o.Detail}
+		return observation{State: o.State, Holds: o.Holds, Known: o.Known, Detail: o.Detail, Reached: o.Reached}
 	}
 	if !t.Observable() {
 		return observation{State: "not observable", Detail: "the step has no check command"}
@@ -375,7 +380,7 @@ func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
 	// it with a fresh observation: when that holds, it is the first check.
 	if ao, ok := t.Driver.(ActObserver); ok && actErr == nil {
 		if o, fresh := ao.ActObservation(); fresh && o.Holds {
-			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail})
+			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail, Reached: o.Reached})
 			return TaskResult{Outcome: event.OK, Observed: o.State, VerifiedAt: e.Clock.Now()}
 		}
 	}
@@ -390,7 +395,7 @@ func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
 			return e.cancelled(t, o.State)
 		}
 		if o.Holds {
-			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail})
+			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail, Reached: o.Reached})
 			return TaskResult{Outcome: event.OK, Observed: o.State, VerifiedAt: e.Clock.Now()}
 		}
 		if !e.Clock.Now().Add(wait).Before(deadline) {

@@ -112,7 +112,11 @@ func (d *mongoDriver) observation(obs *mongo.Observation) Observation {
 	case d.expectSite != "" && p.Member.Site != d.expectSite:
 		holds = false
 	}
-	return Observation{State: state, Holds: holds, Known: true}
+	o := Observation{State: state, Holds: holds, Known: true}
+	if p.LastElection != nil {
+		o.Reached = p.LastElection.Date
+	}
+	return o
 }
 
 func (d *mongoDriver) Act(ctx context.Context) error {

@@ -2,7 +2,9 @@ package runbooks
 
 import (
 	"testing"
+	"time"
 
+	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/runbooks/event"
 )
@@ -41,5 +43,24 @@ func TestVerdictOutcome(t *testing.T) {
 				t.Errorf("%s (%s): %s, want %s", c.v.State, want, got, c.want)
 			}
 		})
+	}
+}
+
+// The MongoDB wait says when the primary it found was elected, so that a
+// run's critical path can count the election from the run's start.
+func TestMongoObservationReached(t *testing.T) {
+	d := &mongoDriver{site: "B"}
+	elected := time.Date(2026, 11, 29, 7, 0, 3, 0, time.UTC)
+	obs := &mongo.Observation{Members: []mongo.MemberStatus{
+		{Member: mongo.Member{Name: "mongo-a", Site: "A"}},
+		{Member: mongo.Member{Name: "mongo-b", Site: "B"}, Reachable: true, Writable: true, Term: 3,
+			LastElection: &mongo.Election{Reason: "electionTimeout", Date: elected, Term: 3}},
+	}}
+	if o := d.observation(obs); !o.Holds || !o.Reached.Equal(elected) {
+		t.Fatalf("%+v", o)
+	}
+	obs.Members[1].LastElection = nil
+	if o := d.observation(obs); !o.Reached.IsZero() {
+		t.Fatalf("no election date, yet reached %s", o.Reached)
 	}
 }

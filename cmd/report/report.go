@@ -86,7 +86,7 @@ func writeTime(w io.Writer, p runbooks.PathReport, why string) {
 		fmt.Fprintf(w, "| the rest (observing, polling, waiting between steps, timeouts of what did not answer) | %s (%.0f %% of the critical path) |\n",
 			s(p.Overhead()), 100*p.Overhead().Seconds()/max(p.Critical.Seconds(), 1e-9))
 	}
-	fmt.Fprintf(w, "\nWhat each step cost the deployment (from its action to its verification; a step that only waits counts its whole wait; skipped steps cost nothing):\n\n")
+	fmt.Fprintf(w, "\nWhat each step cost the deployment (from its action to its verification; a step that only waits counts its whole wait, and a first step that found the state reached by the deployment itself, such as an election under way when the run started, counts from the run's start to then; skipped steps cost nothing):\n\n")
 	fmt.Fprintf(w, "| step | intrinsic |\n|---|---:|\n")
 	seen := map[string]bool{}
 	for _, t := range p.Tasks {

@@ -84,7 +84,10 @@ type Event struct {
 	Stderr   string        `json:"stderr,omitempty"`
 	Attempt  int           `json:"attempt,omitempty"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
-	Run      *RunInfo      `json:"run_info,omitempty"`
+	// Reached: when the deployment reached the verified state by its own
+	// clock (a MongoDB election's date), when known (step.verify).
+	Reached time.Time `json:"reached,omitzero"`
+	Run     *RunInfo  `json:"run_info,omitempty"`
 }
 
 // Sink receives events. Implementations must be safe for concurrent use.
