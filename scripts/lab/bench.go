@@ -31,15 +31,11 @@ func benchDrill(ctx context.Context, e *lab.Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
-	tmp, err := os.MkdirTemp("", "sitectl-bench-drill-")
+	tmp, bin, err := buildSitectl(ctx, "sitectl-bench-drill-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "sitectl")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sitectl").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/sitectl: %v\n%s", err, out)
-	}
 	state := filepath.Join(tmp, "state")
 	sitectl := func(args ...string) (string, time.Duration, error) {
 		c := exec.CommandContext(ctx, bin, args...)
@@ -136,4 +132,19 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// buildSitectl builds ./cmd/sitectl into a new temporary directory and
+// returns both; the caller removes the directory.
+func buildSitectl(ctx context.Context, prefix string) (dir, bin string, err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "sitectl")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sitectl").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("go build ./cmd/sitectl: %v\n%s", err, out)
+	}
+	return dir, bin, nil
 }

@@ -30,15 +30,11 @@ func benchBoard(ctx context.Context, e *lab.Env, args []string) error {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		return fmt.Errorf("bench-board needs tmux (bash scripts/install-test-deps.sh)")
 	}
-	tmp, err := os.MkdirTemp("", "sitectl-bench-board-")
+	tmp, bin, err := buildSitectl(ctx, "sitectl-bench-board-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "sitectl")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sitectl").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/sitectl: %v\n%s", err, out)
-	}
 	sock := filepath.Join(tmp, "tmux.sock")
 	tmux := func(args ...string) (string, error) {
 		out, err := exec.CommandContext(ctx, "tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
