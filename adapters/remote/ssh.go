@@ -432,8 +432,10 @@ func (r *SSHRunner) kill(sess *ssh.Session, token string, waitc <-chan error) {
 	} else if killCtx.Err() != nil {
 		// The server did not open a channel within killGrace: the link is
 		// gone (a cut network keeps the TCP connection half-open until
-		// keepalives notice). Close it so the next command redials.
+		// keepalives notice). Close it so the next command redials, and
+		// wait until Alive says so.
 		_ = r.client.Close()
+		r.waitDead(killGrace)
 	}
 	_ = sess.Close()
 	if waitc != nil {
