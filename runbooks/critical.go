@@ -75,7 +75,9 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 				first = e.Time
 			}
 		case event.StepAct:
-			if a.act.IsZero() {
+			// a driver that only waits has no action: the whole step is
+			// the deployment's wait
+			if a.act.IsZero() && e.Action != ActionWait {
 				a.act = e.Time.Add(-e.Duration)
 			}
 		case event.StepVerify:

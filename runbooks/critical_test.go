@@ -97,6 +97,18 @@ func TestCriticalPath(t *testing.T) {
 			t.Errorf("%s: wait-mongodb costs %s, want %s", c.name, r.StepCost["wait-mongodb"], c.want)
 		}
 	}
+	// A driver that only waits says so on its act event: its first
+	// observation is part of the wait; a real action starts the clock.
+	for _, c := range []struct {
+		action string
+		want   time.Duration
+	}{{ActionWait, 5400 * time.Millisecond}, {"verify", 4900 * time.Millisecond}} {
+		acted := slices.Clone(evs)
+		acted = append(acted, event.Event{Time: ms(10100), Kind: event.StepAct, Task: "verify-activemq/x", Step: "verify-activemq", Action: c.action})
+		if r = CriticalPath(journal.Run{Events: acted, Started: t0, Ended: ms(16000)}, p); r.StepCost["verify-activemq"] != c.want {
+			t.Errorf("act %q: verify-activemq costs %s, want %s", c.action, r.StepCost["verify-activemq"], c.want)
+		}
+	}
 	// A step with a predecessor does not reach back to the run's start.
 	withDate := slices.Clone(evs)
 	withDate = append(withDate, event.Event{Time: ms(9499), Kind: event.StepVerify, Task: "start-chat/x", Step: "start-chat", Outcome: event.OK, Reached: ms(9450)})
@@ -192,4 +204,60 @@ func TestActObservationIsTheFirstVerification(t *testing.T) {
 	if verified != "done (seen by the wait)" {
 		t.Errorf("verification %q, want the act's observation; result %+v", verified, res)
 	}
+}
+
+// onlyWaits is a waitDriver that says its action changes nothing.
+type onlyWaits struct{ waitDriver }
+
+func (*onlyWaits) OnlyWaits() bool { return true }
+
+// A Waiter's act event says "wait", and its observation's Reached reaches
+// the journal on the verification; so the whole step, its first
+// observation included, is the deployment's.
+func TestWaiterActAndReached(t *testing.T) {
+	reached := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		drv    Driver
+		action string
+	}{{&onlyWaits{}, ActionWait}, {&waitDriver{}, "custom"}} {
+		step := &Step{Name: "wait"}
+		task := &Task{ID: "wait/x", Step: step, Action: "custom", Desired: "done", Driver: c.drv, Layer: "test",
+			CommandTimeout: time.Second, VerifyTimeout: time.Second}
+		step.Tasks = []*Task{task}
+		rec := &recorder{}
+		(&Engine{Sink: &event.Stamper{RunID: "r", Next: rec}, Poll: 10 * time.Millisecond}).Run(t.Context(), &Plan{Steps: []*Step{step}})
+		for _, e := range rec.evs {
+			if e.Kind == event.StepAct && e.Action != c.action {
+				t.Errorf("%T: act event action %q, want %q", c.drv, e.Action, c.action)
+			}
+		}
+	}
+	// Reached travels from the observation to the verify event
+	drv := &reachedDriver{at: reached}
+	step := &Step{Name: "r"}
+	step.Tasks = []*Task{{ID: "r/x", Step: step, Action: "custom", Desired: "done", Driver: drv, Layer: "test", CommandTimeout: time.Second, VerifyTimeout: time.Second}}
+	rec := &recorder{}
+	(&Engine{Sink: &event.Stamper{RunID: "r", Next: rec}, Poll: 10 * time.Millisecond}).Run(t.Context(), &Plan{Steps: []*Step{step}})
+	found := false
+	for _, e := range rec.evs {
+		if e.Kind == event.StepVerify && e.Outcome == event.OK {
+			found = e.Reached.Equal(reached)
+		}
+	}
+	if !found {
+		t.Errorf("the verify event does not carry Reached: %+v", rec.evs)
+	}
+}
+
+type reachedDriver struct {
+	slowDriver
+	at time.Time
+}
+
+func (d *reachedDriver) Observe(ctx context.Context) Observation {
+	o := d.slowDriver.Observe(ctx)
+	if o.Holds {
+		o.Reached = d.at
+	}
+	return o
 }

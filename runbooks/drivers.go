@@ -78,6 +78,9 @@ func (d *verifyDriver) Observe(ctx context.Context) Observation {
 
 func (d *verifyDriver) Act(ctx context.Context) error { return nil }
 
+// OnlyWaits: verifying changes nothing.
+func (d *verifyDriver) OnlyWaits() bool { return true }
+
 // haproxyDriver puts a site's servers in every inventory backend into a
 // state: ready (back in load balancing), drain (no new sessions; wait until
 // current sessions reach zero, the graceful path), or maint.

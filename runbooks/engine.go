@@ -200,6 +200,18 @@ type ActObserver interface {
 	ActObservation() (Observation, bool)
 }
 
+// Waiter is a Driver whose Act changes nothing: it only waits for the
+// deployment to reach the state by itself (an election, consumers
+// arriving). Its step.act events say Action "wait", so that the run's
+// timing counts the whole step, its first observation included, as the
+// deployment's wait (CriticalPath).
+type Waiter interface {
+	OnlyWaits() bool
+}
+
+// ActionWait is the Action of the step.act events of a Waiter.
+const ActionWait = "wait"
+
 // Observation is what a Driver saw.
 type Observation struct {
 	State  string // short: "primary on B (term 7)", "site_b UP"
@@ -315,6 +327,9 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 			ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: e.Clock.Now().Sub(actStart)}
 			if err != nil {
 				ev.Message = err.Error()
+			}
+			if w, ok := t.Driver.(Waiter); ok && w.OnlyWaits() {
+				ev.Action = ActionWait
 			}
 			e.emit(t, ev)
 			switch {

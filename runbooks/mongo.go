@@ -90,6 +90,10 @@ func (d *mongoDriver) ActObservation() (Observation, bool) {
 	return *d.actObs, true
 }
 
+// OnlyWaits: waiting for an election changes nothing; a move or a forced
+// promotion does.
+func (d *mongoDriver) OnlyWaits() bool { return d.move == "" && d.force == nil }
+
 func (d *mongoDriver) Observe(ctx context.Context) Observation {
 	if d.set == nil {
 		return Observation{State: "unknown", Detail: "MongoDB not observed: " + d.setErr.Error()}
