@@ -25,7 +25,7 @@ type TaskTime struct {
 	// start to Reached. (A takeover after a site loss cannot end before the
 	// election that the loss started, however fast its preflight.)
 	Intrinsic time.Duration
-	Reached   time.Time // from the task's verification, when known
+	Reached   time.Time     // from the task's verification, when known
 	Total     time.Duration // step.start to step.end
 }
 
