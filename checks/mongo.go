@@ -520,7 +520,20 @@ func (v *mongoView) withoutPrimary() Scenario {
 		sc.Title = "election in progress"
 		sc.Explanation = fmt.Sprintf("no member is primary, but %s can gather %d of %d votes needed: an election is expected within about 12 seconds "+
 			"(electionTimeoutMillis 10s). Writes fail until then; reads work on secondaries with a secondary read preference.", labelOf(best), bestVotes, v.majority)
-		if len(gone) > 0 {
+		var cut, dead []*mongo.MemberStatus
+		for _, m := range gone {
+			if m.Observed() { // answers here: only its link to the others is down
+				cut = append(cut, m)
+			} else {
+				dead = append(dead, m)
+			}
+		}
+		switch {
+		case len(cut) > 0 && len(dead) == 0:
+			sc.Row = "6, 8"
+			sc.Title = "the network link of " + names(cut) + " is down: election in progress"
+			sc.Explanation = names(cut) + " answers here but the other members cannot reach it: it is read-only (a primary cut off from the majority steps down); " + sc.Explanation
+		case len(gone) > 0:
 			sc.Row = "1, 8"
 			sc.Title = "the primary is down: election in progress"
 			sc.Explanation = names(gone) + " down or unreachable; " + sc.Explanation

@@ -358,6 +358,22 @@ func TestMongoSynthetic(t *testing.T) {
 			t.Fatalf("%+v", sc)
 		}
 	})
+	t.Run("former primary cut off, stepped down, election pending", func(t *testing.T) {
+		o := &mongo.Observation{At: now, Members: []mongo.MemberStatus{
+			up(ms("a", "A", false), 2, 3, peer("b", 0, 8), peer("w", 0, 8)),
+			up(ms("b", "B", false), 2, 3, peer("a", 0, 8), peer("w", 1, 7)),
+			up(ms("w", "W", true), 7, 3, peer("a", 0, 8), peer("b", 1, 2)),
+		}}
+		sc := checks.ClassifyMongo(o)
+		if sc.ID != checks.MongoElection || sc.Row != "6, 8" || !strings.Contains(sc.Title, "network link of a is down") || !strings.Contains(sc.Explanation, "answers here") {
+			t.Fatalf("%+v", sc)
+		}
+		// the same, but a does not answer here either: the primary is down
+		o.Members[0] = down(ms("a", "A", false))
+		if sc := checks.ClassifyMongo(o); sc.Row != "1, 8" || !strings.Contains(sc.Title, "the primary is down") {
+			t.Fatalf("%+v", sc)
+		}
+	})
 	t.Run("primary unreachable from here only", func(t *testing.T) {
 		b := up(ms("b", "B", false), 2, 3, peer("a", 1, 1), peer("w", 1, 7))
 		b.SeenPrimaryMember = "a"

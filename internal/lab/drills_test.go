@@ -564,10 +564,10 @@ func (d *drill) waitLayer(site, layer, want string, limit time.Duration) *snapsh
 	}
 }
 
-// drillMongo walks the MongoDB rows of seed 003 that the lab can produce
-// (a member down is its process stopped; the link rows 5 and 6 need a cut
-// that leaves the member reachable from sitectl, which the lab's fail
-// does not: they are covered by the mongosim partition tests).
+// drillMongo walks the MongoDB rows of seed 003 (a member down is its
+// process stopped; a member's network link down, rows 5 and 6, is its
+// MongoDB traffic to the other members dropped while sitectl still
+// reaches it: cut-mongo-link).
 func drillMongo(t *testing.T) {
 	d := newDrill(t)
 	d.freshMongoAtReset()
@@ -603,6 +603,33 @@ func drillMongo(t *testing.T) {
 	// every member up again: within 10 minutes of the priority takeover the
 	// layer still names it (it outranks "healthy")
 	d.waitMongo("A", "took the primary back", 30*time.Second)
+
+	// row 5: the secondary's link is down: still writable on A, mongo-b
+	// answers here (read-only) and is seen unhealthy by the primary
+	d.l.CutMongoLink("B")
+	s = d.waitMongo("A", "the network link of the secondary is down", 20*time.Second)
+	writable(s, "row 5")
+	if st, err := d.l.MongoState("B"); err != nil || st.Primary {
+		t.Errorf("row 5: mongo-b %+v (%v), want a reachable secondary", st, err)
+	}
+	d.l.HealMongoLinks()
+	d.primary("A", 20*time.Second)
+	// row 6: the primary's link is down: it steps down, mongo-b is elected
+	// (a real election), and the layer says mongo-a is cut off, not down
+	term0 = mongoTerm(d.check("A"))
+	d.l.CutMongoLink("A")
+	t0 = time.Now()
+	d.primary("B", 30*time.Second)
+	t.Logf("DRILL 5 row 6: primary's link cut → mongo-b elected in %s", time.Since(t0).Round(time.Millisecond))
+	s = d.waitMongo("B", "the network link of the former primary is down", 10*time.Second)
+	writable(s, "row 6")
+	if term := mongoTerm(s); term <= term0 {
+		t.Errorf("row 6: term %d after the election, was %d", term, term0)
+	}
+	// restored: member 0 takes the primary back by priority takeover
+	d.l.HealMongoLinks()
+	d.primary("A", 30*time.Second)
+	writable(d.waitMongo("A", "took the primary back", 15*time.Second), "row 6 restored")
 
 	// row 4: the primary and the arbiter are down (site A lost with the
 	// witness): mongo-b cannot be elected; the takeover stops with the

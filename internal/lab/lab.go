@@ -597,7 +597,7 @@ func (e *Env) healNet(ctx context.Context) error {
 			errs = append(errs, setLink(ctx, n.Key, true))
 		}
 	}
-	errs = append(errs, healBrokerLink(ctx))
+	errs = append(errs, healBrokerLink(ctx), healMongoLinks(ctx))
 	return errors.Join(errs...)
 }
 
@@ -665,6 +665,13 @@ func (e *Env) HealBrokerLink(ctx context.Context) error {
 	}
 	return e.waitBridged(ctx, 60*time.Second)
 }
+
+// CutMongoLink cuts the link of node key's MongoDB member (A, B or W) to
+// the other members; sitectl still reaches it (seed 003 rows 5 and 6).
+func (e *Env) CutMongoLink(ctx context.Context, key string) error { return cutMongoLink(ctx, key) }
+
+// HealMongoLinks restores every cut MongoDB link.
+func (e *Env) HealMongoLinks(ctx context.Context) error { return healMongoLinks(ctx) }
 
 // StopMongo stops a MongoDB member (A, B or W).
 func (e *Env) StopMongo(key string) error { return e.stopMongo(key) }

@@ -267,3 +267,73 @@ func brokerLinkCutIn(ns string) bool {
 func BrokerLinkCut() bool {
 	return nsExists(NodeOf(SiteA).NS) && brokerLinkCutIn(NodeOf(SiteA).NS)
 }
+
+// mongoTable holds the rules of a cut MongoDB link inside a node's namespace.
+const mongoTable = "sitectl_lab_mongo"
+
+// cutMongoLink cuts the network link of node key's MongoDB member to the
+// other members (seed 003 rows 5 and 6): inside the node's namespace,
+// packets to and from the other members' addresses on the MongoDB port are
+// dropped silently, both ways, so heartbeats time out as on a broken link.
+// sitectl (the root namespace) still reaches the member, and nothing else
+// is cut: the member answers, and says what it sees.
+func cutMongoLink(ctx context.Context, key string) error {
+	if why := NFTMissing(); why != "" {
+		return errors.New(why)
+	}
+	n := NodeOf(key)
+	if n == nil || (key != SiteA && key != SiteB && key != Witness) {
+		return fmt.Errorf("no MongoDB member on %q (A, B or W)", key)
+	}
+	var peers []string
+	for _, k := range []string{SiteA, SiteB, Witness} {
+		if k != key {
+			peers = append(peers, NodeOf(k).IP)
+		}
+	}
+	set := strings.Join(peers, ", ")
+	rules := fmt.Sprintf(`table inet %[1]s {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    ip daddr { %[2]s } tcp dport %[3]d drop
+    ip daddr { %[2]s } tcp sport %[3]d drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip saddr { %[2]s } tcp dport %[3]d drop
+    ip saddr { %[2]s } tcp sport %[3]d drop
+  }
+}
+`, mongoTable, set, MongoPort)
+	_, _ = run(ctx, n.NS, "nft", "delete", "table", "inet", mongoTable)
+	cmd := nsCmd(ctx, n.NS, "nft", "-f", "-")
+	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft in %s: %v: %s", n.NS, err, out)
+	}
+	return nil
+}
+
+// healMongoLinks removes every cut MongoDB link.
+func healMongoLinks(ctx context.Context) error {
+	var errs []error
+	for _, key := range []string{SiteA, SiteB, Witness} {
+		n := NodeOf(key)
+		if nsExists(n.NS) && MongoLinkCut(key) {
+			if _, err := run(ctx, n.NS, "nft", "delete", "table", "inet", mongoTable); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MongoLinkCut reports whether node key's MongoDB link is cut.
+func MongoLinkCut(key string) bool {
+	n := NodeOf(key)
+	if n == nil || NFTMissing() != "" || !nsExists(n.NS) {
+		return false
+	}
+	return nsCmd(context.Background(), n.NS, "nft", "list", "table", "inet", mongoTable).Run() == nil
+}

@@ -45,6 +45,11 @@ func (e *Env) Status(ctx context.Context, w io.Writer) error {
 	} else {
 		fmt.Fprintln(w, "  broker link amq-a <-> amq-b: open")
 	}
+	for _, k := range []string{SiteA, SiteB, Witness} {
+		if MongoLinkCut(k) {
+			fmt.Fprintf(w, "  MongoDB link of node %s to the other members: CUT (nftables in %s; heal-mongo-links)\n", k, NodeOf(k).NS)
+		}
+	}
 
 	// probe everything in parallel, print in a fixed order
 	type row struct{ node, name, pid, state, detail string }

@@ -233,6 +233,25 @@ func (l *Lab) CutBrokerLink() {
 
 func (l *Lab) HealBrokerLink() { l.t.Helper(); l.check(l.Env.HealBrokerLink(l.ctx())) }
 
+// CutMongoLink cuts node key's MongoDB member off the other members (rows
+// 5 and 6 of seed 003); sitectl still reaches it.
+func (l *Lab) CutMongoLink(key string) {
+	l.t.Helper()
+	l.requireMongo()
+	if why := NFTMissing(); why != "" {
+		if os.Getenv("CI") != "" {
+			l.t.Fatal(why + " (CI is set)")
+		}
+		l.t.Skip(why)
+	}
+	l.check(l.Env.CutMongoLink(l.ctx(), key))
+}
+
+func (l *Lab) HealMongoLinks() {
+	l.t.Helper()
+	l.check(l.Env.HealMongoLinks(l.ctx()))
+}
+
 // StopMongo stops a MongoDB member (A, B or W); StartMongo starts it again.
 func (l *Lab) StopMongo(key string) {
 	l.t.Helper()

@@ -51,6 +51,7 @@ const usage = `usage: go run ./scripts/lab COMMAND   (as root; docs/lab.md)
   stop-broker A|B | start-broker A|B
   cut-broker-link | heal-broker-link
   stop-mongo A|B|W | start-mongo A|B|W
+  cut-mongo-link A|B|W | heal-mongo-links   cut a member off the other members only (seed 003 rows 5, 6)
   sessions                     open chat sessions per site and in HAProxy
   sessions open N [--hold D] [--reconnect]   hold N chat sessions through HAProxy (background client)
   sessions close A|B [N]       end N (all) sessions of a site, as chats that finish
@@ -226,6 +227,22 @@ func run(ctx context.Context, verb string, args []string) error {
 			return err
 		}
 		fmt.Println("broker link amq-a <-> amq-b healed")
+		return nil
+	case "cut-mongo-link":
+		k, err := site(args, 0, "A", "B", "W")
+		if err != nil {
+			return err
+		}
+		if err := e.CutMongoLink(ctx, k); err != nil {
+			return err
+		}
+		fmt.Printf("cut-mongo-link %s: done (the member still answers sitectl)\n", k)
+		return nil
+	case "heal-mongo-links":
+		if err := e.HealMongoLinks(ctx); err != nil {
+			return err
+		}
+		fmt.Println("heal-mongo-links: done")
 		return nil
 	case "stop-mongo", "start-mongo":
 		key, err := site(args, 0, "A", "B", "W")
