@@ -230,13 +230,21 @@ func cutBrokerLink(ctx context.Context) error {
   }
 }
 `, nftTable, peer.IP, OpenWirePort)
-		_, _ = run(ctx, n.NS, "nft", "delete", "table", "inet", nftTable)
-		cmd := nsCmd(ctx, n.NS, "nft", "-f", "-")
-		cmd.Env = cleanEnv()
-		cmd.Stdin = strings.NewReader(rules)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("nft in %s: %v: %s", n.NS, err, out)
+		if err := loadTable(ctx, n.NS, nftTable, rules); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// loadTable replaces nftables table (inet) in namespace ns with rules.
+func loadTable(ctx context.Context, ns, table, rules string) error {
+	_, _ = run(ctx, ns, "nft", "delete", "table", "inet", table)
+	cmd := nsCmd(ctx, ns, "nft", "-f", "-")
+	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft in %s: %v: %s", ns, err, out)
 	}
 	return nil
 }
@@ -305,14 +313,7 @@ func cutMongoLink(ctx context.Context, key string) error {
   }
 }
 `, mongoTable, set, MongoPort)
-	_, _ = run(ctx, n.NS, "nft", "delete", "table", "inet", mongoTable)
-	cmd := nsCmd(ctx, n.NS, "nft", "-f", "-")
-	cmd.Env = cleanEnv()
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("nft in %s: %v: %s", n.NS, err, out)
-	}
-	return nil
+	return loadTable(ctx, n.NS, mongoTable, rules)
 }
 
 // healMongoLinks removes every cut MongoDB link.
