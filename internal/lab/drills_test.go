@@ -736,11 +736,19 @@ func drillBrokerFallback(t *testing.T) {
 	d.waitServes("B", 20*time.Second)
 	d.brokerDown("B", "5", "B")
 	d.assertServes("B") // every layer, with amq-b down
-	// amq-b back (StartBroker waits for STOMP and the bridge). What the
-	// layers say right after is not asserted: once in six runs no consumer
-	// was seen on either broker for 30 s while B's connector moved back, a
-	// lab stand-in question noted in docs/drills.md.
+	// amq-b back (StartBroker waits for STOMP and the bridge): B's
+	// connector moves back to it and every layer says B again. Session 2
+	// saw, once in six runs, no consumer on either broker for 30 s while
+	// the connector moved back; 23 runs since did not (0.8–1.5 s), so the
+	// drill asserts it with room for that stall and logs how long it took.
 	d.l.StartBroker("B")
+	back := time.Now()
+	until(t, 45*time.Second, "B's connector back on amq-b", func() bool {
+		c := d.l.Connector("B")
+		return c.Connected && c.Broker == c.Preferred
+	})
+	d.waitServes("B", 45*time.Second)
+	t.Logf("DRILL 6 amq-1 serves site B: after amq-b restarted, every layer said B again within %s", time.Since(back).Round(100*time.Millisecond))
 	t.Log("DRILL 6 amq-1 serves site B: measured RTO none (the check alone tells the scenario)")
 }
 
