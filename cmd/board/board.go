@@ -195,10 +195,10 @@ func lockHolder(ctx context.Context, dir string, inv *inventory.Inventory, pool 
 	answers := make([]answer, len(inv.Sites))
 	var wg sync.WaitGroup
 	for i, s := range inv.Sites {
-		if len(s.Hosts) == 0 {
+		host := cmdutil.LockHost(inv, s.Name)
+		if host == "" {
 			continue
 		}
-		host := s.Hosts[0].Name
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

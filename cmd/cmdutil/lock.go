@@ -15,9 +15,9 @@ import (
 	"github.com/sitectl/sitectl/runbooks/runlock"
 )
 
-// lockHost is the host that keeps the remote copy of the lock for site: the
-// site's first host.
-func lockHost(inv *inventory.Inventory, site string) string {
+// LockHost is the host that keeps the remote copy of the lock for site: the
+// site's first host ("" when the site has none).
+func LockHost(inv *inventory.Inventory, site string) string {
 	s := inv.Site(site)
 	if s == nil || len(s.Hosts) == 0 {
 		return ""
@@ -39,7 +39,7 @@ func AcquireLock(ctx context.Context, f *Factory, inv *inventory.Inventory, pool
 	if err != nil {
 		return nil, err
 	}
-	host := lockHost(inv, site)
+	host := LockHost(inv, site)
 	r, err := pool.Get(ctx, host)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach %s to take the run lock there: %w", host, err)
@@ -101,7 +101,7 @@ func BreakLocks(ctx context.Context, f *Factory, inv *inventory.Inventory, pool 
 		if site != "" && s.Name != site {
 			continue
 		}
-		host := lockHost(inv, s.Name)
+		host := LockHost(inv, s.Name)
 		r, err := pool.Get(ctx, host)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("site %s: cannot reach %s: %w", s.Name, host, err))
