@@ -18,10 +18,10 @@ import (
 
 	"github.com/melbahja/goph"
 	"golang.org/x/crypto/ssh"
-
-	"github.com/sitectl/sitectl/adapters/netwatch"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/sitectl/sitectl/adapters/netwatch"
 )
 
 // Defaults used when a Target or Options field is zero.

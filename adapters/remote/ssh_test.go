@@ -161,6 +161,36 @@ func TestSSHKeepAliveDetectsDeadPeer(t *testing.T) {
 	}
 }
 
+// A warm connection whose link went silent: the next command cannot even
+// open its session before its deadline. The connection is then checked
+// (one keepalive, killGrace to answer) and given up, so a pool redials
+// instead of hanging every later command on it (keepalives are off here:
+// nothing else would notice).
+func TestSSHSessionOpenTimeoutGivesUpDeadConnection(t *testing.T) {
+	t.Parallel()
+	srv := sshd.Start(t)
+	px := newProxy(t, srv.HostPort())
+	target := srv.Target("web-a1")
+	target.Port = px.port
+	addKnownHost(t, target.KnownHosts, net.JoinHostPort("127.0.0.1", strconv.Itoa(px.port)), srv.HostPublicKey)
+	r := dial(t, target, remote.Options{KeepAlive: -1})
+	if _, err := r.Run(t.Context(), "true"); err != nil {
+		t.Fatal(err)
+	}
+	px.freeze()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := r.Run(ctx, "true"); !errors.Is(err, remote.ErrNotStarted) {
+		t.Fatalf("err = %v, want ErrNotStarted (no session opened)", err)
+	}
+	a := r.(interface{ Alive() bool })
+	for deadline := time.Now().Add(4 * time.Second); a.Alive(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the silent connection is still taken as alive 4s after a session could not be opened")
+		}
+	}
+}
+
 // When the network is gone at the deadline, the client cannot kill the
 // command; the host's timeout must.
 func TestSSHDeadlineEnforcedOnHostWithoutNetwork(t *testing.T) {
