@@ -360,7 +360,7 @@ func TestExample(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	inv, err := Parse("d.yaml", []byte(base+`witness: {name: W, hosts: [{name: w1, address: w.example, ssh: {port: 2222, user: arb, agent: true}}]}
+	_, err := Parse("d.yaml", []byte(base+`witness: {name: W, hosts: [{name: w1, address: w.example, ssh: {port: 2222, user: arb, agent: true}}]}
 defaults:
   ssh: {user: ops, key: ~/.ssh/id, known_hosts: ~/.ssh/kh}
 mongodb: {replica_set: rs, members: [{name: m, address: "127.0.0.1:27017", site: A}]}
@@ -373,7 +373,7 @@ haproxy: {runtime_api: "tcp://127.0.0.3:9999", backends: [{name: x, servers: {a:
 	src := strings.Replace(base, "role: primary", "role: primary\n    consumer_match: [a-]", 1)
 	src = strings.Replace(src, "role: secondary", "role: secondary\n    consumer_match: [b-]", 1)
 	src = strings.Replace(src, "status: u}", "status: u, probe: {http: 'http://127.0.0.1/'}}\n      - {name: rpt, kind: reporting, host: a1, start: s, stop: t, status: u, group: reporting, probe: {tcp: '127.0.0.1:1'}}", 1)
-	inv, err = Parse("d.yaml", []byte(src+`witness: {name: W, hosts: [{name: w1, address: w.example, ssh: {port: 2222, user: arb, agent: true}}]}
+	inv, err := Parse("d.yaml", []byte(src+`witness: {name: W, hosts: [{name: w1, address: w.example, ssh: {port: 2222, user: arb, agent: true}}]}
 defaults:
   ssh: {user: ops, key: ~/.ssh/id, known_hosts: ~/.ssh/kh}
 mongodb: {replica_set: rs, members: [{name: m, address: "127.0.0.1:27017", site: A}]}

@@ -25,7 +25,6 @@ type runCase struct {
 	wantOut    string
 	wantErr    string
 	wantCode   int
-	outPrefix  bool
 	wantOutLen int
 }
 

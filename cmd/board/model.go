@@ -95,7 +95,7 @@ type hostEntry struct {
 
 // Messages.
 type (
-	tickMsg    struct{ gen int }
+	tickMsg    struct{}
 	refreshMsg struct {
 		snap checks.Snapshot
 		err  error

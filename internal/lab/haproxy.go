@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -115,12 +114,6 @@ func (e *Env) startHAProxy(ctx context.Context) error {
 		_, err := HAProxyCommand("show info")
 		return err
 	})
-}
-
-func (e *Env) stopHAProxy() {
-	if pid, ok := pidAlive(e.haproxyPidFile(), e.haproxyConfig()); ok {
-		stopGroup(pid, e.haproxyConfig(), syscall.SIGTERM, 3*time.Second)
-	}
 }
 
 // HAProxyCommand sends one command to the runtime API and returns the

@@ -3,7 +3,6 @@ package lab
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -253,35 +252,9 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// fileSize is the size of a file (0 when it does not exist).
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// logContainsSince reports whether the file contains s after offset.
-func logContainsSince(path string, offset int64, s string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, 0); err != nil {
-		return false
-	}
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(f)
-	return bytes.Contains(buf.Bytes(), []byte(s))
-}
-
 func writeFile(path string, data string, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(path, []byte(data), mode)
 }
-
-var errNotRoot = errors.New("the lab needs root (network namespaces, veths, sshd as root)")
