@@ -25,7 +25,6 @@ type TaskTime struct {
 	// start to Reached. (A takeover after a site loss cannot end before the
 	// election that the loss started, however fast its preflight.)
 	Intrinsic time.Duration
-	Reached   time.Time     // from the task's verification, when known
 	Total     time.Duration // step.start to step.end
 }
 
@@ -111,7 +110,7 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 	}
 	for _, id := range order {
 		a := tasks[id]
-		tt := TaskTime{Task: id, Step: a.step, Outcome: a.outcome, Reached: a.reached}
+		tt := TaskTime{Task: id, Step: a.step, Outcome: a.outcome}
 		if !a.end.IsZero() && !a.start.IsZero() {
 			tt.Total = a.end.Sub(a.start)
 		}

@@ -388,6 +388,12 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 	return e.verify(ctx, t, actErr)
 }
 
+// verified records that the desired state holds.
+func (e *Engine) verified(t *Task, state, detail string, reached time.Time) TaskResult {
+	e.emit(t, event.Event{Kind: event.StepVerify, Observed: state, Expected: t.Desired, Outcome: event.OK, Message: detail, Reached: reached})
+	return TaskResult{Outcome: event.OK, Observed: state, VerifiedAt: e.Clock.Now()}
+}
+
 // verify polls the observation until the desired state holds or the
 // deadline passes.
 func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
@@ -395,8 +401,7 @@ func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
 	// it with a fresh observation: when that holds, it is the first check.
 	if ao, ok := t.Driver.(ActObserver); ok && actErr == nil {
 		if o, fresh := ao.ActObservation(); fresh && o.Holds {
-			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail, Reached: o.Reached})
-			return TaskResult{Outcome: event.OK, Observed: o.State, VerifiedAt: e.Clock.Now()}
+			return e.verified(t, o.State, o.Detail, o.Reached)
 		}
 	}
 	deadline := e.Clock.Now().Add(t.VerifyTimeout)
@@ -410,8 +415,7 @@ func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
 			return e.cancelled(t, o.State)
 		}
 		if o.Holds {
-			e.emit(t, event.Event{Kind: event.StepVerify, Observed: o.State, Expected: t.Desired, Outcome: event.OK, Message: o.Detail, Reached: o.Reached})
-			return TaskResult{Outcome: event.OK, Observed: o.State, VerifiedAt: e.Clock.Now()}
+			return e.verified(t, o.State, o.Detail, o.Reached)
 		}
 		if !e.Clock.Now().Add(wait).Before(deadline) {
 			break
