@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -142,10 +143,29 @@ func ActiveMQLayer(inv *inventory.Inventory, obs []*activemq.BrokerObservation) 
 }
 
 // ActiveMQLayerDown is ActiveMQLayer where the brokers of the sites in down
-// (sites none of whose hosts answer over SSH: taken as down and fenced, as a
-// takeover assumes) count as down when they cannot be observed, instead of
-// unknown.
+// (sites whose loss is confirmed: checks.DownSites) count as down when they
+// cannot be observed, instead of unknown. Evidence holds what the brokers
+// say of each site's liveness.
 func ActiveMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservation, down map[string]bool) LayerVerdict {
+	l := activeMQLayerDown(inv, obs, down)
+	for _, o := range obs {
+		var ae *activemq.Error
+		if o != nil && l.State == ServeUnknown && (errors.Is(o.Err, activemq.ErrAuth) || errors.As(o.Err, &ae) && ae.Op == activemq.OpCredentials) {
+			l.Access = o.Err.Error()
+			break
+		}
+	}
+	if inv != nil {
+		for _, s := range inv.Sites {
+			if s != nil {
+				l.Evidence = append(l.Evidence, ActiveMQEvidence(inv, obs, s.Name)...)
+			}
+		}
+	}
+	return l
+}
+
+func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservation, down map[string]bool) LayerVerdict {
 	l := LayerVerdict{Layer: LayerActiveMQ}
 	if inv == nil || inv.ActiveMQ == nil || len(inv.ActiveMQ.Brokers) == 0 {
 		l.State = ServeUnknown
@@ -724,4 +744,80 @@ func ObserveActiveMQDown(down map[string]bool) LayerObserver {
 	return func(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
 		return ActiveMQLayerDown(inv, activemq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv), down)
 	}
+}
+
+// ActiveMQEvidence is what the brokers of the other sites say of site:
+// alive when a broker holds a network bridge with one of the site's brokers
+// (a bridge connection or a bridge consumer naming it) or a consumer of the
+// site's clients; down when it holds none of these. A broker that could not
+// be observed gives no answer (an access problem when it refused our
+// credentials).
+func ActiveMQEvidence(inv *inventory.Inventory, obs []*activemq.BrokerObservation, site string) []Evidence {
+	if inv == nil || inv.ActiveMQ == nil {
+		return nil
+	}
+	names := map[string]bool{} // the site's brokers, by inventory and broker name
+	for _, b := range inv.ActiveMQ.Brokers {
+		if b.Site == site {
+			names[b.Name] = true
+		}
+	}
+	for _, o := range obs {
+		if o != nil && o.Site == site && o.BrokerName != "" {
+			names[o.BrokerName] = true
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	var out []Evidence
+	for _, o := range obs {
+		if o == nil || o.Site == site {
+			continue
+		}
+		e := Evidence{Site: site, Observer: "activemq " + o.Broker, Independent: true}
+		if o.Err != nil {
+			e.Saw, e.Detail = SawNoAnswer, o.Err.Error()
+			var ae *activemq.Error
+			if errors.Is(o.Err, activemq.ErrAuth) || errors.As(o.Err, &ae) && ae.Op == activemq.OpCredentials {
+				e.Saw = SawAccess
+			}
+			out = append(out, e)
+			continue
+		}
+		var seen []string
+		for _, c := range o.Connections {
+			if l, r, ok := activemq.BridgeBrokers(c.ID); ok && (names[l] || names[r]) {
+				seen = append(seen, "bridge "+l+"->"+r)
+			} else if s, _ := ConsumerSite(inv, c.ClientID, c.ClientIP); s == site {
+				seen = append(seen, "connection of "+c.ClientID+c.ClientIP)
+			}
+		}
+		for _, q := range o.Queues {
+			for _, c := range q.Consumers {
+				if c.Network && names[c.RemoteBroker] {
+					seen = append(seen, q.Name+" bridge consumer to "+c.RemoteBroker)
+				}
+			}
+		}
+		if len(seen) > 0 {
+			e.Saw, e.Detail = SawAlive, "holds "+strings.Join(dedupe(seen), ", ")
+		} else {
+			e.Saw, e.Detail = SawDown, "holds no bridge with site "+site+"'s broker and no connection of its clients"
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
 }

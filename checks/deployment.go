@@ -22,6 +22,9 @@ type Deployment struct {
 	Probe     Prober
 	Now       func() time.Time
 	NoProbes  bool
+	// NoCrossSite skips the cross-site probes (CrossSite): without them a
+	// site's loss rests on the layers' evidence alone.
+	NoCrossSite bool
 	// Layers besides services; nil means every layer the inventory
 	// describes (haproxy, mongodb, activemq).
 	Layers []LayerObserver
@@ -74,7 +77,15 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	}
 	snap := Snapshot{Observed: start}
 	verdicts := make([]LayerVerdict, len(layers))
+	var probes []Evidence
 	var wg sync.WaitGroup
+	if !d.NoCrossSite {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			probes = CrossSite(ctx, d.Inventory, d.Runner, now)
+		}()
+	}
 	if native {
 		// brokers are judged once the services say which sites are down
 		wg.Add(1)
@@ -97,23 +108,37 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 		}()
 	}
 	wg.Wait()
+
+	// every observer's evidence of each site's liveness, then each site's
+	// loss verdict: only a confirmed loss lets a site count as not serving
+	// without being observed
+	evidence := probes
+	for _, v := range verdicts {
+		evidence = append(evidence, v.Evidence...)
+	}
+	configured := map[string]int{}
+	for _, s := range d.Inventory.Sites {
+		if s == nil {
+			continue
+		}
+		if native {
+			evidence = append(evidence, ActiveMQEvidence(d.Inventory, amqObs, s.Name)...)
+		}
+		configured[s.Name] = len(Observers(d.Inventory, s.Name))
+	}
+	for i := range evidence {
+		if evidence[i].At.IsZero() {
+			evidence[i].At = start
+		}
+	}
+	judgeSites(snap.Sites, evidence, d.Inventory.LossQuorum(), configured)
+
 	snap.Invariant = CheckNotBothActive(snap.Sites)
 	all := []LayerVerdict{ServicesLayer(snap.Sites)}
 	if native {
-		all = append(all, ActiveMQLayerDown(d.Inventory, amqObs, UnreachableSites(snap.Sites)))
+		all = append(all, ActiveMQLayerDown(d.Inventory, amqObs, DownSites(snap.Sites)))
 	}
 	snap.Verdict = Combine(append(all, verdicts...))
 	snap.Took = Duration(now().Sub(start))
 	return snap
-}
-
-// UnreachableSites is the set of sites none of whose hosts answered.
-func UnreachableSites(sites []SiteStatus) map[string]bool {
-	out := map[string]bool{}
-	for _, s := range sites {
-		if s.Core == Unreachable {
-			out[s.Site] = true
-		}
-	}
-	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sitectl/sitectl/adapters/haproxy"
 	"github.com/sitectl/sitectl/inventory"
@@ -54,7 +55,21 @@ type haproxyBackendView struct {
 // Rows list every server with its status and current sessions. Fix is the
 // runtime-API command (as an "echo … | socat …" line) or the sitectl runbook
 // that makes a single site serve; Notes give the alternative site.
+//
+// Evidence holds what the health checks say of each site's liveness.
 func HAProxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) LayerVerdict {
+	l := haproxyLayer(inv, rows, err)
+	if inv != nil {
+		for _, s := range inv.Sites {
+			if s != nil {
+				l.Evidence = append(l.Evidence, HAProxyEvidence(inv, rows, err, s.Name)...)
+			}
+		}
+	}
+	return l
+}
+
+func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) LayerVerdict {
 	l := LayerVerdict{Layer: LayerHAProxy}
 	if inv == nil || inv.HAProxy == nil {
 		l.State, l.Detail = ServeUnknown, "no haproxy section in the inventory"
@@ -373,4 +388,66 @@ func haproxySortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// HAProxyEvidence is what HAProxy's health checks say of site: alive when
+// any of the site's servers passes its check or at least answers it (a
+// layer-7 failure means the host answered), down when every checked server
+// of the site is DOWN on a connection-level check failure (L4TOUT, L4CON,
+// SOCKERR), for as long as lastchg says. Servers in MAINT are not checked
+// and say nothing.
+func HAProxyEvidence(inv *inventory.Inventory, rows []haproxy.StatRow, err error, site string) []Evidence {
+	if inv == nil || inv.HAProxy == nil {
+		return nil
+	}
+	mine := map[[2]string]bool{}
+	for _, b := range inv.HAProxy.Backends {
+		for sv, s := range b.Servers {
+			if s == site {
+				mine[[2]string{b.Name, sv}] = true
+			}
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	e := Evidence{Site: site, Observer: "haproxy", Independent: true}
+	if err != nil {
+		e.Saw, e.Detail = SawNoAnswer, err.Error()
+		return []Evidence{e}
+	}
+	var alive, down []string
+	var downFor time.Duration
+	for _, r := range rows {
+		if r.Type != haproxy.TypeServer || !mine[[2]string{r.Proxy, r.Name}] {
+			continue
+		}
+		name := r.Proxy + "/" + r.Name
+		cs := r.CheckStatus
+		switch {
+		case r.Status.State == haproxy.StateMaint:
+			continue
+		case r.Status.Up() || r.Status.State == haproxy.StateDrain || r.Status.State == "NOLB":
+			alive = append(alive, fmt.Sprintf("%s %s %s", name, r.Status.Raw, cs))
+		case r.Status.State == haproxy.StateDown && (strings.HasPrefix(cs, "L4") || cs == "SOCKERR"):
+			down = append(down, fmt.Sprintf("%s DOWN %s", name, cs))
+			if r.LastChg >= 0 {
+				d := time.Duration(r.LastChg) * time.Second
+				if downFor == 0 || d < downFor {
+					downFor = d
+				}
+			}
+		case r.Status.State == haproxy.StateDown && cs != "":
+			alive = append(alive, fmt.Sprintf("%s DOWN %s (the host answers its check)", name, cs))
+		}
+	}
+	switch {
+	case len(alive) > 0:
+		e.Saw, e.Detail = SawAlive, strings.Join(alive, ", ")
+	case len(down) > 0:
+		e.Saw, e.Detail, e.For = SawDown, strings.Join(down, ", "), downFor
+	default:
+		e.Saw, e.Detail = SawNoAnswer, "no checked server of site "+site+" (in MAINT, or not in the stats)"
+	}
+	return []Evidence{e}
 }

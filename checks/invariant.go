@@ -15,13 +15,17 @@ type Invariant struct {
 
 // CheckNotBothActive evaluates the invariant over observed sites (core group).
 func CheckNotBothActive(sites []SiteStatus) Invariant {
-	var active, unknown []string
+	var active, unknown, unseen []string
 	for _, s := range sites {
 		switch {
 		case s.Core.Serving():
 			active = append(active, s.Site)
 		case s.Core == Undecided:
 			unknown = append(unknown, s.Site)
+		case s.Core == Unreachable && !s.Loss.Down():
+			// not observed and its loss not confirmed: it may be serving
+			unknown = append(unknown, s.Site)
+			unseen = append(unseen, lossSummary(s))
 		}
 	}
 	inv := Invariant{Active: active}
@@ -35,6 +39,9 @@ func CheckNotBothActive(sites []SiteStatus) Invariant {
 		inv.Message = fmt.Sprintf("SPLIT: sites %s are both active (%s)", strings.Join(active, " and "), strings.Join(parts, "; "))
 	case len(unknown) > 0:
 		inv.Message = fmt.Sprintf("cannot tell whether site %s is active: some service states are unknown", strings.Join(unknown, ", "))
+		if len(unseen) > 0 {
+			inv.Message = fmt.Sprintf("cannot tell whether site %s is active: %s", strings.Join(unknown, ", "), strings.Join(unseen, "; "))
+		}
 	default:
 		inv.Holds, inv.Known = true, true
 		switch len(active) {
@@ -43,6 +50,19 @@ func CheckNotBothActive(sites []SiteStatus) Invariant {
 		default:
 			inv.Message = fmt.Sprintf("only site %s is active", active[0])
 		}
+		for _, s := range sites {
+			if s.Core == Unreachable {
+				inv.Message += fmt.Sprintf(" (site %s is DOWN, confirmed by %d independent observers)", s.Site, s.Loss.Confirmed)
+			}
+		}
 	}
 	return inv
+}
+
+// lossSummary says why an unobserved site counts as possibly serving.
+func lossSummary(s SiteStatus) string {
+	if s.Loss == nil {
+		return fmt.Sprintf("site %s did not answer and its loss was not judged", s.Site)
+	}
+	return s.Loss.Summary
 }

@@ -608,7 +608,9 @@ func ObserveMongo(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
 	}
 	set, err := mongo.NewSet(inv.MongoDB)
 	if err != nil {
-		return LayerVerdict{Layer: LayerMongoDB, State: ServeUnknown, Detail: "MongoDB not observed: " + err.Error()}
+		// the only failure here: credentials the inventory names cannot be read
+		return LayerVerdict{Layer: LayerMongoDB, State: ServeUnknown, Detail: "MongoDB not observed: " + err.Error(),
+			Access: "MongoDB credentials: " + err.Error()}
 	}
 	return neutralUnlessFollowing(inv, MongoLayer(inv, set.Observe(ctx)))
 }
@@ -711,6 +713,13 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 		l.Detail = "no member accepts writes: " + sc.Title
 		l.Fix = sc.Fix
 	}
+	if inv != nil {
+		for _, s := range inv.Sites {
+			if s != nil {
+				l.Evidence = append(l.Evidence, MongoEvidence(obs, s.Name)...)
+			}
+		}
+	}
 	return l
 }
 
@@ -768,4 +777,73 @@ func memberDetail(m *mongo.MemberStatus) string {
 		parts = append(parts, m.Errors[0].Error())
 	}
 	return strings.Join(parts, "; ")
+}
+
+// MongoEvidence is what the replica set says of site: for each member
+// outside the site that answered here, how it sees the site's members in
+// replSetGetStatus (health, the age of its last heartbeat, the heartbeat
+// message). An arbiter that only answers hello (auth-enabled sets) sees the
+// site alive when it names one of the site's members primary, and gives no
+// view otherwise. A member that does not answer here gives no answer; one
+// that refuses our credentials is an access problem.
+func MongoEvidence(obs *mongo.Observation, site string) []Evidence {
+	if obs == nil {
+		return nil
+	}
+	inSite := map[string]bool{}
+	for _, m := range obs.Members {
+		if m.Member.Site == site {
+			inSite[m.Member.Name] = true
+		}
+	}
+	if len(inSite) == 0 {
+		return nil
+	}
+	var out []Evidence
+	for i := range obs.Members {
+		o := &obs.Members[i]
+		if o.Member.Site == site {
+			continue
+		}
+		e := Evidence{Site: site, Observer: "mongodb " + o.Member.Name, Independent: true, At: obs.At}
+		switch {
+		case !o.Reachable:
+			e.Saw, e.Detail = SawNoAnswer, "not reachable from here"
+			if o.Err != nil {
+				e.Detail = o.Err.Error()
+				if o.Err.Kind == mongo.KindAuth {
+					e.Saw = SawAccess
+				}
+			}
+		case o.StatusKnown:
+			e.Saw, e.Detail = SawNoAnswer, "its replSetGetStatus lists no member of site "+site
+			for _, p := range o.Peers {
+				if p.Self || !inSite[p.Member] {
+					continue
+				}
+				switch {
+				case p.Health == 1:
+					e.Saw, e.Detail, e.For = SawAlive, fmt.Sprintf("sees %s healthy (%s)", p.Member, p.StateStr), 0
+				case e.Saw != SawAlive:
+					e.Saw, e.Detail = SawDown, fmt.Sprintf("sees %s down (health 0, %s)", p.Member, p.StateStr)
+					if p.LastHeartbeatMessage != "" {
+						e.Detail += ": " + p.LastHeartbeatMessage
+					}
+					if !p.LastHeartbeat.IsZero() && obs.At.After(p.LastHeartbeat) {
+						e.Detail += "; no heartbeat answer"
+						e.For = obs.At.Sub(p.LastHeartbeat)
+					}
+				}
+			}
+		case o.SeenPrimaryMember != "" && inSite[o.SeenPrimaryMember]:
+			e.Saw, e.Detail = SawAlive, fmt.Sprintf("names %s primary (hello)", o.SeenPrimaryMember)
+		default:
+			e.Saw, e.Detail = SawNoAnswer, "answers hello only (no member health without replSetGetStatus)"
+			if len(o.Errors) > 0 && o.Errors[0].Kind == mongo.KindAuth {
+				e.Saw, e.Detail = SawAccess, o.Errors[0].Error()
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -14,8 +14,9 @@ type Readiness struct {
 }
 
 // ReadyForTakeover evaluates the services layer: every host of the target
-// answers, every status is known, and the other site is not serving (or does
-// not answer at all, which the operator must confirm is a fenced site).
+// answers, every status is known, and the other site is not serving, or
+// does not answer here and its loss is confirmed by independent observers
+// (DOWN); UNREACHABLE FROM HERE and UNKNOWN are reasons not to take over.
 func ReadyForTakeover(sites []SiteStatus, target string) Readiness {
 	r := Readiness{Site: target, Ready: true}
 	no := func(f string, a ...any) { r.Ready = false; r.Reasons = append(r.Reasons, fmt.Sprintf(f, a...)) }
@@ -42,7 +43,17 @@ func ReadyForTakeover(sites []SiteStatus, target string) Readiness {
 		case Undecided:
 			no("cannot tell whether site %s is active; inspect: sitectl status --site %s", s.Site, s.Site)
 		case Unreachable:
-			r.Notes = append(r.Notes, fmt.Sprintf("site %s does not answer: a takeover assumes it is down; make sure it is fenced", s.Site))
+			switch {
+			case s.Loss.Down():
+				r.Notes = append(r.Notes, s.Loss.Summary+": a takeover fences it first (sites[].fence), or says it is not fenced")
+			default:
+				no("%s; a takeover would risk two active sites (inspect: sitectl status --site %s)", lossSummary(s), s.Site)
+			}
+			if s.Loss != nil {
+				for _, l := range s.Loss.Lines() {
+					r.Notes = append(r.Notes, "evidence of site "+s.Site+": "+l)
+				}
+			}
 		}
 	}
 	if !found {
@@ -65,8 +76,12 @@ func ReadyWithVerdict(r Readiness, v Verdict, target string) Readiness {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%s is split: %s", l.Layer, l.Detail))
 		case (l.State == ServeOne || l.State == ServePartial) && l.Site != target && l.Layer == LayerHAProxy:
 			r.Notes = append(r.Notes, fmt.Sprintf("haproxy still sends traffic to site %s: takeover sets site %s's servers ready; renounce --site %s drains them", l.Site, target, l.Site))
+		case l.Access != "":
+			r.Ready = false
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%s could not be observed: access problem: %s (fix the access, then look again)", l.Layer, l.Access))
 		case l.State == ServeUnknown:
-			r.Notes = append(r.Notes, fmt.Sprintf("%s could not be observed: %s", l.Layer, l.Detail))
+			r.Ready = false
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%s could not be observed: %s", l.Layer, l.Detail))
 		}
 		for _, n := range l.Notes {
 			r.Notes = append(r.Notes, l.Layer+": "+n)

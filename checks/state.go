@@ -65,12 +65,15 @@ func (s ServiceStatus) Healthy() bool {
 
 // HostStatus is one host's answer.
 type HostStatus struct {
-	Site      string          `json:"site"`
-	Host      string          `json:"host"`
-	Reachable bool            `json:"reachable"`
-	Error     string          `json:"error,omitempty"`
-	Latency   time.Duration   `json:"latency_ns"`
-	Services  []ServiceStatus `json:"services"`
+	Site      string `json:"site"`
+	Host      string `json:"host"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+	// Reach classifies why the host could not be reached: down (network
+	// level), access problem, or no answer (slow); empty when reachable.
+	Reach    Saw             `json:"reach,omitempty"`
+	Latency  time.Duration   `json:"latency_ns"`
+	Services []ServiceStatus `json:"services"`
 }
 
 // Activity of a site for a group of services.
@@ -95,6 +98,10 @@ type SiteStatus struct {
 	Core      Activity     `json:"core"`
 	Reporting Activity     `json:"reporting"`
 	Observed  time.Time    `json:"observed"`
+	// Loss is the site's loss verdict from every observer (set by
+	// Deployment.Observe): whether a site that does not answer here is
+	// DOWN, UNREACHABLE FROM HERE, or UNKNOWN.
+	Loss *SiteVerdict `json:"loss,omitempty"`
 }
 
 // Services returns every service status of the site.
@@ -247,6 +254,7 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 	codes := map[int]int{}
 	if err != nil {
 		hs.Error = err.Error()
+		hs.Reach = Reach(err)
 	} else {
 		hs.Reachable = true
 		codes = ParseBatch(res.Stdout)

@@ -43,6 +43,12 @@ type LayerVerdict struct {
 	// (a writable MongoDB primary when mongodb.primary_follows_active is
 	// off). Combine does not count its site.
 	Neutral bool `json:"neutral,omitempty"`
+	// Access is set when the layer could not be observed because of an
+	// access problem (credentials missing or refused): what to fix.
+	Access string `json:"access,omitempty"`
+	// Evidence is what this layer says of each site's liveness (site
+	// loss): member heartbeats, health checks, bridges.
+	Evidence []Evidence `json:"evidence,omitempty"`
 }
 
 // Row is one line of a layer's table (a member, a broker queue, a server).
@@ -155,15 +161,19 @@ func Combine(layers []LayerVerdict) Verdict {
 // ServicesLayer turns observed sites into the services layer's verdict.
 func ServicesLayer(sites []SiteStatus) LayerVerdict {
 	l := LayerVerdict{Layer: LayerServices}
-	var active, unknown, unreachable []string
+	var active, unknown, unreachable, unseen []string
 	for _, s := range sites {
 		switch {
 		case s.Core.Serving():
 			active = append(active, s.Site)
 		case s.Core == Undecided:
 			unknown = append(unknown, s.Site)
-		case s.Core == Unreachable:
+		case s.Core == Unreachable && s.Loss.Down():
 			unreachable = append(unreachable, s.Site)
+		case s.Core == Unreachable:
+			// not observed, loss not confirmed: it may be serving
+			unknown = append(unknown, s.Site)
+			unseen = append(unseen, lossSummary(s))
 		}
 		for _, svc := range s.Services() {
 			l.Rows = append(l.Rows, Row{Site: s.Site, Name: svc.Host + "/" + svc.Service, State: string(svc.State), Detail: svc.Error})
@@ -177,11 +187,14 @@ func ServicesLayer(sites []SiteStatus) LayerVerdict {
 	case len(unknown) > 0:
 		l.State = ServeUnknown
 		l.Detail = "service states unknown on site " + strings.Join(unknown, ", ")
+		if len(unseen) > 0 {
+			l.Detail += ": " + strings.Join(unseen, "; ")
+		}
 	case len(active) == 1:
 		l.State, l.Site, l.Sites = ServeOne, active[0], active
 		l.Detail = "core services run on site " + active[0] + " only"
 		if len(unreachable) > 0 {
-			l.Notes = append(l.Notes, "site "+strings.Join(unreachable, ", ")+" did not answer: it is taken as down (make sure it is fenced)")
+			l.Notes = append(l.Notes, "site "+strings.Join(unreachable, ", ")+" is DOWN (its loss is confirmed by independent observers): it counts as not serving")
 		}
 		// a component failure on the active site: name it, and the runbook
 		// that restarts it (takeover skips everything that already runs)
@@ -212,8 +225,9 @@ func ServicesLayer(sites []SiteStatus) LayerVerdict {
 			}
 		}
 	case len(unreachable) > 0:
-		l.State = ServeUnknown
-		l.Detail = "site " + strings.Join(unreachable, ", ") + " did not answer and no other site runs its core services"
+		l.State = ServeNone
+		l.Detail = "site " + strings.Join(unreachable, ", ") + " is DOWN (confirmed) and no other site runs its core services"
+		l.Fix = "sitectl takeover --site <the surviving site>"
 	default:
 		l.State = ServeNone
 		l.Detail = "no site runs its core services"

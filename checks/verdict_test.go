@@ -42,6 +42,9 @@ func TestCombine(t *testing.T) {
 
 func TestServicesLayer(t *testing.T) {
 	site := func(name string, core Activity) SiteStatus { return SiteStatus{Site: name, Core: core} }
+	lost := func(name string, st SiteState) SiteStatus {
+		return SiteStatus{Site: name, Core: Unreachable, Loss: &SiteVerdict{Site: name, State: st, Summary: "site " + name + " " + string(st)}}
+	}
 	cases := []struct {
 		name  string
 		sites []SiteStatus
@@ -52,7 +55,13 @@ func TestServicesLayer(t *testing.T) {
 		{"partial counts", []SiteStatus{site("A", Passive), site("B", Partial)}, ServeOne, "B"},
 		{"both", []SiteStatus{site("A", Active), site("B", Partial)}, ServeSplit, ""},
 		{"none", []SiteStatus{site("A", Passive), site("B", Passive)}, ServeNone, ""},
-		{"A cut off, B active", []SiteStatus{site("A", Unreachable), site("B", Active)}, ServeOne, "B"},
+		// a site that does not answer counts as not serving only when its
+		// loss is confirmed: otherwise it may be serving
+		{"A cut off, loss not judged, B active: unknown", []SiteStatus{site("A", Unreachable), site("B", Active)}, ServeUnknown, ""},
+		{"A unreachable from here, B active: unknown", []SiteStatus{lost("A", SiteUnreachableHere), site("B", Active)}, ServeUnknown, ""},
+		{"A loss unknown, B active: unknown", []SiteStatus{lost("A", SiteUnknown), site("B", Active)}, ServeUnknown, ""},
+		{"A DOWN, B active", []SiteStatus{lost("A", SiteDown), site("B", Active)}, ServeOne, "B"},
+		{"A DOWN, B passive: none", []SiteStatus{lost("A", SiteDown), site("B", Passive)}, ServeNone, ""},
 		{"A cut off, B passive: unknown", []SiteStatus{site("A", Unreachable), site("B", Passive)}, ServeUnknown, ""},
 		{"undecided", []SiteStatus{site("A", Undecided), site("B", Passive)}, ServeUnknown, ""},
 	}

@@ -57,6 +57,7 @@ type Inventory struct {
 	MongoDB    *MongoDB  `yaml:"mongodb"`
 	ActiveMQ   *ActiveMQ `yaml:"activemq"`
 	HAProxy    *HAProxy  `yaml:"haproxy"`
+	Failover   *Failover `yaml:"failover"` // how a site's loss is confirmed; optional
 	Runbooks   []string  `yaml:"runbooks"` // extra runbook files or directories, relative to this file
 
 	File   string `yaml:"-"` // the file it was loaded from
@@ -95,8 +96,42 @@ type Site struct {
 	// ActiveMQ consumers of this site are recognised by these client-id
 	// prefixes or STOMP host headers.
 	ConsumerMatch []string `yaml:"consumer_match"`
+	// Fence powers off or isolates the site before a disaster takeover of
+	// the other site; optional.
+	Fence *Fence `yaml:"fence"`
 
 	Pos Pos `yaml:"-"`
+}
+
+// Failover says how a site's loss is confirmed before a disaster takeover,
+// and how often the sites may switch (docs/checks.md, "Site loss").
+type Failover struct {
+	// LossQuorum is how many independent observers (MongoDB members and
+	// brokers outside the site, HAProxy, probers) must confirm that a site
+	// the operator cannot reach is down; default 2 (all of them if fewer
+	// are configured).
+	LossQuorum int `yaml:"loss_quorum"`
+	// Probers are the hosts that probe a site over TCP (SSH port and the
+	// services' probe ports) when its loss is judged; hosts of the judged
+	// site itself are skipped. Default: each other site's first host and
+	// the witness's first host.
+	Probers      []string `yaml:"probers"`
+	ProbeTimeout Duration `yaml:"probe_timeout"` // per TCP connect of a probe; default 2s
+	// Cooldown: a takeover or switchover within this time after a
+	// completed one is refused unless forced; default 10m.
+	Cooldown Duration `yaml:"cooldown"`
+	Pos      Pos      `yaml:"-"`
+}
+
+// Fence is how a lost site is fenced (STONITH): a command that powers it
+// off or isolates it (an IPMI, cloud or switch CLI), and a check that
+// confirms it, run with sh -c on the operator's machine or on Host.
+type Fence struct {
+	Command string   `yaml:"command"`
+	Check   string   `yaml:"check"`   // exits 0 once the site is fenced
+	Host    string   `yaml:"host"`    // an inventory host outside the site; default: this machine
+	Timeout Duration `yaml:"timeout"` // for the command and for the check; default 60s
+	Pos     Pos      `yaml:"-"`
 }
 
 // Witness is the third location (the MongoDB arbiter's host).

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks an inventory built in code (Parse already does it) and
@@ -68,6 +69,60 @@ func (inv *Inventory) Host(name string) *Host {
 		}
 	}
 	return nil
+}
+
+// LossQuorum is failover.loss_quorum, or its default 2.
+func (inv *Inventory) LossQuorum() int {
+	if inv.Failover != nil && inv.Failover.LossQuorum > 0 {
+		return inv.Failover.LossQuorum
+	}
+	return 2
+}
+
+// ProbeTimeout is failover.probe_timeout, or its default 2s.
+func (inv *Inventory) ProbeTimeout() time.Duration {
+	if inv.Failover != nil && inv.Failover.ProbeTimeout > 0 {
+		return inv.Failover.ProbeTimeout.D()
+	}
+	return 2 * time.Second
+}
+
+// Cooldown is failover.cooldown, or its default 10m.
+func (inv *Inventory) Cooldown() time.Duration {
+	if inv.Failover != nil && inv.Failover.Cooldown > 0 {
+		return inv.Failover.Cooldown.D()
+	}
+	return 10 * time.Minute
+}
+
+// ProbersOf returns the hosts that probe site: failover.probers, or each
+// other site's first host and the witness's first host; never a host of
+// site itself.
+func (inv *Inventory) ProbersOf(site string) []*Host {
+	var cand []*Host
+	if inv.Failover != nil && len(inv.Failover.Probers) > 0 {
+		for _, n := range inv.Failover.Probers {
+			if h := inv.Host(n); h != nil {
+				cand = append(cand, h)
+			}
+		}
+	} else {
+		for _, s := range inv.Sites {
+			if s != nil && s.Name != site && len(s.Hosts) > 0 {
+				cand = append(cand, s.Hosts[0])
+			}
+		}
+		if inv.Witness != nil && len(inv.Witness.Hosts) > 0 {
+			cand = append(cand, inv.Witness.Hosts[0])
+		}
+	}
+	var out []*Host
+	for _, h := range cand {
+		if h != nil && h.Site != site {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // PrimarySite returns the site whose role is primary, or nil.
@@ -245,6 +300,52 @@ func (v *validator) inventory(inv *Inventory) {
 	}
 	if inv.HAProxy != nil {
 		v.haproxy(inv, inv.HAProxy)
+	}
+	if inv.Failover != nil {
+		v.failover(inv.Failover, hosts)
+	}
+	for _, s := range inv.Sites {
+		if s != nil && s.Fence != nil {
+			v.fence(s, hosts)
+		}
+	}
+}
+
+func (v *validator) failover(f *Failover, hosts map[string]*Host) {
+	if f.LossQuorum < 0 {
+		v.errf(f, "loss_quorum", "failover.loss_quorum %d must be at least 1 (0 or absent: the default, 2)", f.LossQuorum)
+	}
+	for i, p := range f.Probers {
+		if hosts[p] == nil {
+			v.errf(f, fmt.Sprintf("probers[%d]", i), "failover.probers[%d]: unknown host %q (expected a host of a site or of the witness)", i, p)
+		}
+	}
+	if f.ProbeTimeout < 0 {
+		v.errf(f, "probe_timeout", "failover.probe_timeout must not be negative")
+	}
+	if f.Cooldown < 0 {
+		v.errf(f, "cooldown", "failover.cooldown must not be negative (0: the default, 10m)")
+	}
+}
+
+func (v *validator) fence(s *Site, hosts map[string]*Host) {
+	f := s.Fence
+	if strings.TrimSpace(f.Command) == "" {
+		v.errf(f, "command", "site %s: fence.command is required (the command that powers off or isolates the site)", s.Name)
+	}
+	if strings.TrimSpace(f.Check) == "" {
+		v.errf(f, "check", "site %s: fence.check is required (a command that exits 0 once the site is fenced)", s.Name)
+	}
+	if f.Host != "" {
+		switch h := hosts[f.Host]; {
+		case h == nil:
+			v.errf(f, "host", "site %s: fence.host: unknown host %q", s.Name, f.Host)
+		case h.Site == s.Name || s.Host(f.Host) != nil:
+			v.errf(f, "host", "site %s: fence.host %q is in the site it fences: a lost site cannot fence itself", s.Name, f.Host)
+		}
+	}
+	if f.Timeout < 0 {
+		v.errf(f, "timeout", "site %s: fence.timeout must not be negative", s.Name)
 	}
 }
 

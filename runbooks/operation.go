@@ -50,6 +50,10 @@ type Operation struct {
 	Lock func(ctx context.Context, runID string) (release func() error, err error)
 	// Confirm is asked, after the before-state is known, whether to go on.
 	Confirm func(ctx context.Context, p *Plan, before []checks.SiteStatus) error
+	// Fencer runs a lost site's fence command and check on the operator's
+	// machine (nil: a local shell); commands for a named host go through
+	// Runner.
+	Fencer checks.HostRunner
 }
 
 // Report is what an operation did.
@@ -91,177 +95,102 @@ type OutcomeError struct {
 
 func (e *OutcomeError) Error() string { return e.Msg }
 
-// Run performs the operation. The error is a *RefusedError, a lock error,
-// an *OutcomeError, or an infrastructure error (journal, inventory).
+// Run performs the operation as a short list of phases: lock, observe,
+// preconditions, confirm (and observe again if the prompt waited), fence
+// (a disaster takeover only), execute, verify (the invariant after), and
+// the verdict. The error is a *RefusedError, a lock error, an
+// *OutcomeError, or an infrastructure error (journal, inventory).
 func (o *Operation) Run(ctx context.Context) (*Report, error) {
-	if o.Clock == nil {
-		o.Clock = RealClock
-	}
-	if o.Sink == nil {
-		o.Sink = event.Discard
-	}
-	plan, err := o.Catalog.Compile(o.Runbook, o.Inventory, o.Site)
+	r, err := o.start()
 	if err != nil {
-		return nil, err
+		return r.rep, err
 	}
-	rep := &Report{Plan: plan, Started: o.Clock.Now()}
-	if o.RunID == "" {
-		o.RunID = journal.NewRunID(rep.Started)
-	}
-	rep.RunID = o.RunID
-	sink := event.Sink(o.Sink)
-	var jw *journal.Writer
-	if o.Mode == Execute {
-		var opts []journal.Option
-		if o.Redactor != nil {
-			opts = append(opts, journal.WithRedactor(o.Redactor))
-		}
-		jw, err = journal.Create(o.JournalDir, o.RunID, opts...)
+	defer r.close()
+	rep := r.rep
+
+	// 1. lock: before anything is observed, so that what the
+	// preconditions see cannot change under another operator's run
+	if o.Mode == Execute && o.Lock != nil {
+		release, err := o.Lock(ctx, o.RunID)
 		if err != nil {
-			return rep, fmt.Errorf("cannot open the run's journal in %s (nothing was changed): %w", o.JournalDir, err)
-		}
-		defer jw.Close()
-		rep.JournalPath = jw.Path()
-		sink = event.Tee(jw, o.Sink)
-	}
-	st := &event.Stamper{RunID: o.RunID, Now: o.Clock.Now, Next: sink}
-	info := o.Info
-	info.ID, info.Runbook, info.RunbookDigest, info.Site = o.RunID, plan.Runbook.Name, plan.Runbook.Digest(), plan.Site
-	info.Deployment, info.Inventory, info.InventoryDigest = o.Inventory.Deployment, o.Inventory.File, o.Inventory.Digest
-	info.Mode, info.ResumeOf, info.Reason, info.Started = o.Mode.String(), o.ResumeOf, o.Reason, rep.Started
-	if o.ResumeOf != "" && o.Mode == Execute {
-		info.Mode = "resume"
-	}
-	st.Emit(event.Event{Kind: event.RunStart, Run: &info, Message: fmt.Sprintf("%s --site %s", plan.Runbook.Name, plan.Site)})
-
-	finish := func(outcome event.Outcome, msg string) {
-		rep.Outcome = outcome
-		st.Emit(event.Event{Kind: event.RunEnd, Outcome: outcome, Message: msg, Duration: o.Clock.Now().Sub(rep.Started)})
-	}
-
-	// 1. before-state and preconditions (not offline: that makes no connection)
-	var refusal *RefusedError
-	dep := &checks.Deployment{Inventory: o.Inventory, Runner: o.Runner, Probe: o.Probe, Now: o.Clock.Now, Layers: o.Layers}
-	if o.Mode != Offline {
-		snap := dep.Observe(ctx)
-		rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
-		down := checks.UnreachableSites(snap.Sites)
-		for _, t := range plan.Tasks() {
-			switch d := t.Driver.(type) {
-			case *verifyDriver:
-				d.down = down
-			case *mongoDriver:
-				d.started = rep.Started
-				if fp := o.ForcePromotion; fp != nil && d.move == "" && fp.Site == d.site {
-					d.force = fp
-					d.warn = func(lines []string) { // journaled, and rendered as text or JSON
-						for _, l := range lines {
-							st.Emit(event.Event{Kind: event.Message, Task: t.ID, Step: t.Step.Name, Message: "warning: " + l})
-						}
-					}
-				}
+			r.finish(event.Refused, "lock: "+err.Error())
+			if errors.Is(err, runlock.ErrHeld) {
+				return rep, err
 			}
+			return rep, &RefusedError{Reason: "cannot take the run lock: " + err.Error()}
 		}
-		for _, s := range rep.Before {
-			st.Emit(event.Event{Kind: event.Message, Message: "before: " + DescribeSite(s)})
-		}
-		st.Emit(event.Event{Kind: event.Invariant, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
-		st.Emit(event.Event{Kind: event.Verdict, Message: "before: " + describeVerdict(rep.VerdictBefore)})
-		if ref, warn := o.preconditions(plan, rep.Before); ref != nil {
-			if o.Force {
-				st.Emit(event.Event{Kind: event.Message, Message: fmt.Sprintf("--force overrides a refusal: %s; reason given: %q", ref.Reason, o.Reason)})
-				rep.Warnings = append(rep.Warnings, "forced past: "+ref.Reason)
-			} else if o.Mode == Execute {
-				finish(event.Refused, ref.Error())
-				return rep, ref
+		r.emit(event.Event{Kind: event.Lock, Message: "lock acquired"})
+		defer func() {
+			if err := release(); err != nil {
+				r.emit(event.Event{Kind: event.Lock, Message: "lock release failed: " + err.Error() + " (break it with: sitectl unlock --reason ...)"})
 			} else {
-				refusal = ref // a plan still shows its steps, then says it would be refused
-				st.Emit(event.Event{Kind: event.Message, Message: "the run would be refused: " + ref.Reason})
+				r.emit(event.Event{Kind: event.Lock, Message: "lock released"})
 			}
-		} else if warn != "" {
-			rep.Warnings = append(rep.Warnings, warn)
-			st.Emit(event.Event{Kind: event.Message, Message: "warning: " + warn})
+		}()
+	}
+
+	// 2. observe and 3. preconditions (not offline: that makes no connection)
+	var refusal *RefusedError
+	if o.Mode != Offline {
+		ref, err := r.observeAndCheck(ctx)
+		if err != nil {
+			return rep, err
 		}
+		refusal = ref
 	}
 	if ctx.Err() != nil {
-		finish(event.Cancelled, "cancelled before anything changed")
+		r.finish(event.Cancelled, "cancelled before anything changed")
 		return rep, &OutcomeError{Outcome: event.Cancelled, RunID: o.RunID, Msg: "cancelled before anything changed"}
 	}
 
-	// 2. confirmation and lock (only when something may change)
-	if o.Mode == Execute {
-		if o.Confirm != nil {
-			if err := o.Confirm(ctx, plan, rep.Before); err != nil {
-				finish(event.Refused, "not confirmed: "+err.Error())
-				return rep, &RefusedError{Reason: "not confirmed: " + err.Error()}
-			}
+	// 4. confirm, then look again if the prompt waited: another
+	// operator's run may have changed the deployment meanwhile
+	if o.Mode == Execute && o.Confirm != nil {
+		asked := o.Clock.Now()
+		if err := o.Confirm(ctx, r.plan, rep.Before); err != nil {
+			r.finish(event.Refused, "not confirmed: "+err.Error())
+			return rep, &RefusedError{Reason: "not confirmed: " + err.Error()}
 		}
-		if o.Lock != nil {
-			release, err := o.Lock(ctx, o.RunID)
-			if err != nil {
-				finish(event.Refused, "lock: "+err.Error())
-				if errors.Is(err, runlock.ErrHeld) {
-					return rep, err
-				}
-				return rep, &RefusedError{Reason: "cannot take the run lock: " + err.Error()}
+		if o.Clock.Now().Sub(asked) >= reobserveAfter {
+			r.emit(event.Event{Kind: event.Message, Message: "observing again: the confirmation took " + o.Clock.Now().Sub(asked).Round(time.Second).String()})
+			if _, err := r.observeAndCheck(ctx); err != nil {
+				return rep, err
 			}
-			st.Emit(event.Event{Kind: event.Lock, Message: "lock acquired"})
-			defer func() {
-				if err := release(); err != nil {
-					st.Emit(event.Event{Kind: event.Lock, Message: "lock release failed: " + err.Error() + " (break it with: sitectl unlock --reason ...)"})
-				} else {
-					st.Emit(event.Event{Kind: event.Lock, Message: "lock released"})
-				}
-			}()
 		}
 	}
 
-	// 3. the engine
-	eng := &Engine{Runner: o.Runner, Sink: st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint}
-	rep.Result = eng.Run(ctx, plan)
+	// 5. fence a lost site before anything of this one starts
+	if o.Mode == Execute && r.disaster != nil {
+		if err := r.fence(ctx, r.disaster); err != nil {
+			r.finish(event.Failed, err.Error())
+			return rep, &OutcomeError{Outcome: event.Failed, RunID: o.RunID, Msg: err.Error()}
+		}
+	}
+
+	// 6. execute
+	r.bindDrivers(rep.Before)
+	eng := &Engine{Runner: o.Runner, Sink: r.st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint}
+	rep.Result = eng.Run(ctx, r.plan)
 	if !rep.Result.LastVerified.IsZero() {
 		rep.RTO = rep.Result.LastVerified.Sub(rep.Started)
 	}
-	outcome := rep.Result.Outcome
-	msg := summary(rep.Result)
+	outcome, msg := rep.Result.Outcome, summary(rep.Result)
 
-	// 4. the invariant again, after the runbook
+	// 7. verify: the invariant again, and 8. the verdict
 	if o.Mode == Execute && outcome != event.Cancelled {
-		snap := dep.Observe(ctx)
-		rep.After, rep.InvariantAfter, rep.VerdictAfter = snap.Sites, snap.Invariant, snap.Verdict
-		for _, s := range rep.After {
-			st.Emit(event.Event{Kind: event.Message, Message: "after: " + DescribeSite(s)})
-		}
-		st.Emit(event.Event{Kind: event.Invariant, Message: "after: " + rep.InvariantAfter.Message, Outcome: invOutcome(rep.InvariantAfter)})
-		if !rep.InvariantAfter.Holds {
-			if rep.InvariantAfter.Known {
-				outcome, msg = event.Failed, rep.InvariantAfter.Message
-			} else if outcome == event.OK {
-				outcome, msg = event.Unknown, rep.InvariantAfter.Message
-			}
-		}
-		vo, vmsg := verdictOutcome(plan, rep.VerdictAfter)
-		st.Emit(event.Event{Kind: event.Verdict, Message: "after: " + describeVerdict(rep.VerdictAfter), Outcome: vo, Expected: vmsg})
-		if outcome == event.OK && vo != event.OK {
-			outcome, msg = vo, fmt.Sprintf("%s; verdict: %s (expected %s)", msg, rep.VerdictAfter.Summary, vmsg)
-			if len(rep.VerdictAfter.Fixes) > 0 {
-				msg += "; " + strings.Join(rep.VerdictAfter.Fixes, "; ")
-			}
-		}
+		outcome, msg = r.verifyAfter(ctx, outcome, msg)
 	}
-	if jw != nil {
-		if err := jw.Err(); err != nil {
-			msg += "; journal write failed: " + err.Error()
-			if outcome == event.OK {
-				outcome = event.Unknown
-			}
+	if err := r.journalErr(); err != nil {
+		msg += "; journal write failed: " + err.Error()
+		if outcome == event.OK {
+			outcome = event.Unknown
 		}
 	}
 	if refusal != nil {
-		finish(event.Refused, refusal.Error())
+		r.finish(event.Refused, refusal.Error())
 		return rep, refusal
 	}
-	finish(outcome, msg)
+	r.finish(outcome, msg)
 	switch outcome {
 	case event.OK, event.Planned, event.Skipped:
 		return rep, nil
@@ -270,6 +199,185 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		return rep, nil // a plan that found unknown states is still a plan
 	}
 	return rep, &OutcomeError{Outcome: outcome, RunID: o.RunID, Msg: msg}
+}
+
+// reobserveAfter: a confirmation that took longer than this is followed by
+// a new observation and the preconditions again before anything acts.
+const reobserveAfter = 2 * time.Second
+
+// running is one Run's state: the plan, the journal, the event stamper.
+type running struct {
+	o        *Operation
+	plan     *Plan
+	rep      *Report
+	st       *event.Stamper
+	jw       *journal.Writer
+	disaster *checks.SiteStatus // the lost site a disaster takeover fences
+}
+
+func (r *running) emit(e event.Event) { r.st.Emit(e) }
+
+func (r *running) finish(outcome event.Outcome, msg string) {
+	r.rep.Outcome = outcome
+	r.emit(event.Event{Kind: event.RunEnd, Outcome: outcome, Message: msg, Duration: r.o.Clock.Now().Sub(r.rep.Started)})
+}
+
+func (r *running) close() {
+	if r.jw != nil {
+		r.jw.Close()
+	}
+}
+
+func (r *running) journalErr() error {
+	if r.jw == nil {
+		return nil
+	}
+	return r.jw.Err()
+}
+
+// start compiles the plan, opens the journal and emits run.start.
+func (o *Operation) start() (*running, error) {
+	if o.Clock == nil {
+		o.Clock = RealClock
+	}
+	if o.Sink == nil {
+		o.Sink = event.Discard
+	}
+	r := &running{o: o}
+	plan, err := o.Catalog.Compile(o.Runbook, o.Inventory, o.Site)
+	if err != nil {
+		return r, err
+	}
+	r.plan = plan
+	rep := &Report{Plan: plan, Started: o.Clock.Now()}
+	r.rep = rep
+	if o.RunID == "" {
+		o.RunID = journal.NewRunID(rep.Started)
+	}
+	rep.RunID = o.RunID
+	sink := event.Sink(o.Sink)
+	if o.Mode == Execute {
+		var opts []journal.Option
+		if o.Redactor != nil {
+			opts = append(opts, journal.WithRedactor(o.Redactor))
+		}
+		jw, err := journal.Create(o.JournalDir, o.RunID, opts...)
+		if err != nil {
+			return r, fmt.Errorf("cannot open the run's journal in %s (nothing was changed): %w", o.JournalDir, err)
+		}
+		r.jw = jw
+		rep.JournalPath = jw.Path()
+		sink = event.Tee(jw, o.Sink)
+	}
+	r.st = &event.Stamper{RunID: o.RunID, Now: o.Clock.Now, Next: sink}
+	info := o.Info
+	info.ID, info.Runbook, info.RunbookDigest, info.Site = o.RunID, plan.Runbook.Name, plan.Runbook.Digest(), plan.Site
+	info.Deployment, info.Inventory, info.InventoryDigest = o.Inventory.Deployment, o.Inventory.File, o.Inventory.Digest
+	info.Mode, info.ResumeOf, info.Reason, info.Started = o.Mode.String(), o.ResumeOf, o.Reason, rep.Started
+	if o.ResumeOf != "" && o.Mode == Execute {
+		info.Mode = "resume"
+	}
+	r.emit(event.Event{Kind: event.RunStart, Run: &info, Message: fmt.Sprintf("%s --site %s", plan.Runbook.Name, plan.Site)})
+	return r, nil
+}
+
+func (o *Operation) deployment() *checks.Deployment {
+	return &checks.Deployment{Inventory: o.Inventory, Runner: o.Runner, Probe: o.Probe, Now: o.Clock.Now, Layers: o.Layers}
+}
+
+// observeAndCheck observes the deployment (the before-state), emits it
+// with each unobserved site's loss evidence, and applies the
+// preconditions. In Execute mode a refusal that is not forced ends the run
+// (the error); in a plan it is returned to be reported after the steps.
+func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
+	o, rep := r.o, r.rep
+	snap := o.deployment().Observe(ctx)
+	rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
+	for _, s := range rep.Before {
+		r.emit(event.Event{Kind: event.Message, Message: "before: " + DescribeSite(s)})
+		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
+			r.emit(event.Event{Kind: event.Evidence, Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
+		}
+	}
+	r.emit(event.Event{Kind: event.Invariant, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
+	r.emit(event.Event{Kind: event.Verdict, Message: "before: " + describeVerdict(rep.VerdictBefore)})
+	ref, warn := o.preconditions(r.plan, rep.Before, rep.VerdictBefore)
+	if ref == nil {
+		ref = o.cooldown(r.plan)
+	}
+	r.disaster = nil
+	if ref == nil || o.Force {
+		r.disaster = disasterSite(r.plan, rep.Before)
+	}
+	switch {
+	case ref != nil && o.Force:
+		r.emit(event.Event{Kind: event.Message, Message: fmt.Sprintf("--force overrides a refusal: %s; reason given: %q", ref.Reason, o.Reason)})
+		rep.Warnings = append(rep.Warnings, "forced past: "+ref.Reason)
+	case ref != nil && o.Mode == Execute:
+		r.finish(event.Refused, ref.Error())
+		return nil, ref
+	case ref != nil:
+		r.emit(event.Event{Kind: event.Message, Message: "the run would be refused: " + ref.Reason})
+		return ref, nil // a plan still shows its steps, then says it would be refused
+	case warn != "":
+		rep.Warnings = append(rep.Warnings, warn)
+		r.emit(event.Event{Kind: event.Message, Message: "warning: " + warn})
+	}
+	return nil, nil
+}
+
+// bindDrivers hands the run's facts to the drivers that need them: the
+// sites whose loss is confirmed, the run's start, the forced promotion.
+func (r *running) bindDrivers(before []checks.SiteStatus) {
+	o := r.o
+	down := checks.DownSites(before)
+	for _, t := range r.plan.Tasks() {
+		switch d := t.Driver.(type) {
+		case *verifyDriver:
+			d.down = down
+		case *mongoDriver:
+			d.started = r.rep.Started
+			if fp := o.ForcePromotion; fp != nil && d.move == "" && fp.Site == d.site {
+				d.force = fp
+				d.warn = func(lines []string) { // journaled, and rendered as text or JSON
+					for _, l := range lines {
+						r.emit(event.Event{Kind: event.Message, Task: t.ID, Step: t.Step.Name, Message: "warning: " + l})
+					}
+				}
+			}
+		}
+	}
+}
+
+// verifyAfter observes again after the runbook: the invariant must hold
+// and the verdict must be what the runbook promises.
+func (r *running) verifyAfter(ctx context.Context, outcome event.Outcome, msg string) (event.Outcome, string) {
+	rep := r.rep
+	snap := r.o.deployment().Observe(ctx)
+	rep.After, rep.InvariantAfter, rep.VerdictAfter = snap.Sites, snap.Invariant, snap.Verdict
+	for _, s := range rep.After {
+		r.emit(event.Event{Kind: event.Message, Message: "after: " + DescribeSite(s)})
+		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
+			r.emit(event.Event{Kind: event.Evidence, Site: s.Site, Message: "after: " + s.Loss.Summary, Lines: s.Loss.Lines()})
+		}
+	}
+	r.emit(event.Event{Kind: event.Invariant, Message: "after: " + rep.InvariantAfter.Message, Outcome: invOutcome(rep.InvariantAfter)})
+	if !rep.InvariantAfter.Holds {
+		if rep.InvariantAfter.Known {
+			outcome, msg = event.Failed, rep.InvariantAfter.Message
+		} else if outcome == event.OK {
+			outcome, msg = event.Unknown, rep.InvariantAfter.Message
+		}
+	}
+	vo, vmsg := verdictOutcome(r.plan, rep.VerdictAfter)
+	r.emit(event.Event{Kind: event.Verdict, Message: "after: " + describeVerdict(rep.VerdictAfter), Outcome: vo, Expected: vmsg})
+	if outcome == event.OK && vo != event.OK {
+		outcome, msg = vo, fmt.Sprintf("%s; verdict: %s (expected %s)", msg, rep.VerdictAfter.Summary, vmsg)
+		if len(rep.VerdictAfter.Fixes) > 0 {
+			msg += "; " + strings.Join(rep.VerdictAfter.Fixes, "; ")
+		}
+	}
+	return outcome, msg
 }
 
 func invOutcome(i checks.Invariant) event.Outcome {
@@ -282,19 +390,45 @@ func invOutcome(i checks.Invariant) event.Outcome {
 	return event.Unknown
 }
 
-// preconditions refuses an activation while the other site serves.
-func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus) (*RefusedError, string) {
-	var other checks.SiteStatus
+// preconditions refuses an activation while the other site may serve: it
+// is active, its state is unknown, or it does not answer here and its loss
+// is not confirmed by independent observers (UNREACHABLE FROM HERE,
+// UNKNOWN: an unobserved site is never assumed down). A deactivation that
+// would leave no site active is refused too (a switchover is one runbook:
+// its renounce half is not checked on its own).
+func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus, v checks.Verdict) (*RefusedError, string) {
+	var other, self checks.SiteStatus
 	for _, s := range before {
-		if s.Site == p.Other {
+		switch s.Site {
+		case p.Other:
 			other = s
+		case p.Site:
+			self = s
 		}
 	}
 	rb := p.Runbook
-	if rb.Effect != EffectActivate || rb.Scope == ScopeReporting {
-		if rb.Effect == EffectDeactivate && rb.Scope != ScopeReporting && !other.Core.Serving() {
-			return nil, fmt.Sprintf("site %s is %s: after this run no site may be active", p.Other, other.Core)
+	if rb.Scope == ScopeReporting {
+		return nil, ""
+	}
+	if rb.Effect == EffectDeactivate {
+		if other.Core.Serving() || self.Core == checks.Passive {
+			return nil, "" // the other site serves, or this one already does not
 		}
+		return &RefusedError{
+			Reason: fmt.Sprintf("site %s is %s: after %s of site %s no site would be active (%s)", p.Other, describeActivity(other), rb.Name, p.Site, v.Summary),
+			Hint:   fmt.Sprintf("to move traffic run: sitectl switchover --site %s; to stop site %s anyway: --force --reason \"...\"", p.Other, p.Site),
+		}, ""
+	}
+	if rb.Effect == EffectSwitch && other.Core == checks.Unreachable {
+		// a planned move renounces the other site first: it must answer
+		ref := lossRefusal(p, other)
+		ref.Reason = "a switchover renounces the other site first, and it does not answer: " + ref.Reason
+		if other.Loss.Down() {
+			ref.Hint = fmt.Sprintf("site %s is DOWN: for a disaster takeover run: sitectl takeover --site %s", p.Other, p.Site)
+		}
+		return ref, ""
+	}
+	if rb.Effect != EffectActivate {
 		return nil, ""
 	}
 	switch other.Core {
@@ -309,9 +443,38 @@ func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus) (*Refused
 			Hint:   fmt.Sprintf("inspect it: sitectl status --site %s; if it is down or fenced, re-run with --force --reason \"...\"", p.Other),
 		}, ""
 	case checks.Unreachable:
-		return nil, fmt.Sprintf("site %s did not answer (%s): assuming it is down; make sure it is fenced (powered off or isolated) before traffic moves", p.Other, unknownDetail(other))
+		if other.Loss.Down() {
+			return nil, ""
+		}
+		return lossRefusal(p, other), ""
 	}
 	return nil, ""
+}
+
+// lossRefusal refuses a takeover while the other site does not answer here
+// and its loss is not confirmed; it carries the evidence.
+func lossRefusal(p *Plan, other checks.SiteStatus) *RefusedError {
+	summary := fmt.Sprintf("site %s does not answer here and its loss was not judged", p.Other)
+	var lines []string
+	if other.Loss != nil {
+		summary, lines = other.Loss.Summary, other.Loss.Lines()
+	}
+	reason := fmt.Sprintf("%s; %s would risk two active sites", summary, p.Runbook.Name)
+	if len(lines) > 0 {
+		reason += "\n  evidence:\n    " + strings.Join(lines, "\n    ")
+	}
+	return &RefusedError{
+		Reason: reason,
+		Hint: fmt.Sprintf("inspect: sitectl check --site %s (every observer's evidence); sitectl status --site %s; if you know site %s is down and fenced: --force --reason \"...\"",
+			p.Site, p.Other, p.Other),
+	}
+}
+
+func describeActivity(s checks.SiteStatus) string {
+	if s.Core == checks.Unreachable && s.Loss != nil {
+		return string(s.Loss.State)
+	}
+	return string(s.Core)
 }
 
 func unknownDetail(s checks.SiteStatus) string {

@@ -364,8 +364,8 @@ func TestObserveCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	o := Observe(ctx, &inventory.Broker{Name: "x", STOMP: ln.Addr().String()}, nil, 10*time.Second)
-	if o.Err == nil || time.Since(start) > 2*time.Second {
+	o := Observe(ctx, &inventory.Broker{Name: "x", STOMP: ln.Addr().String()}, nil, 2*time.Minute)
+	if o.Err == nil || time.Since(start) > time.Minute { // the cancel ended it, not the 2-minute timeout
 		t.Fatalf("cancel: err %v after %s", o.Err, time.Since(start))
 	}
 }

@@ -83,11 +83,11 @@ func TestRefreshCmdRespectsDeadline(t *testing.T) {
 	f := newFake()
 	d := f.deps()
 	d.Timeout, d.Grace = 20*time.Millisecond, 20*time.Millisecond
-	d.Observe = func(ctx context.Context) checks.Snapshot { time.Sleep(time.Second); return checks.Snapshot{} }
+	d.Observe = func(ctx context.Context) checks.Snapshot { time.Sleep(time.Minute); return checks.Snapshot{} }
 	m := New(context.Background(), d)
 	start := time.Now()
 	msg := m.refreshCmd()().(refreshMsg)
-	if msg.err == nil || time.Since(start) > 500*time.Millisecond {
+	if msg.err == nil || time.Since(start) > 30*time.Second { // the deadline ended it, not the observation
 		t.Fatalf("slow refresh: err=%v after %s", msg.err, time.Since(start))
 	}
 }
@@ -154,7 +154,7 @@ func TestUnreachableHostKeepsAgedValues(t *testing.T) {
 	f := newFake()
 	m := refreshed(t, f)
 	s := healthySnapshot()
-	s.Sites[1].Hosts[0] = checks.HostStatus{Site: "B", Host: "b-app1", Error: "dial tcp: i/o timeout"}
+	s.Sites[1].Hosts[0] = checks.HostStatus{Site: "B", Host: "b-app1", Error: "dial tcp: i/o timeout", Reach: checks.SawDown}
 	f.clock.now = t0.Add(6 * time.Second)
 	m, _ = update(t, m, refreshMsg{snap: s, at: f.clock.now})
 	v := m.View()
@@ -390,7 +390,7 @@ func TestServiceSince(t *testing.T) {
 	snap.Sites[0].Hosts[0].Reachable, snap.Sites[0].Hosts[0].Error = false, "a-app1: no answer within 2s"
 	m, _ = update(t, m, refreshMsg{snap: snap, at: f.clock.now})
 	f.clock.now = t0.Add(140 * time.Second)
-	if v := ansi.Strip(m.View()); !strings.Contains(v, "a-app1  UNREACHABLE, last seen 40s ago") || !strings.Contains(v, "chat                stopped   (40s old)") {
+	if v := ansi.Strip(m.View()); !strings.Contains(v, "a-app1  NO ANSWER, last seen 40s ago") || !strings.Contains(v, "chat                stopped   (40s old)") {
 		t.Fatalf("unreachable host:\n%s", v)
 	}
 }

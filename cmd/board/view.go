@@ -292,6 +292,20 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 			st = m.st.Stale
 		}
 		ls = append(ls, styled(fmt.Sprintf("  core %s · reporting %s", ss.Core, ss.Reporting), st))
+		// a site that does not answer here: its loss verdict and the
+		// evidence behind it (docs/checks.md "Site loss")
+		if ss.Loss != nil && ss.Loss.State != checks.SiteReachable {
+			lst := m.st.Bad
+			if ss.Loss.State == checks.SiteDown {
+				lst = m.st.Title
+			}
+			ls = append(ls, styled("  "+string(ss.Loss.State)+fmt.Sprintf(" (%d/%d observers confirm)", ss.Loss.Confirmed, ss.Loss.Quorum), lst))
+			for _, e := range ss.Loss.Evidence {
+				if e.Independent {
+					ls = append(ls, styled("    "+oneLine(e.String()), m.st.Faint))
+				}
+			}
+		}
 	}
 	if !m.haveSnap {
 		return append(ls, styled("  waiting for the first observation…", m.st.Faint))
@@ -308,9 +322,9 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 			hostStyle = m.st.Bad
 			if seen {
 				svcs, oldAt, old = e.Host.Services, e.At, true
-				hostLine += fmt.Sprintf("  UNREACHABLE, last seen %s ago", age(now.Sub(e.At)))
+				hostLine += fmt.Sprintf("  %s, last seen %s ago", hostReach(h.Reach), age(now.Sub(e.At)))
 			} else {
-				hostLine += "  UNREACHABLE: " + oneLine(h.Error)
+				hostLine += "  " + hostReach(h.Reach) + ": " + oneLine(h.Error)
 				svcs = nil
 			}
 		} else if stale {
@@ -553,4 +567,16 @@ func (m Model) journalLines() []line {
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\r", " ")
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// hostReach names why a host does not answer: the network (UNREACHABLE),
+// an access problem (never a loss), or no answer in time.
+func hostReach(r checks.Saw) string {
+	switch r {
+	case checks.SawAccess:
+		return "ACCESS PROBLEM"
+	case checks.SawDown:
+		return "UNREACHABLE"
+	}
+	return "NO ANSWER"
 }

@@ -20,7 +20,7 @@ func WriteSites(w io.Writer, sites []checks.SiteStatus) {
 		first := true
 		for _, h := range s.Hosts {
 			if !h.Reachable {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, "-", "UNREACHABLE", oneLine(h.Error))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, "-", reachLabel(h.Reach), oneLine(h.Error))
 				first = false
 				continue
 			}
@@ -45,10 +45,39 @@ func WriteSites(w io.Writer, sites []checks.SiteStatus) {
 	for _, s := range sites {
 		for _, h := range s.Hosts {
 			if !h.Reachable {
-				fmt.Fprintf(w, "\nhost %s (site %s) did not answer:\n  %s\n", h.Host, s.Site, h.Error)
+				what := "did not answer"
+				if h.Reach == checks.SawAccess {
+					what = "could not be accessed (an access problem, not a loss)"
+				}
+				fmt.Fprintf(w, "\nhost %s (site %s) %s:\n  %s\n", h.Host, s.Site, what, h.Error)
 			}
 		}
 	}
+	WriteLoss(w, sites)
+}
+
+// WriteLoss prints, for each site that does not answer here, its loss
+// verdict and every observer's evidence.
+func WriteLoss(w io.Writer, sites []checks.SiteStatus) {
+	for _, s := range sites {
+		if s.Loss == nil || s.Loss.State == checks.SiteReachable {
+			continue
+		}
+		fmt.Fprintf(w, "\nSite %s: %s: %s\n", s.Site, s.Loss.State, s.Loss.Summary)
+		for _, l := range s.Loss.Lines() {
+			fmt.Fprintf(w, "  %s\n", oneLine(l))
+		}
+	}
+}
+
+func reachLabel(r checks.Saw) string {
+	switch r {
+	case checks.SawAccess:
+		return "ACCESS PROBLEM"
+	case checks.SawDown:
+		return "UNREACHABLE"
+	}
+	return "NO ANSWER"
 }
 
 func col(first bool, s string) string {

@@ -126,7 +126,15 @@ func TestCheckEveryLayerThenSwitchSites(t *testing.T) {
 		}
 		l.conA.Close()
 	}()
+	// renouncing the only active site is refused: no site would serve
 	r = l.sitectl(t.Context(), nil, "renounce", "--site", "A", "--yes")
+	if r.code != cmdutil.ExitRefused || !strings.Contains(r.errOut, "no site would be active") || !strings.Contains(r.errOut, "sitectl switchover --site B") {
+		t.Fatalf("renounce A while B is passive: exit %d, want 3 naming the switchover\n%s", r.code, r.errOut)
+	}
+	if !l.svc.Running("a-chat") {
+		t.Fatal("a refused renounce stopped a-chat")
+	}
+	r = l.sitectl(t.Context(), nil, "renounce", "--site", "A", "--yes", "--force", "--reason", "e2e: the two-step move, takeover B follows")
 	if r.code != 0 {
 		t.Fatalf("renounce A: exit %d\n%s", r.code, r.errOut)
 	}

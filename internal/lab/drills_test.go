@@ -136,6 +136,7 @@ type snapshot struct {
 		Notes   []string `json:"notes"`
 	} `json:"ready"`
 	Snapshot struct {
+		Sites     []siteJSON      `json:"sites"`
 		Invariant json.RawMessage `json:"invariant"`
 		Verdict   struct {
 			State   string  `json:"state"`
@@ -267,6 +268,11 @@ type event struct {
 	Message  string    `json:"message"`
 	Observed string    `json:"observed"`
 	Duration int64     `json:"duration_ns"`
+	Site     string    `json:"site"`
+	Lines    []string  `json:"lines"`
+	Run      *struct {
+		Reason string `json:"reason"`
+	} `json:"run_info"`
 }
 
 func (d *drill) journal(run string) []event {
@@ -358,6 +364,7 @@ func TestDrills(t *testing.T) {
 	t.Run("7-idempotency-recovery", drillIdempotency)
 	t.Run("8-refusals", drillRefusals)
 	t.Run("9-board", drillBoard)
+	t.Run("10-site-loss-evidence", drillSiteLoss)
 	t.Run("5-mongodb-scenarios", drillMongo) // last: a forced reconfig is undone by restarting every member
 }
 

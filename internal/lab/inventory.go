@@ -12,6 +12,9 @@ import (
 // InventoryFile is the lab's inventory (deleted by Down).
 func (e *Env) InventoryFile() string { return filepath.Join(e.Dir, "inventory.yaml") }
 
+// FenceLog is where the lab's fence commands record each fencing.
+func (e *Env) FenceLog() string { return filepath.Join(e.runDir(), "fence.log") }
+
 // lockPath is the inventory's lock.path. Both sites' hosts share this
 // machine's file system, so they share one lock file.
 func (e *Env) lockPath() string {
@@ -50,6 +53,13 @@ func (e *Env) inventoryYAML() string {
 		w("  - name: %s", site)
 		w("    role: %s", si.Role)
 		w("    consumer_match: [%s]", si.Match)
+		// the lab's power switch: the fence isolates the site's
+		// namespace (its veth down) and records it; drills that need an
+		// unfenced site drop the lines marked lab-fence
+		w("    fence:   # lab-fence")
+		w("      command: 'ip link set %s down && echo \"$(date +%%s.%%N) fenced %s\" >> %s'   # lab-fence", n.Veth, site, e.FenceLog())
+		w("      check: 'ip -o link show dev %s | grep -qv \"[<,]UP[,>]\"'   # lab-fence", n.Veth)
+		w("      timeout: 10s   # lab-fence")
 		w("    hosts:")
 		w("      - name: %s", HostName(site))
 		w("        address: %s   # namespace %s", n.IP, n.NS)
@@ -82,6 +92,15 @@ func (e *Env) inventoryYAML() string {
 			}
 		}
 	}
+	w("")
+	w("failover:")
+	w("  # a site's loss needs 2 independent observers (the default); probers:")
+	w("  # the other site's first host and the witness (the default)")
+	w("  loss_quorum: 2")
+	w("  probe_timeout: 1s")
+	w("  # the drills move the sites back to back: no cooldown here (a drill")
+	w("  # checks the cooldown with an inventory of its own)")
+	w("  cooldown: 1ms")
 	w("")
 	w("witness:")
 	w("  name: %s", Witness)

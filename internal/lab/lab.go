@@ -366,6 +366,7 @@ func (e *Env) Up(ctx context.Context, opts UpOptions) error {
 		},
 		after(netReady)(func() error { return e.timed("sshd A", func() error { return e.startSSHD(ctx, SiteA) }) }),
 		after(netReady)(func() error { return e.timed("sshd B", func() error { return e.startSSHD(ctx, SiteB) }) }),
+		after(netReady)(func() error { return e.timed("sshd W", func() error { return e.startSSHD(ctx, Witness) }) }),
 		after(netReady)(func() error {
 			return e.timed("broker amq-a (STOMP up)", func() error { return e.startBroker(ctx, SiteA) })
 		}),
@@ -597,7 +598,7 @@ func (e *Env) healNet(ctx context.Context) error {
 			errs = append(errs, setLink(ctx, n.Key, true))
 		}
 	}
-	errs = append(errs, healBrokerLink(ctx), healMongoLinks(ctx))
+	errs = append(errs, healBrokerLink(ctx), healMongoLinks(ctx), healOperatorPaths(ctx))
 	return errors.Join(errs...)
 }
 
@@ -616,6 +617,15 @@ func (e *Env) resetRuntime(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// CutOperatorPath cuts only the path between sitectl (the root namespace)
+// and node key; the node keeps reaching every other node.
+func (e *Env) CutOperatorPath(ctx context.Context, key string) error {
+	return cutOperatorPath(ctx, key)
+}
+
+// HealOperatorPaths undoes every CutOperatorPath.
+func (e *Env) HealOperatorPaths(ctx context.Context) error { return healOperatorPaths(ctx) }
 
 // Fail cuts a node (A, B, W or EDGE) off the network: its link goes down,
 // so sitectl, the other nodes and HAProxy cannot reach it, nor it them.

@@ -338,3 +338,56 @@ func MongoLinkCut(key string) bool {
 	}
 	return nsCmd(context.Background(), n.NS, "nft", "list", "table", "inet", mongoTable).Run() == nil
 }
+
+// opTable holds, inside a node's namespace, the rules that cut the
+// operator's path to it.
+const opTable = "sitectl_op"
+
+// cutOperatorPath drops every packet between the root namespace (where
+// sitectl runs: BridgeIP) and node key, inside the node's namespace: the
+// node still reaches the other nodes (the other site, the witness,
+// HAProxy) and they reach it. This is the operator's VPN or firewall
+// failing while the site itself is alive and serving.
+func cutOperatorPath(ctx context.Context, key string) error {
+	if why := NFTMissing(); why != "" {
+		return errors.New(why)
+	}
+	n := NodeOf(key)
+	if n == nil {
+		return fmt.Errorf("no lab node %q (A, B, W or EDGE)", key)
+	}
+	rules := fmt.Sprintf(`table inet %[1]s {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    ip daddr %[2]s drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip saddr %[2]s drop
+  }
+}
+`, opTable, BridgeIP)
+	return loadTable(ctx, n.NS, opTable, rules)
+}
+
+// healOperatorPaths removes every operator-path cut.
+func healOperatorPaths(ctx context.Context) error {
+	var errs []error
+	for _, n := range Nodes {
+		if nsExists(n.NS) && OperatorPathCut(n.Key) {
+			if _, err := run(ctx, n.NS, "nft", "delete", "table", "inet", opTable); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// OperatorPathCut reports whether node key's path to the operator is cut.
+func OperatorPathCut(key string) bool {
+	n := NodeOf(key)
+	if n == nil || NFTMissing() != "" || !nsExists(n.NS) {
+		return false
+	}
+	return nsCmd(context.Background(), n.NS, "nft", "list", "table", "inet", opTable).Run() == nil
+}

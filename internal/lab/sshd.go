@@ -54,7 +54,7 @@ func (e *Env) writeSSH() error {
 		return err
 	}
 	var kh strings.Builder
-	for _, key := range []string{SiteA, SiteB} {
+	for _, key := range sshNodes {
 		n := NodeOf(key)
 		d := e.nodeDir(key)
 		host, err := writeKey(filepath.Join(d, "ssh_host_ed25519_key"), "sitectl-lab-host-"+strings.ToLower(key))
@@ -91,6 +91,10 @@ func (e *Env) writeSSH() error {
 	}
 	return writeFile(e.KnownHostsFile(), kh.String(), 0o644)
 }
+
+// sshNodes run an sshd: both sites, and the witness (a prober of the
+// sites' loss: docs/checks.md).
+var sshNodes = []string{SiteA, SiteB, Witness}
 
 func (e *Env) sshdPidFile(key string) string { return filepath.Join(e.runDir(), "sshd-"+key+".pid") }
 

@@ -180,6 +180,18 @@ func (l *Lab) Fail(key string) { l.t.Helper(); l.check(l.Env.Fail(l.ctx(), key))
 // Heal reconnects it.
 func (l *Lab) Heal(key string) { l.t.Helper(); l.check(l.Env.Heal(l.ctx(), key)) }
 
+// CutOperatorPath cuts only sitectl's path to node key (see Env).
+func (l *Lab) CutOperatorPath(key string) {
+	l.t.Helper()
+	if why := NFTMissing(); why != "" {
+		l.t.Skip(why)
+	}
+	l.check(l.Env.CutOperatorPath(l.ctx(), key))
+}
+
+// HealOperatorPaths undoes every CutOperatorPath.
+func (l *Lab) HealOperatorPaths() { l.t.Helper(); l.check(l.Env.HealOperatorPaths(l.ctx())) }
+
 // KillService SIGKILLs a stand-in on a site (a crash).
 func (l *Lab) KillService(site, svc string) { l.t.Helper(); l.check(l.Env.KillService(site, svc)) }
 

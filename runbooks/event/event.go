@@ -23,6 +23,8 @@ const (
 	Verdict     Kind = "verdict"      // which site serves traffic, per layer and combined
 	Lock        Kind = "lock"         // lock acquired, released, broken or taken over
 	Message     Kind = "message"      // free-form note (warnings, operator reason, …)
+	Evidence    Kind = "evidence"     // a site's loss verdict (Site, Outcome-free) and its evidence rows (Lines)
+	Fence       Kind = "fence"        // a lost site fenced (Site, Command, ExitCode, Outcome), or why not
 )
 
 // Outcome is the verdict of a task or a run.
@@ -88,6 +90,10 @@ type Event struct {
 	// clock (a MongoDB election's date), when known (step.verify).
 	Reached time.Time `json:"reached,omitzero"`
 	Run     *RunInfo  `json:"run_info,omitempty"`
+	// Site the event is about (evidence, fence).
+	Site string `json:"site,omitempty"`
+	// Lines: the evidence rows behind a site's loss verdict (evidence).
+	Lines []string `json:"lines,omitempty"`
 }
 
 // Sink receives events. Implementations must be safe for concurrent use.

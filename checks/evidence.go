@@ -1,0 +1,326 @@
+package checks
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/netwatch"
+	"github.com/sitectl/sitectl/adapters/remote"
+)
+
+// A site the operator cannot reach is not a site that is down. These types
+// carry what each observer saw of a site, and JudgeSite turns that into the
+// site's loss verdict: DOWN only when the operator's own path fails at the
+// network level AND enough independent observers (the other site, the
+// witness, the replica set, HAProxy's health checks, the brokers) confirm
+// it; UNREACHABLE FROM HERE when any of them sees the site alive; UNKNOWN
+// otherwise. Access problems (host keys, authentication, credentials) are
+// never evidence that a site is down.
+
+// Saw is what one observer saw of a site.
+type Saw string
+
+const (
+	// SawAlive: something of the site answered the observer (a member
+	// heartbeat, a health check, a bridge, a TCP connect, an SSH session).
+	SawAlive Saw = "alive"
+	// SawDown: the observer tried and got no answer at the network level
+	// (timeout, no route, refused, reset), or reports the site's parts
+	// down by its own checks.
+	SawDown Saw = "down"
+	// SawNoAnswer: the observer itself could not be asked, or answered
+	// nothing usable (it is unreachable, slow, or has no view of the site).
+	SawNoAnswer Saw = "no answer"
+	// SawAccess: an access problem (host key, authentication, missing
+	// credentials) kept this observer from looking: never "down".
+	SawAccess Saw = "access problem"
+)
+
+// Evidence is one dated observation of a site by one observer.
+type Evidence struct {
+	Site     string `json:"site"`     // the site it is about
+	Observer string `json:"observer"` // who looked: "operator", "mongodb mongo-b", "haproxy", "activemq amq-b", "probe from b-app"
+	// Independent is false for the operator's own path: the operator
+	// alone never declares a site down.
+	Independent bool      `json:"independent"`
+	Saw         Saw       `json:"saw"`
+	Detail      string    `json:"detail"`
+	At          time.Time `json:"at"`
+	// For is how long the observer has seen it so, when it says
+	// (HAProxy's lastchg, the age of the last heartbeat); 0 when unknown.
+	For time.Duration `json:"for_ns,omitempty"`
+}
+
+// String is the evidence in one line: "arbiter: no heartbeat for 8s".
+func (e Evidence) String() string {
+	s := fmt.Sprintf("%s: %s", e.Observer, e.Saw)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	if e.For > 0 {
+		s += fmt.Sprintf(" (for %s)", e.For.Round(100*time.Millisecond))
+	}
+	return s
+}
+
+// SiteState is the loss verdict of one site.
+type SiteState string
+
+const (
+	// SiteReachable: the operator reaches the site and observes it directly.
+	SiteReachable SiteState = "reachable"
+	// SiteDown: the operator cannot reach it and at least the quorum of
+	// independent observers confirm it: a takeover may proceed.
+	SiteDown SiteState = "DOWN"
+	// SiteUnreachableHere: the operator cannot reach it, but other
+	// observers see it alive: it may be serving.
+	SiteUnreachableHere SiteState = "UNREACHABLE FROM HERE"
+	// SiteUnknown: not enough evidence either way, or an access problem.
+	SiteUnknown SiteState = "UNKNOWN"
+)
+
+// SiteVerdict is a site's loss verdict with the evidence behind it.
+type SiteVerdict struct {
+	Site    string    `json:"site"`
+	State   SiteState `json:"state"`
+	Summary string    `json:"summary"`
+	// Confirmed is how many independent observers saw the site down;
+	// Quorum how many are needed (inventory failover.loss_quorum, or all
+	// the configured observers if there are fewer).
+	Confirmed int        `json:"confirmed"`
+	Quorum    int        `json:"quorum"`
+	Evidence  []Evidence `json:"evidence"`
+}
+
+// Down reports whether the site's loss is confirmed.
+func (v *SiteVerdict) Down() bool { return v != nil && v.State == SiteDown }
+
+// Lines is the evidence, one line each, operator first.
+func (v *SiteVerdict) Lines() []string {
+	if v == nil {
+		return nil
+	}
+	out := make([]string, 0, len(v.Evidence))
+	for _, e := range v.Evidence {
+		out = append(out, e.String())
+	}
+	return out
+}
+
+// JudgeSite decides a site's loss verdict. operator is the operator's own
+// evidence (one row per host of the site), others the independent
+// observers' rows (several rows of one observer count once: the observer
+// saw the site alive if any row says so, down if all its answering rows
+// say down). configured is how many independent observers the inventory
+// provides (each member outside the site, HAProxy, each broker outside the
+// site, each prober host): the quorum is min(lossQuorum, configured), so
+// observers that fail to answer never lower the bar.
+func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured int) SiteVerdict {
+	v := SiteVerdict{Site: site, Evidence: append(append([]Evidence(nil), operator...), others...)}
+	if lossQuorum <= 0 {
+		lossQuorum = 2
+	}
+	v.Quorum = min(lossQuorum, configured)
+
+	// 1. the operator's own path
+	var reached, access, noAnswer, down []string
+	for _, e := range operator {
+		switch e.Saw {
+		case SawAlive:
+			reached = append(reached, e.Observer)
+		case SawAccess:
+			access = append(access, e.Detail)
+		case SawDown:
+			down = append(down, e.Detail)
+		default:
+			noAnswer = append(noAnswer, e.Detail)
+		}
+	}
+	// 2. each independent observer's answer
+	type answer struct {
+		alive, down bool
+		detail      []string
+		access      bool
+	}
+	byObs := map[string]*answer{}
+	var order []string
+	for _, e := range others {
+		a := byObs[e.Observer]
+		if a == nil {
+			a = &answer{}
+			byObs[e.Observer] = a
+			order = append(order, e.Observer)
+		}
+		switch e.Saw {
+		case SawAlive:
+			a.alive = true
+			a.detail = append(a.detail, e.Detail)
+		case SawDown:
+			a.down = true
+		case SawAccess:
+			a.access = true
+		}
+	}
+	var aliveBy, downBy, silent []string
+	for _, o := range order {
+		a := byObs[o]
+		switch {
+		case a.alive:
+			aliveBy = append(aliveBy, o+" ("+strings.Join(a.detail, "; ")+")")
+		case a.down:
+			downBy = append(downBy, o)
+		default:
+			silent = append(silent, o)
+		}
+	}
+	v.Confirmed = len(downBy)
+
+	switch {
+	case len(reached) > 0 && len(access) == 0 && len(noAnswer) == 0 && len(down) == 0:
+		v.State = SiteReachable
+		v.Summary = fmt.Sprintf("site %s answers here", site)
+		return v
+	case len(reached) > 0:
+		// part of the site answers: it is observed directly, and what
+		// the rest hides makes its activity unknown (never down)
+		v.State = SiteReachable
+		v.Summary = fmt.Sprintf("site %s answers here in part", site)
+		return v
+	case len(access) > 0:
+		v.State = SiteUnknown
+		v.Summary = fmt.Sprintf("site %s: access problem, not a loss: %s; fix the access and look again", site, strings.Join(access, "; "))
+		return v
+	case len(noAnswer) > 0:
+		v.State = SiteUnknown
+		v.Summary = fmt.Sprintf("site %s answers the network but not in time (%s): it is not down", site, strings.Join(noAnswer, "; "))
+		return v
+	case len(operator) == 0:
+		v.State = SiteUnknown
+		v.Summary = fmt.Sprintf("site %s has no host to reach", site)
+		return v
+	}
+	// the operator cannot reach any host of the site, at the network level
+	switch {
+	case len(aliveBy) > 0:
+		v.State = SiteUnreachableHere
+		v.Summary = fmt.Sprintf("site %s is UNREACHABLE FROM HERE but alive: seen by %s", site, strings.Join(aliveBy, ", "))
+	case v.Quorum > 0 && v.Confirmed >= v.Quorum:
+		v.State = SiteDown
+		v.Summary = fmt.Sprintf("site %s is DOWN: the operator cannot reach it and %d independent observer(s) confirm (%s; quorum %d)",
+			site, v.Confirmed, strings.Join(downBy, ", "), v.Quorum)
+	default:
+		v.State = SiteUnknown
+		why := fmt.Sprintf("%d of %d independent observers needed confirm it", v.Confirmed, v.Quorum)
+		if v.Quorum == 0 {
+			why = "no independent observer is configured (mongodb, haproxy, activemq, or probers in the inventory)"
+		}
+		v.Summary = fmt.Sprintf("site %s does not answer here; its loss is not confirmed: %s", site, why)
+		if len(silent) > 0 {
+			v.Summary += "; no answer from " + strings.Join(silent, ", ")
+		}
+	}
+	return v
+}
+
+// Reach classifies a failure to reach a host over SSH (or run on it): a
+// network-level failure (connect timeout, no route, refused, reset) is
+// SawDown; host keys, authentication, keys, agents and configuration are
+// SawAccess; anything else (a handshake or command that did not finish in
+// time on a host that accepted the connection) is SawNoAnswer. nil is
+// SawAlive.
+func Reach(err error) Saw {
+	if err == nil {
+		return SawAlive
+	}
+	var he *remote.HostError
+	if errors.As(err, &he) {
+		switch he.Op {
+		case remote.OpHostKey, remote.OpAuth:
+			return SawAccess
+		case remote.OpDial:
+			switch {
+			case errors.Is(he.Err, remote.ErrUnknownHost):
+				return SawAccess // configuration: no such host in the inventory
+			case netwatch.IsNetwork(he.Err) || networkErrno(he.Err):
+				return SawDown
+			}
+			return SawNoAnswer
+		case remote.OpHandshake:
+			if networkErrno(he.Err) {
+				return SawDown // reset while the handshake ran
+			}
+			return SawNoAnswer
+		}
+		return SawNoAnswer
+	}
+	// not a connection attempt's own error (a deadline of ours, say): only
+	// a remembered dead address or a network errno is evidence
+	var de *netwatch.DeadError
+	if errors.As(err, &de) || networkErrno(err) {
+		return SawDown
+	}
+	return SawNoAnswer
+}
+
+func networkErrno(err error) bool {
+	for _, e := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT, syscall.EHOSTDOWN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// operatorEvidence is the operator's own path to each host of a site.
+func operatorEvidence(s SiteStatus) []Evidence {
+	out := make([]Evidence, 0, len(s.Hosts))
+	for _, h := range s.Hosts {
+		e := Evidence{Site: s.Site, Observer: "operator → " + h.Host, At: s.Observed}
+		switch {
+		case h.Reachable:
+			e.Saw, e.Detail = SawAlive, "ssh answered"
+		default:
+			e.Saw, e.Detail = h.Reach, h.Error
+			if e.Saw == "" {
+				e.Saw = SawNoAnswer
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// judgeSites sets each site's Loss verdict from the operator's path and
+// every other observer's evidence.
+func judgeSites(sites []SiteStatus, evidence []Evidence, quorum int, configured map[string]int) {
+	for i := range sites {
+		s := &sites[i]
+		var others []Evidence
+		for _, e := range evidence {
+			if e.Site == s.Site {
+				others = append(others, e)
+			}
+		}
+		sort.SliceStable(others, func(a, b int) bool { return others[a].Observer < others[b].Observer })
+		v := JudgeSite(s.Site, operatorEvidence(*s), others, quorum, configured[s.Site])
+		s.Loss = &v
+	}
+}
+
+// DownSites is the set of sites whose loss is confirmed (SiteDown): only
+// these may count as not serving without being observed.
+func DownSites(sites []SiteStatus) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range sites {
+		if s.Loss.Down() {
+			out[s.Site] = true
+		}
+	}
+	return out
+}

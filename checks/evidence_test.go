@@ -1,0 +1,214 @@
+package checks
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/netwatch"
+	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/inventory"
+)
+
+// Every combination of what three independent observers answer (alive,
+// saw it down, could not answer, access problem), under every kind of
+// operator path, against the rules of docs/checks.md "Site loss".
+func TestJudgeSiteEveryCombination(t *testing.T) {
+	answers := []Saw{SawAlive, SawDown, SawNoAnswer, SawAccess}
+	operators := []Saw{SawAlive, SawDown, SawNoAnswer, SawAccess}
+	for _, op := range operators {
+		for _, a := range answers {
+			for _, b := range answers {
+				for _, c := range answers {
+					for _, quorum := range []int{1, 2, 3, 5} {
+						obs := []Saw{a, b, c}
+						var others []Evidence
+						for i, s := range obs {
+							others = append(others, Evidence{Site: "A", Observer: fmt.Sprintf("obs%d", i), Independent: true, Saw: s, Detail: "d"})
+						}
+						operator := []Evidence{{Site: "A", Observer: "operator → a-app", Saw: op, Detail: "x"}}
+						v := JudgeSite("A", operator, others, quorum, len(obs))
+
+						alive, down := 0, 0
+						for _, s := range obs {
+							switch s {
+							case SawAlive:
+								alive++
+							case SawDown:
+								down++
+							}
+						}
+						var want SiteState
+						switch {
+						case op == SawAlive:
+							want = SiteReachable
+						case op != SawDown:
+							want = SiteUnknown // an access problem or a slow host is never a loss
+						case alive > 0:
+							want = SiteUnreachableHere
+						case down >= min(quorum, len(obs)):
+							want = SiteDown
+						default:
+							want = SiteUnknown
+						}
+						if v.State != want {
+							t.Errorf("operator %s, observers %v, quorum %d: got %s (%s), want %s", op, obs, quorum, v.State, v.Summary, want)
+						}
+						if v.State == SiteDown && !v.Down() {
+							t.Errorf("Down() false for DOWN")
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestJudgeSiteRules(t *testing.T) {
+	opDown := []Evidence{{Observer: "operator → a-app", Saw: SawDown, Detail: "dial tcp: i/o timeout"}, {Observer: "operator → a-rpt", Saw: SawDown}}
+	ev := func(obs string, saw Saw) Evidence {
+		return Evidence{Observer: obs, Independent: true, Saw: saw, Detail: obs + " detail"}
+	}
+	cases := []struct {
+		name       string
+		op, others []Evidence
+		quorum     int
+		configured int
+		want       SiteState
+		summary    string
+	}{
+		{"two confirm", opDown, []Evidence{ev("arbiter", SawDown), ev("haproxy", SawDown)}, 2, 4, SiteDown, "2 independent observer(s) confirm"},
+		{"one confirms, quorum 2", opDown, []Evidence{ev("arbiter", SawDown), ev("haproxy", SawNoAnswer)}, 2, 4, SiteUnknown, "1 of 2"},
+		{"silent observers never lower the bar", opDown, []Evidence{ev("arbiter", SawDown)}, 2, 4, SiteUnknown, "1 of 2"},
+		{"fewer configured than the quorum: all of them", opDown, []Evidence{ev("haproxy", SawDown)}, 2, 1, SiteDown, "quorum 1"},
+		{"nobody configured", opDown, nil, 2, 0, SiteUnknown, "no independent observer is configured"},
+		{"one alive beats many down", opDown, []Evidence{ev("arbiter", SawDown), ev("haproxy", SawDown), ev("probe from b-app", SawAlive)}, 2, 4, SiteUnreachableHere, "probe from b-app"},
+		{"several rows of one observer count once", opDown, []Evidence{ev("haproxy", SawDown), ev("haproxy", SawDown)}, 2, 4, SiteUnknown, "1 of 2"},
+		{"a host key problem is not a loss", []Evidence{{Observer: "operator → a-app", Saw: SawAccess, Detail: "HOST KEY MISMATCH"}}, []Evidence{ev("arbiter", SawDown), ev("haproxy", SawDown)}, 2, 4, SiteUnknown, "access problem"},
+		{"one host answers", []Evidence{{Observer: "operator → a-app", Saw: SawAlive}, {Observer: "operator → a-rpt", Saw: SawDown}}, nil, 2, 4, SiteReachable, "in part"},
+		{"no host", nil, nil, 2, 4, SiteUnknown, "no host"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := JudgeSite("A", tc.op, tc.others, tc.quorum, tc.configured)
+			if v.State != tc.want || !strings.Contains(v.Summary, tc.summary) {
+				t.Errorf("got %s %q, want %s containing %q", v.State, v.Summary, tc.want, tc.summary)
+			}
+			if len(v.Lines()) != len(tc.op)+len(tc.others) {
+				t.Errorf("evidence lines %d, want every row", len(v.Lines()))
+			}
+		})
+	}
+}
+
+func TestReach(t *testing.T) {
+	he := func(op string, err error) error {
+		return &remote.HostError{Host: "a-app", Addr: "10.0.0.1:22", Op: op, Err: err}
+	}
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}
+	cases := []struct {
+		name string
+		err  error
+		want Saw
+	}{
+		{"nil", nil, SawAlive},
+		{"dial timeout", he(remote.OpDial, dialTimeout), SawDown},
+		{"refused", he(remote.OpDial, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), SawDown},
+		{"no route", he(remote.OpDial, syscall.EHOSTUNREACH), SawDown},
+		{"remembered dead", he(remote.OpDial, &netwatch.DeadError{Addr: "x", Last: dialTimeout}), SawDown},
+		{"host key", he(remote.OpHostKey, &remote.HostKeyError{Mismatch: true}), SawAccess},
+		{"auth", he(remote.OpAuth, errors.New("unable to authenticate")), SawAccess},
+		{"unknown host", he(remote.OpDial, remote.ErrUnknownHost), SawAccess},
+		{"slow handshake", he(remote.OpHandshake, errors.New("no complete SSH handshake within 5s")), SawNoAnswer},
+		{"reset in handshake", he(remote.OpHandshake, syscall.ECONNRESET), SawDown},
+		{"command failed", he(remote.OpRun, errors.New("exit")), SawNoAnswer},
+		{"our own deadline", fmt.Errorf("a-app: no answer within 10s: %w", errTestDeadline), SawNoAnswer},
+	}
+	for _, tc := range cases {
+		if got := Reach(tc.err); got != tc.want {
+			t.Errorf("%s: Reach = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+var errTestDeadline = timeoutErr{}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// The probe command runs for real (bash, timeout) against loopback: an
+// open port, a refused one.
+func TestProbeCommandReal(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	eps := []Endpoint{{Site: "A", Label: "open", Addr: ln.Addr().String()}, {Site: "A", Label: "closed", Addr: closedAddr}}
+	out, err := exec.Command("sh", "-c", ProbeCommand(eps, 2*time.Second)).Output()
+	if err != nil {
+		t.Fatalf("probe command: %v", err)
+	}
+	res := ParseProbe(out)
+	if res[0] != "open" || res[1] != "refused" {
+		t.Fatalf("got %v from %q", res, out)
+	}
+	e := probeEvidence("b-app", "A", eps, res, time.Now())
+	if e.Saw != SawAlive || !strings.Contains(e.Detail, "tcp open open") {
+		t.Errorf("evidence %+v", e)
+	}
+	e = probeEvidence("b-app", "A", eps[1:], map[int]string{0: "refused"}, time.Now())
+	if e.Saw != SawDown {
+		t.Errorf("all refused: %+v", e)
+	}
+	e = probeEvidence("b-app", "A", eps, map[int]string{0: "timeout", 1: "error"}, time.Now())
+	if e.Saw != SawNoAnswer {
+		t.Errorf("a probe error is no answer: %+v", e)
+	}
+}
+
+func FuzzParseProbe(f *testing.F) {
+	f.Add([]byte("@@sitectl-probe 0 open\n@@sitectl-probe 1 timeout\n"))
+	f.Add([]byte("@@sitectl-probe -1 open\n@@sitectl-probe x y z\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for i, r := range ParseProbe(b) {
+			if i < 0 || !strings.Contains("open refused timeout unreachable reset error", r) {
+				t.Fatalf("bad result %d %q", i, r)
+			}
+		}
+	})
+}
+
+func TestObserversAndEndpoints(t *testing.T) {
+	inv, err := inventory.Load("../inventory/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Observers(inv, "A")
+	want := []string{"mongodb mongo-b", "mongodb mongo-arbiter", "haproxy", "activemq amq-b", "probe from b-app", "probe from w-arb"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("observers of A: %v, want %v", got, want)
+	}
+	eps := Endpoints(inv, "A")
+	var addrs []string
+	for _, e := range eps {
+		addrs = append(addrs, e.Addr)
+	}
+	if strings.Join(addrs, ",") != "127.0.0.11:22,127.0.0.12:22,127.0.0.11:5222,127.0.0.11:8080" {
+		t.Errorf("endpoints of A: %v", addrs)
+	}
+}

@@ -1,0 +1,177 @@
+package runbooks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/inventory"
+	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
+)
+
+// disasterSite returns the other site when this run activates the core
+// services of p.Site while the other site is lost (it does not answer and
+// its loss is confirmed): the run must fence it first.
+func disasterSite(p *Plan, before []checks.SiteStatus) *checks.SiteStatus {
+	rb := p.Runbook
+	if rb.Scope == ScopeReporting || (rb.Effect != EffectActivate && rb.Effect != EffectSwitch) {
+		return nil
+	}
+	for i := range before {
+		if s := &before[i]; s.Site == p.Other && s.Core == checks.Unreachable && s.Loss.Down() {
+			return s
+		}
+	}
+	return nil
+}
+
+// cooldown refuses a takeover or switchover within failover.cooldown of a
+// completed one of the same deployment that made the OTHER site active,
+// found in this machine's journal (anti-flapping: a double switchover is
+// not supported). Running the same move again is not a flap: it restarts
+// what stopped (a component failure) and skips the rest.
+func (o *Operation) cooldown(p *Plan) *RefusedError {
+	rb := p.Runbook
+	if o.Mode != Execute || o.ResumeOf != "" || rb.Scope == ScopeReporting || (rb.Effect != EffectActivate && rb.Effect != EffectSwitch) {
+		return nil
+	}
+	runs, err := journal.List(o.JournalDir)
+	if err != nil {
+		return nil // no readable history: nothing to hold against this run
+	}
+	window := o.Inventory.Cooldown()
+	now := o.Clock.Now()
+	for _, r := range runs {
+		if r.Deployment != o.Inventory.Deployment || r.Outcome != string(event.OK) || (r.Mode != "run" && r.Mode != "resume") || r.ID == o.RunID {
+			continue
+		}
+		prev, err := o.Catalog.Get(r.Runbook)
+		if err != nil || prev.Scope == ScopeReporting || (prev.Effect != EffectActivate && prev.Effect != EffectSwitch) || r.Site == p.Site {
+			continue
+		}
+		ended := r.Started.Add(r.Duration)
+		if age := now.Sub(ended); age >= 0 && age < window {
+			return &RefusedError{
+				Reason: fmt.Sprintf("run %s (%s --site %s by %s@%s) completed %s ago, within the cooldown of %s: sites must not flap",
+					r.ID, r.Runbook, r.Site, r.User, r.Hostname, age.Round(time.Second), window),
+				Hint: fmt.Sprintf("look at it: sitectl journal show %s; wait %s, or: --force --reason \"...\" (failover.cooldown in the inventory sets the window)",
+					r.ID, (window - age).Round(time.Second)),
+			}
+		}
+	}
+	return nil
+}
+
+// fence fences the lost site: its fence command and check (inventory
+// sites[].fence), then HAProxy maint for its servers where HAProxy
+// answers. Without a fence it says plainly that the site is not fenced.
+// A fence that fails or is not confirmed stops the run: nothing of this
+// site has been started.
+func (r *running) fence(ctx context.Context, lost *checks.SiteStatus) error {
+	o := r.o
+	r.emit(event.Event{Kind: event.Evidence, Site: lost.Site, Message: "disaster takeover: " + lost.Loss.Summary, Lines: lost.Loss.Lines()})
+	site := o.Inventory.Site(lost.Site)
+	if site == nil {
+		return fmt.Errorf("no site %s in the inventory", lost.Site)
+	}
+	if f := site.Fence; f != nil {
+		timeout := f.Timeout.D()
+		if timeout <= 0 {
+			timeout = 60 * time.Second
+		}
+		where := "this machine"
+		if f.Host != "" {
+			where = f.Host
+		}
+		for _, c := range []struct{ what, cmd string }{{"fence", f.Command}, {"fence check", f.Check}} {
+			res, err := r.runFence(ctx, f.Host, c.cmd, timeout)
+			e := event.Event{Kind: event.Fence, Site: lost.Site, Host: f.Host, Action: c.what, Command: c.cmd, Duration: res.Duration,
+				Stdout: string(res.Stdout), Stderr: string(res.Stderr)}
+			if err == nil {
+				code := res.ExitCode
+				e.ExitCode = &code
+			}
+			if err != nil || res.ExitCode != 0 {
+				observed := fmt.Sprintf("exit %d", res.ExitCode)
+				if err != nil {
+					observed = err.Error()
+				}
+				e.Outcome, e.Expected, e.Observed = event.Failed, "exit 0", observed
+				e.Message = fmt.Sprintf("%s of site %s failed on %s: %s", c.what, lost.Site, where, observed)
+				e.Hint = fmt.Sprintf("fence site %s by hand, confirm it, then re-run with --force --reason \"fenced by hand: ...\"", lost.Site)
+				r.emit(e)
+				return fmt.Errorf("%s (expected exit 0 from %q on %s); nothing of site %s was started; %s", e.Message, c.cmd, where, r.plan.Site, e.Hint)
+			}
+			e.Outcome, e.Message = event.OK, fmt.Sprintf("%s of site %s: ok on %s", c.what, lost.Site, where)
+			r.emit(e)
+		}
+	} else {
+		msg := fmt.Sprintf("site %s is NOT fenced: the inventory has no fence for it (sites[].fence); it is DOWN by the evidence, but if it comes back it must not serve: keep it isolated until sitectl renounce --site %s has run there", lost.Site, lost.Site)
+		r.rep.Warnings = append(r.rep.Warnings, msg)
+		r.emit(event.Event{Kind: event.Fence, Site: lost.Site, Outcome: event.Skipped, Message: msg})
+	}
+	r.maintLostServers(ctx, lost.Site)
+	return nil
+}
+
+func (r *running) runFence(ctx context.Context, host, cmd string, timeout time.Duration) (remote.Result, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if host != "" {
+		return r.o.Runner.Run(cctx, host, cmd)
+	}
+	if r.o.Fencer != nil {
+		return r.o.Fencer.Run(cctx, "", cmd)
+	}
+	return remote.NewLocalRunner(remote.Target{Name: "local"}, remote.Options{}).Run(cctx, cmd)
+}
+
+// maintLostServers puts the lost site's HAProxy servers in maint, so that
+// a site that comes back gets no traffic until it is renounced; HAProxy
+// that does not answer is reported, not fatal.
+func (r *running) maintLostServers(ctx context.Context, site string) {
+	h := r.o.Inventory.HAProxy
+	if h == nil {
+		return
+	}
+	c, err := haproxy.New(h.RuntimeAPI, h.Timeout.D())
+	var done, failed []string
+	for _, b := range h.Backends {
+		for _, sv := range sortedServers(b, site) {
+			if err == nil {
+				err = c.SetState(ctx, b.Name, sv, haproxy.Maint)
+			}
+			if err != nil {
+				failed = append(failed, b.Name+"/"+sv)
+				continue
+			}
+			done = append(done, b.Name+"/"+sv)
+		}
+	}
+	if len(done) > 0 {
+		r.emit(event.Event{Kind: event.Fence, Site: site, Action: "haproxy maint", Outcome: event.OK,
+			Message: fmt.Sprintf("haproxy: %s set to maint (no traffic to lost site %s until it is renounced and made ready again)", strings.Join(done, ", "), site)})
+	}
+	if len(failed) > 0 {
+		msg := fmt.Sprintf("haproxy: could not set %s to maint: %v", strings.Join(failed, ", "), err)
+		r.rep.Warnings = append(r.rep.Warnings, msg)
+		r.emit(event.Event{Kind: event.Fence, Site: site, Action: "haproxy maint", Outcome: event.Failed, Message: "warning: " + msg})
+	}
+}
+
+func sortedServers(b *inventory.HAProxyBackend, site string) []string {
+	var out []string
+	for sv, s := range b.Servers {
+		if s == site {
+			out = append(out, sv)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
