@@ -117,6 +117,11 @@ type Failover struct {
 	// the witness's first host.
 	Probers      []string `yaml:"probers"`
 	ProbeTimeout Duration `yaml:"probe_timeout"` // per TCP connect of a probe; default 2s
+	// LossWait: when the other site does not answer and some observer
+	// already sees it down, a takeover waits this long for its loss to be
+	// confirmed (heartbeats and health checks catching up) before it
+	// refuses; default 30s.
+	LossWait Duration `yaml:"loss_wait"`
 	// Cooldown: a takeover or switchover within this time after a
 	// completed one is refused unless forced; default 10m.
 	Cooldown Duration `yaml:"cooldown"`

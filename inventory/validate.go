@@ -87,6 +87,14 @@ func (inv *Inventory) ProbeTimeout() time.Duration {
 	return 2 * time.Second
 }
 
+// LossWait is failover.loss_wait, or its default 30s.
+func (inv *Inventory) LossWait() time.Duration {
+	if inv.Failover != nil && inv.Failover.LossWait > 0 {
+		return inv.Failover.LossWait.D()
+	}
+	return 30 * time.Second
+}
+
 // Cooldown is failover.cooldown, or its default 10m.
 func (inv *Inventory) Cooldown() time.Duration {
 	if inv.Failover != nil && inv.Failover.Cooldown > 0 {
@@ -322,6 +330,9 @@ func (v *validator) failover(f *Failover, hosts map[string]*Host) {
 	}
 	if f.ProbeTimeout < 0 {
 		v.errf(f, "probe_timeout", "failover.probe_timeout must not be negative")
+	}
+	if f.LossWait < 0 {
+		v.errf(f, "loss_wait", "failover.loss_wait must not be negative (0: the default, 30s)")
 	}
 	if f.Cooldown < 0 {
 		v.errf(f, "cooldown", "failover.cooldown must not be negative (0: the default, 10m)")

@@ -45,15 +45,24 @@ type Operation struct {
 	// surviving member when the replica set lost its majority.
 	ForcePromotion *ForcePromotion
 
-	// Lock takes the deployment's run lock (Execute mode); release is
-	// deferred until the run has ended.
-	Lock func(ctx context.Context, runID string) (release func() error, err error)
+	// Lock takes the deployment's run lock (Execute mode), before anything
+	// is observed; release is deferred until the run has ended. missed are
+	// lock hosts it could not reach at the network level: the run goes on
+	// without them only in a disaster takeover whose lost site holds them.
+	Lock func(ctx context.Context, runID string) (release func() error, missed []LockMiss, err error)
 	// Confirm is asked, after the before-state is known, whether to go on.
 	Confirm func(ctx context.Context, p *Plan, before []checks.SiteStatus) error
 	// Fencer runs a lost site's fence command and check on the operator's
 	// machine (nil: a local shell); commands for a named host go through
 	// Runner.
 	Fencer checks.HostRunner
+}
+
+// LockMiss is a lock host whose copy of the run lock was not taken: it did
+// not answer at the network level.
+type LockMiss struct {
+	Host, Site string
+	Err        error
 }
 
 // Report is what an operation did.
@@ -77,6 +86,9 @@ type Report struct {
 type RefusedError struct {
 	Reason string
 	Hint   string
+	// settling: the other site does not answer and some observer already
+	// sees it down: its loss may be confirmed in a moment.
+	settling bool
 }
 
 func (e *RefusedError) Error() string {
@@ -110,8 +122,10 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 
 	// 1. lock: before anything is observed, so that what the
 	// preconditions see cannot change under another operator's run
+	var missed []LockMiss
 	if o.Mode == Execute && o.Lock != nil {
-		release, err := o.Lock(ctx, o.RunID)
+		release, miss, err := o.Lock(ctx, o.RunID)
+		missed = miss
 		if err != nil {
 			r.finish(event.Refused, "lock: "+err.Error())
 			if errors.Is(err, runlock.ErrHeld) {
@@ -137,6 +151,10 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 			return rep, err
 		}
 		refusal = ref
+	}
+	if ref := r.lockMissed(missed); ref != nil {
+		r.finish(event.Refused, ref.Error())
+		return rep, ref
 	}
 	if ctx.Err() != nil {
 		r.finish(event.Cancelled, "cancelled before anything changed")
@@ -289,9 +307,38 @@ func (o *Operation) deployment() *checks.Deployment {
 // with each unobserved site's loss evidence, and applies the
 // preconditions. In Execute mode a refusal that is not forced ends the run
 // (the error); in a plan it is returned to be reported after the steps.
+//
+// A site lost a moment ago still looks alive to the slower observers
+// (MongoDB heartbeats time out after the election timeout, HAProxy needs
+// its fall count) while the direct ones (the probes) already see it down:
+// when some observer sees the other site down but its loss is not yet
+// confirmed, a run waits for the evidence to settle, observing again every
+// second up to failover.loss_wait, before it refuses.
 func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 	o, rep := r.o, r.rep
-	snap := o.deployment().Observe(ctx)
+	start := o.Clock.Now()
+	var snap checks.Snapshot
+	var ref *RefusedError
+	var warn string
+	for waited := false; ; {
+		snap = o.deployment().Observe(ctx)
+		ref, warn = o.preconditions(r.plan, snap.Sites, snap.Verdict)
+		if ref == nil || !ref.settling || o.Force || o.Mode == Offline || ctx.Err() != nil {
+			break
+		}
+		left := o.Inventory.LossWait() - o.Clock.Now().Sub(start)
+		if left <= 0 {
+			break
+		}
+		if !waited {
+			waited = true
+			r.emit(event.Event{Kind: event.Message, Message: fmt.Sprintf("waiting up to %s for the evidence on site %s to settle: %s", left.Round(time.Second), r.plan.Other, ref.Reason)})
+		}
+		select {
+		case <-ctx.Done():
+		case <-o.Clock.After(time.Second):
+		}
+	}
 	rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
 	for _, s := range rep.Before {
 		r.emit(event.Event{Kind: event.Message, Message: "before: " + DescribeSite(s)})
@@ -301,7 +348,6 @@ func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 	}
 	r.emit(event.Event{Kind: event.Invariant, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
 	r.emit(event.Event{Kind: event.Verdict, Message: "before: " + describeVerdict(rep.VerdictBefore)})
-	ref, warn := o.preconditions(r.plan, rep.Before, rep.VerdictBefore)
 	if ref == nil {
 		ref = o.cooldown(r.plan)
 	}
@@ -324,6 +370,28 @@ func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 		r.emit(event.Event{Kind: event.Message, Message: "warning: " + warn})
 	}
 	return nil, nil
+}
+
+// lockMissed decides whether the run may go on without the lock copies it
+// could not take: only a disaster takeover whose lost site holds them
+// (nobody there can run a move anyway), and it says so in the journal.
+func (r *running) lockMissed(missed []LockMiss) *RefusedError {
+	var bad []string
+	for _, m := range missed {
+		if r.disaster != nil && m.Site == r.disaster.Site {
+			r.emit(event.Event{Kind: event.Lock, Host: m.Host, Site: m.Site,
+				Message: fmt.Sprintf("the lock copy on %s was not taken: site %s is DOWN (%v); going on in disaster mode", m.Host, m.Site, m.Err)})
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("%s (site %s): %v", m.Host, m.Site, m.Err))
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return &RefusedError{
+		Reason: "cannot take the deployment's run lock on " + strings.Join(bad, "; ") + ": only a disaster takeover of the other site (its loss confirmed) may go on without it",
+		Hint:   "look: sitectl status; when the host answers again, re-run",
+	}
 }
 
 // bindDrivers hands the run's facts to the drivers that need them: the
@@ -463,10 +531,20 @@ func lossRefusal(p *Plan, other checks.SiteStatus) *RefusedError {
 	if len(lines) > 0 {
 		reason += "\n  evidence:\n    " + strings.Join(lines, "\n    ")
 	}
+	settling := false
+	if v := other.Loss; v != nil && (v.State == checks.SiteUnreachableHere || v.State == checks.SiteUnknown) && v.Confirmed > 0 {
+		settling = true
+		for _, e := range v.Evidence {
+			if e.Saw == checks.SawAccess || (!e.Independent && e.Saw != checks.SawDown) {
+				settling = false // an access problem or a slow host does not settle into a loss
+			}
+		}
+	}
 	return &RefusedError{
 		Reason: reason,
 		Hint: fmt.Sprintf("inspect: sitectl check --site %s (every observer's evidence); sitectl status --site %s; if you know site %s is down and fenced: --force --reason \"...\"",
 			p.Site, p.Other, p.Other),
+		settling: settling,
 	}
 }
 

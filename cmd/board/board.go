@@ -130,8 +130,8 @@ func boardRun(ctx context.Context, opts *Options) error {
 				Hint:       cmdutil.TaskHint(inv),
 			}
 			if mode == runbooks.Execute {
-				op.Lock = func(ctx context.Context, runID string) (func() error, error) {
-					return cmdutil.AcquireLock(ctx, f, inv, runPool, site, runID, "")
+				op.Lock = func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
+					return cmdutil.AcquireLock(ctx, f, inv, runPool, runID, "")
 				}
 			}
 			_, err := op.Run(ctx)
@@ -192,17 +192,14 @@ func lockHolder(ctx context.Context, dir string, inv *inventory.Inventory, pool 
 		h    runlock.Holder
 		err  error
 	}
-	answers := make([]answer, len(inv.Sites))
+	hosts := cmdutil.LockHosts(inv)
+	answers := make([]answer, len(hosts))
 	var wg sync.WaitGroup
-	for i, s := range inv.Sites {
-		host := cmdutil.LockHost(inv, s.Name)
-		if host == "" {
-			continue
-		}
+	for i, host := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i].site = s.Name
+			answers[i].site = inv.Host(host).Site
 			r, err := pool.Get(ctx, host)
 			if err != nil {
 				answers[i].err = err

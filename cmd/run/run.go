@@ -160,8 +160,8 @@ func Run(ctx context.Context, opts *Options) error {
 		JournalDir: dir,
 		Redactor:   cmdutil.Redactor(inv, f.Getenv),
 		Hint:       cmdutil.TaskHint(inv),
-		Lock: func(ctx context.Context, runID string) (func() error, error) {
-			return cmdutil.AcquireLock(ctx, f, inv, pool, opts.Site, runID, opts.ResumeOf)
+		Lock: func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
+			return cmdutil.AcquireLock(ctx, f, inv, pool, runID, opts.ResumeOf)
 		},
 	}
 	if opts.ForcePromoteMongo {

@@ -27,11 +27,44 @@ type Entry struct {
 type Lock struct {
 	Dir        string  // state directory
 	Deployment string  // deployment name; the local lock is <Dir>/locks/<Deployment>.lock
-	Remote     *Remote // optional
-	Holder     Holder  // who takes the lock
+	Remote     *Remote // optional; taken first, before Remotes
+	// Remotes are further copies (one per site's lock host, the witness),
+	// taken in this order after Remote, all or nothing, released in
+	// reverse.
+	Remotes []*Remote
+	Holder  Holder // who takes the lock
 
-	local  *LocalLock
-	remote *RemoteLock
+	local   *LocalLock
+	remotes []*RemoteLock
+}
+
+// all is Remote then Remotes.
+func (l *Lock) all() []*Remote {
+	var out []*Remote
+	if l.Remote != nil {
+		out = append(out, l.Remote)
+	}
+	return append(out, l.Remotes...)
+}
+
+// ownCopy reports a lock copy that this very run already holds: two lock
+// hosts that share a file system (an NFS path, the lab's namespaces) see
+// the copy taken on the first one. Its first taker releases it.
+func (l *Lock) ownCopy(err error) bool {
+	var he *HeldError
+	return errors.As(err, &he) && he.Holder.RunID != "" && he.Holder.RunID == l.Holder.RunID
+}
+
+// releaseRemotes releases the remote copies taken so far, in reverse.
+func (l *Lock) releaseRemotes(ctx context.Context) []error {
+	var errs []error
+	for i := len(l.remotes) - 1; i >= 0; i-- {
+		if err := l.remotes[i].Release(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.remotes = nil
+	return errs
 }
 
 // Acquire takes the local lock, then the remote one. If the remote lock
@@ -46,15 +79,19 @@ func (l *Lock) Acquire(ctx context.Context) error {
 		return err
 	}
 	l.Holder = local.Holder() // with Since filled in
-	if l.Remote != nil {
-		rl, err := AcquireRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path, l.Holder)
-		if err != nil {
-			if rerr := local.Release(); rerr != nil {
-				return errors.Join(err, rerr)
-			}
-			return err
+	for _, r := range l.all() {
+		rl, err := AcquireRemote(ctx, r.Runner, r.Host, r.Path, l.Holder)
+		if l.ownCopy(err) {
+			continue
 		}
-		l.remote = rl
+		if err != nil {
+			errs := append([]error{err}, l.releaseRemotes(ctx)...)
+			if rerr := local.Release(); rerr != nil {
+				errs = append(errs, rerr)
+			}
+			return errors.Join(errs...)
+		}
+		l.remotes = append(l.remotes, rl)
 	}
 	l.local = local
 	return nil
@@ -77,18 +114,22 @@ func (l *Lock) TakeOver(ctx context.Context, resumeOf string) ([]Entry, error) {
 	if prev.RunID != "" {
 		taken = append(taken, Entry{Where: local.Path(), Holder: prev})
 	}
-	if l.Remote != nil {
-		rl, rprev, err := TakeOverRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path, l.Holder, resumeOf)
+	for _, r := range l.all() {
+		rl, rprev, err := TakeOverRemote(ctx, r.Runner, r.Host, r.Path, l.Holder, resumeOf)
+		if l.ownCopy(err) {
+			continue
+		}
 		if err != nil {
+			errs := append([]error{err}, l.releaseRemotes(ctx)...)
 			if rerr := local.Release(); rerr != nil {
-				return taken, errors.Join(err, rerr)
+				errs = append(errs, rerr)
 			}
-			return taken, err
+			return taken, errors.Join(errs...)
 		}
 		if rprev.RunID != "" {
 			taken = append(taken, Entry{Where: rl.Where(), Holder: rprev})
 		}
-		l.remote = rl
+		l.remotes = append(l.remotes, rl)
 	}
 	l.local = local
 	return taken, nil
@@ -97,13 +138,7 @@ func (l *Lock) TakeOver(ctx context.Context, resumeOf string) ([]Entry, error) {
 // Release releases the remote lock, then the local one, and reports every
 // failure (errors.Join). Releasing an unheld Lock does nothing.
 func (l *Lock) Release(ctx context.Context) error {
-	var errs []error
-	if l.remote != nil {
-		if err := l.remote.Release(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		l.remote = nil
-	}
+	errs := l.releaseRemotes(ctx)
 	if l.local != nil {
 		if err := l.local.Release(); err != nil {
 			errs = append(errs, err)
@@ -130,9 +165,9 @@ func (l *Lock) Read(ctx context.Context) ([]Entry, error) {
 	} else if !errors.Is(err, ErrNotLocked) {
 		errs = append(errs, err)
 	}
-	if l.Remote != nil {
-		w := where(l.Remote.Host, l.Remote.Path)
-		if h, err := ReadRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path); err == nil {
+	for _, r := range l.all() {
+		w := where(r.Host, r.Path)
+		if h, err := ReadRemote(ctx, r.Runner, r.Host, r.Path); err == nil {
 			found = append(found, Entry{Where: w, Holder: h})
 		} else if !errors.Is(err, ErrNotLocked) {
 			errs = append(errs, err)
@@ -156,9 +191,9 @@ func (l *Lock) Break(ctx context.Context) ([]Entry, error) {
 	} else if !errors.Is(err, ErrNotLocked) {
 		errs = append(errs, err)
 	}
-	if l.Remote != nil {
-		w := where(l.Remote.Host, l.Remote.Path)
-		if h, err := BreakRemote(ctx, l.Remote.Runner, l.Remote.Host, l.Remote.Path); err == nil {
+	for _, r := range l.all() {
+		w := where(r.Host, r.Path)
+		if h, err := BreakRemote(ctx, r.Runner, r.Host, r.Path); err == nil {
 			removed = append(removed, Entry{Where: w, Holder: h})
 		} else if !errors.Is(err, ErrNotLocked) {
 			errs = append(errs, err)

@@ -752,3 +752,66 @@ func TestLock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// One lock per deployment: every lock host's copy, in order, all or
+// nothing. A run that finds the second copy held releases the first.
+func TestLockEveryCopy(t *testing.T) {
+	ctx := context.Background()
+	r := &shRunner{}
+	pa, pb := filepath.Join(t.TempDir(), "a.lock"), filepath.Join(t.TempDir(), "b.lock")
+	copies := func() []*Remote {
+		return []*Remote{{Runner: r, Host: "a-app", Path: pa}, {Runner: r, Host: "b-app", Path: pb}}
+	}
+	// another machine's run (targeting site B) holds b-app's copy
+	other, err := AcquireRemote(ctx, r, "b-app", pb, Holder{RunID: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Lock{Dir: t.TempDir(), Deployment: "cc", Remotes: copies(), Holder: Holder{RunID: "mine"}}
+	if err := l.Acquire(ctx); !errors.Is(err, ErrHeld) || l.Held() {
+		t.Fatalf("Acquire while b-app's copy is held = %v", err)
+	}
+	if _, exists, _ := readRemote(ctx, r, "a-app", pa); exists {
+		t.Fatal("the copy taken on a-app was not released after b-app's was refused")
+	}
+	if err := other.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// free: both copies taken, then released in reverse
+	l = &Lock{Dir: t.TempDir(), Deployment: "cc", Remotes: copies(), Holder: Holder{RunID: "mine"}}
+	if err := l.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{pa, pb} {
+		if h, err := ReadRemote(ctx, r, "x", p); err != nil || h.RunID != "mine" {
+			t.Fatalf("copy %s: %+v %v", p, h, err)
+		}
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{pa, pb} {
+		if _, exists, _ := readRemote(ctx, r, "x", p); exists {
+			t.Fatalf("copy %s left after release", p)
+		}
+	}
+}
+
+// Two lock hosts that share one file (an NFS path; the lab's namespaces):
+// the second copy is the run's own, not another run's.
+func TestLockSharedCopy(t *testing.T) {
+	ctx := context.Background()
+	r := &shRunner{}
+	p := filepath.Join(t.TempDir(), "shared.lock")
+	l := &Lock{Dir: t.TempDir(), Deployment: "cc", Holder: Holder{RunID: "mine"},
+		Remotes: []*Remote{{Runner: r, Host: "a-app", Path: p}, {Runner: r, Host: "b-app", Path: p}}}
+	if err := l.Acquire(ctx); err != nil {
+		t.Fatalf("Acquire with a shared copy: %v", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if _, exists, _ := readRemote(ctx, r, "x", p); exists {
+		t.Fatal("shared copy left after release")
+	}
+}
