@@ -52,6 +52,9 @@ type Operation struct {
 	Lock func(ctx context.Context, runID string) (release func() error, missed []LockMiss, err error)
 	// Confirm is asked, after the before-state is known, whether to go on.
 	Confirm func(ctx context.Context, p *Plan, before []checks.SiteStatus) error
+	// Moves keeps the last completed move on the lock hosts (cooldown
+	// across machines); nil: this machine's journal only.
+	Moves MoveLog
 	// Fencer runs a lost site's fence command and check on the operator's
 	// machine (nil: a local shell); commands for a named host go through
 	// Runner.
@@ -208,6 +211,9 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		r.finish(event.Refused, refusal.Error())
 		return rep, refusal
 	}
+	if outcome == event.OK && o.Mode == Execute {
+		r.recordMove(ctx)
+	}
 	r.finish(outcome, msg)
 	switch outcome {
 	case event.OK, event.Planned, event.Skipped:
@@ -349,7 +355,7 @@ func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 	r.emit(event.Event{Kind: event.Invariant, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
 	r.emit(event.Event{Kind: event.Verdict, Message: "before: " + describeVerdict(rep.VerdictBefore)})
 	if ref == nil {
-		ref = o.cooldown(r.plan)
+		ref = o.cooldown(ctx, r.plan)
 	}
 	r.disaster = nil
 	if ref == nil || o.Force {
@@ -372,13 +378,28 @@ func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 	return nil, nil
 }
 
+// recordMove keeps a completed takeover or switchover on the lock hosts,
+// for the cooldown of runs from other machines.
+func (r *running) recordMove(ctx context.Context) {
+	rb, o := r.plan.Runbook, r.o
+	if o.Moves == nil || rb.Scope == ScopeReporting || (rb.Effect != EffectActivate && rb.Effect != EffectSwitch) {
+		return
+	}
+	m := Move{RunID: o.RunID, Runbook: rb.Name, Site: r.plan.Site, User: o.Info.User, Hostname: o.Info.Hostname, Ended: o.Clock.Now().UTC()}
+	if err := o.Moves.Record(context.WithoutCancel(ctx), m); err != nil {
+		r.emit(event.Event{Kind: event.Message, Message: "warning: the move was not recorded on every lock host (the cooldown of runs from other machines may not see it): " + err.Error()})
+	}
+}
+
 // lockMissed decides whether the run may go on without the lock copies it
-// could not take: only a disaster takeover whose lost site holds them
-// (nobody there can run a move anyway), and it says so in the journal.
+// could not take: only when they are on a site whose loss is confirmed
+// (nobody there can run a move anyway) and the run acts on another site,
+// and it says so in the journal.
 func (r *running) lockMissed(missed []LockMiss) *RefusedError {
+	down := checks.DownSites(r.rep.Before)
 	var bad []string
 	for _, m := range missed {
-		if r.disaster != nil && m.Site == r.disaster.Site {
+		if down[m.Site] && m.Site != r.plan.Site {
 			r.emit(event.Event{Kind: event.Lock, Host: m.Host, Site: m.Site,
 				Message: fmt.Sprintf("the lock copy on %s was not taken: site %s is DOWN (%v); going on in disaster mode", m.Host, m.Site, m.Err)})
 			continue

@@ -31,38 +31,74 @@ func disasterSite(p *Plan, before []checks.SiteStatus) *checks.SiteStatus {
 	return nil
 }
 
+// Move is a completed takeover or switchover, as kept next to the run lock
+// on every lock host, so that another operator's machine sees it too.
+type Move struct {
+	RunID    string    `json:"run_id"`
+	Runbook  string    `json:"runbook"`
+	Site     string    `json:"site"`
+	User     string    `json:"user"`
+	Hostname string    `json:"hostname"`
+	Ended    time.Time `json:"ended"`
+}
+
+// MoveLog keeps the deployment's last move on its lock hosts.
+type MoveLog interface {
+	// Last returns the last move each lock host that answers keeps.
+	Last(ctx context.Context) ([]Move, error)
+	// Record writes m as the last move on every lock host that answers.
+	Record(ctx context.Context, m Move) error
+}
+
 // cooldown refuses a takeover or switchover within failover.cooldown of a
 // completed one of the same deployment that made the OTHER site active,
 // found in this machine's journal (anti-flapping: a double switchover is
-// not supported). Running the same move again is not a flap: it restarts
-// what stopped (a component failure) and skips the rest.
-func (o *Operation) cooldown(p *Plan) *RefusedError {
+// not supported), or kept on the lock hosts (another operator's machine).
+// Running the same move again is not a flap: it restarts what stopped (a
+// component failure) and skips the rest.
+func (o *Operation) cooldown(ctx context.Context, p *Plan) *RefusedError {
 	rb := p.Runbook
 	if o.Mode != Execute || o.ResumeOf != "" || rb.Scope == ScopeReporting || (rb.Effect != EffectActivate && rb.Effect != EffectSwitch) {
 		return nil
+	}
+	window := o.Inventory.Cooldown()
+	now := o.Clock.Now()
+	refuse := func(m Move, where string) *RefusedError {
+		age := now.Sub(m.Ended)
+		return &RefusedError{
+			Reason: fmt.Sprintf("run %s (%s --site %s by %s@%s, %s) completed %s ago, within the cooldown of %s: sites must not flap",
+				m.RunID, m.Runbook, m.Site, m.User, m.Hostname, where, age.Round(time.Second), window),
+			Hint: fmt.Sprintf("look at it: sitectl journal show %s (on %s); wait %s, or: --force --reason \"...\" (failover.cooldown in the inventory sets the window)",
+				m.RunID, m.Hostname, (window - age).Round(time.Second)),
+		}
+	}
+	recent := func(m Move) bool {
+		age := now.Sub(m.Ended)
+		return m.Site != p.Site && age >= 0 && age < window
+	}
+	if o.Moves != nil {
+		last, _ := o.Moves.Last(ctx) // what the lock hosts that answer keep
+		for _, m := range last {
+			if prev, err := o.Catalog.Get(m.Runbook); err == nil && recent(m) && prev.Scope != ScopeReporting {
+				return refuse(m, "recorded on the lock hosts")
+			}
+		}
 	}
 	runs, err := journal.List(o.JournalDir)
 	if err != nil {
 		return nil // no readable history: nothing to hold against this run
 	}
-	window := o.Inventory.Cooldown()
-	now := o.Clock.Now()
 	for _, r := range runs {
 		if r.Deployment != o.Inventory.Deployment || r.Outcome != string(event.OK) || (r.Mode != "run" && r.Mode != "resume") || r.ID == o.RunID {
 			continue
 		}
 		prev, err := o.Catalog.Get(r.Runbook)
-		if err != nil || prev.Scope == ScopeReporting || (prev.Effect != EffectActivate && prev.Effect != EffectSwitch) || r.Site == p.Site {
+		if err != nil || prev.Scope == ScopeReporting || (prev.Effect != EffectActivate && prev.Effect != EffectSwitch) {
 			continue
 		}
-		ended := r.Started.Add(r.Duration)
-		if age := now.Sub(ended); age >= 0 && age < window {
-			return &RefusedError{
-				Reason: fmt.Sprintf("run %s (%s --site %s by %s@%s) completed %s ago, within the cooldown of %s: sites must not flap",
-					r.ID, r.Runbook, r.Site, r.User, r.Hostname, age.Round(time.Second), window),
-				Hint: fmt.Sprintf("look at it: sitectl journal show %s; wait %s, or: --force --reason \"...\" (failover.cooldown in the inventory sets the window)",
-					r.ID, (window - age).Round(time.Second)),
-			}
+		m := Move{RunID: r.ID, Runbook: r.Runbook, Site: r.Site, User: r.User, Hostname: r.Hostname, Ended: r.Started.Add(r.Duration)}
+		if recent(m) {
+			return refuse(m, "this machine's journal")
 		}
 	}
 	return nil

@@ -133,6 +133,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 				op.Lock = func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
 					return cmdutil.AcquireLock(ctx, f, inv, runPool, runID, "")
 				}
+				op.Moves = cmdutil.Moves(inv, runPool)
 			}
 			_, err := op.Run(ctx)
 			log.Info("board run ended", "runbook", rb, "site", site, "mode", mode.String(), "err", err)

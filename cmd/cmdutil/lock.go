@@ -1,7 +1,9 @@
 package cmdutil
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -75,12 +77,16 @@ func AcquireLock(ctx context.Context, f *Factory, inv *inventory.Inventory, pool
 	var missed []runbooks.LockMiss
 	for i, h := range hosts {
 		if errs[i] != nil {
-			if checks.Reach(errs[i]) != checks.SawDown {
-				return nil, nil, fmt.Errorf("cannot reach %s to take the run lock there (not a network failure: fix it first): %w", h, errs[i])
-			}
 			site := ""
 			if hh := inv.Host(h); hh != nil {
 				site = hh.Site
+			}
+			switch checks.Reach(errs[i]) {
+			case checks.SawDown:
+			case checks.SawAccess:
+				return nil, nil, fmt.Errorf("access problem on lock host %s (site %s), not a loss: the site is UNKNOWN until it is fixed; fix it, then re-run: %w", h, site, errs[i])
+			default:
+				return nil, nil, fmt.Errorf("lock host %s (site %s) answers the network but not in time (not a loss); re-run when it answers: %w", h, site, errs[i])
 			}
 			missed = append(missed, runbooks.LockMiss{Host: h, Site: site, Err: errs[i]})
 			continue
@@ -168,4 +174,80 @@ func BreakLocks(ctx context.Context, f *Factory, inv *inventory.Inventory, pool 
 	}
 	st.Emit(event.Event{Kind: event.RunEnd, Outcome: outcome, Message: msg})
 	return broken, jw.Path(), err
+}
+
+// Moves keeps the deployment's last completed move in <lock.path>.last on
+// every lock host (runbooks.MoveLog), so that the cooldown sees a move
+// made from another machine.
+func Moves(inv *inventory.Inventory, pool *remote.Pool) runbooks.MoveLog {
+	return &lockHostMoves{inv: inv, pool: pool}
+}
+
+type lockHostMoves struct {
+	inv  *inventory.Inventory
+	pool *remote.Pool
+}
+
+func (m *lockHostMoves) path() string { return m.inv.Lock.Path + ".last" }
+
+// each runs fn on every lock host at once, with a short deadline; hosts
+// that do not answer are skipped (a lost site's).
+func (m *lockHostMoves) each(ctx context.Context, fn func(ctx context.Context, host string, r remote.Runner) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	hosts := LockHosts(m.inv)
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() {
+			r, err := m.pool.Get(ctx, h)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", h, err)
+				return
+			}
+			errs[i] = fn(ctx, h, r)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (m *lockHostMoves) Last(ctx context.Context) ([]runbooks.Move, error) {
+	var mu sync.Mutex
+	var out []runbooks.Move
+	err := m.each(ctx, func(ctx context.Context, host string, r remote.Runner) error {
+		res, err := r.Run(ctx, "cat -- "+remote.Quote(m.path())+" 2>/dev/null || true")
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(res.Stdout)) == 0 {
+			return nil
+		}
+		var mv runbooks.Move
+		if err := json.Unmarshal(bytes.TrimSpace(res.Stdout), &mv); err != nil {
+			return fmt.Errorf("%s:%s: %w", host, m.path(), err)
+		}
+		mu.Lock()
+		out = append(out, mv)
+		mu.Unlock()
+		return nil
+	})
+	return out, err
+}
+
+func (m *lockHostMoves) Record(ctx context.Context, mv runbooks.Move) error {
+	b, err := json.Marshal(mv)
+	if err != nil {
+		return err
+	}
+	p := remote.Quote(m.path())
+	tmp := remote.Quote(m.path() + ".tmp")
+	cmd := fmt.Sprintf("umask 077 && printf '%%s\\n' %s > %s && mv -f -- %s %s", remote.Quote(string(b)), tmp, tmp, p)
+	return m.each(ctx, func(ctx context.Context, host string, r remote.Runner) error {
+		res, err := r.Run(ctx, cmd)
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("%s: exit %d: %s", host, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		}
+		return err
+	})
 }

@@ -184,7 +184,13 @@ func TestTakeoverRenounceOverSSH(t *testing.T) {
 		}
 	}
 
+	// renouncing the only active site is refused; forced, it runs
 	r = d.sitectl(t.Context(), nil, "renounce", "--site", "B", "--yes")
+	if r.code != cmdutil.ExitRefused || !strings.Contains(r.errOut, "no site would be active") {
+		t.Fatalf("renounce of the only active site: exit %d, want 3\n%s", r.code, r.errOut)
+	}
+	d.running("b-comms", "b-mre", "b-chat")
+	r = d.sitectl(t.Context(), nil, "renounce", "--site", "B", "--yes", "--force", "--reason", "e2e: stand the deployment down")
 	if r.code != 0 {
 		t.Fatalf("renounce: exit %d\n%s", r.code, r.errOut)
 	}
@@ -637,5 +643,27 @@ func TestResumeRefusesAChangedRunbook(t *testing.T) {
 	}
 	if rep := d.sitectl(t.Context(), nil, "--runbooks", rbFile, "report", id); !strings.Contains(rep.out, "The critical path is not computed: runbook mine changed since run") {
 		t.Errorf("report of a changed runbook does not say why there is no critical path:\n%s", rep.out)
+	}
+}
+
+// A move made from another machine (another state directory, so another
+// journal) is seen through the lock hosts: a switchover back within the
+// cooldown is refused there too; the same move again is not a flap.
+func TestCooldownSeesAMoveFromAnotherMachine(t *testing.T) {
+	d := newDeployment(t)
+	if r := d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes"); r.code != 0 {
+		t.Fatalf("takeover B: exit %d\n%s", r.code, r.errOut)
+	}
+	if b, err := os.ReadFile(d.lockPath + ".last"); err != nil || !strings.Contains(string(b), `"site":"B"`) {
+		t.Fatalf("the move is not kept next to the lock: %q %v", b, err)
+	}
+	d.state = filepath.Join(d.dir, "other-machine-state") // an empty journal
+	r := d.sitectl(t.Context(), nil, "switchover", "--site", "A", "--yes")
+	if r.code != cmdutil.ExitRefused || !strings.Contains(r.errOut, "cooldown") || !strings.Contains(r.errOut, "recorded on the lock hosts") {
+		t.Fatalf("switchover A from another machine within the cooldown: exit %d, want 3 naming the cooldown\n%s", r.code, r.errOut)
+	}
+	d.running("b-chat")
+	if r := d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes"); r.code != 0 {
+		t.Fatalf("the same move again (restarts what stopped) was refused: exit %d\n%s", r.code, r.errOut)
 	}
 }

@@ -163,6 +163,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Lock: func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
 			return cmdutil.AcquireLock(ctx, f, inv, pool, runID, opts.ResumeOf)
 		},
+		Moves: cmdutil.Moves(inv, pool),
 	}
 	if opts.ForcePromoteMongo {
 		typed := opts.ConfirmSite
