@@ -801,7 +801,9 @@ func ActiveMQEvidence(inv *inventory.Inventory, obs []*activemq.BrokerObservatio
 			}
 		}
 		if len(seen) > 0 {
-			e.Saw, e.Detail = SawAlive, "holds "+strings.Join(dedupe(seen), ", ")
+			// a broker keeps a dead peer's bridge until its inactivity
+			// timeout (30 s by default): what it holds may be stale
+			e.Saw, e.Weak, e.Detail = SawAlive, true, "holds "+strings.Join(dedupe(seen), ", ")
 		} else {
 			e.Saw, e.Detail = SawDown, "holds no bridge with site "+site+"'s broker and no connection of its clients"
 		}

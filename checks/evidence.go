@@ -47,10 +47,14 @@ type Evidence struct {
 	Observer string `json:"observer"` // who looked: "operator", "mongodb mongo-b", "haproxy", "activemq amq-b", "probe from b-app"
 	// Independent is false for the operator's own path: the operator
 	// alone never declares a site down.
-	Independent bool      `json:"independent"`
-	Saw         Saw       `json:"saw"`
-	Detail      string    `json:"detail"`
-	At          time.Time `json:"at"`
+	Independent bool `json:"independent"`
+	// Weak: this observer's "alive" may be stale for a while after a loss
+	// (a broker keeps a dead bridge until its inactivity timeout); it does
+	// not hold off a loss that the quorum of other observers confirms.
+	Weak   bool      `json:"weak,omitempty"`
+	Saw    Saw       `json:"saw"`
+	Detail string    `json:"detail"`
+	At     time.Time `json:"at"`
 	// For is how long the observer has seen it so, when it says
 	// (HAProxy's lastchg, the age of the last heartbeat); 0 when unknown.
 	For time.Duration `json:"for_ns,omitempty"`
@@ -120,6 +124,9 @@ func (v *SiteVerdict) Lines() []string {
 // provides (each member outside the site, HAProxy, each broker outside the
 // site, each prober host): the quorum is min(lossQuorum, configured), so
 // observers that fail to answer never lower the bar.
+//
+// An observer whose "alive" may be stale (Evidence.Weak) does not hold off
+// a loss the quorum of the others confirms.
 func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured int) SiteVerdict {
 	v := SiteVerdict{Site: site, Evidence: append(append([]Evidence(nil), operator...), others...)}
 	if lossQuorum <= 0 {
@@ -143,9 +150,9 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 	}
 	// 2. each independent observer's answer
 	type answer struct {
-		alive, down bool
-		detail      []string
-		access      bool
+		alive, down, weak bool
+		detail            []string
+		access            bool
 	}
 	byObs := map[string]*answer{}
 	var order []string
@@ -159,6 +166,7 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 		switch e.Saw {
 		case SawAlive:
 			a.alive = true
+			a.weak = a.weak || e.Weak
 			a.detail = append(a.detail, e.Detail)
 		case SawDown:
 			a.down = true
@@ -166,10 +174,12 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 			a.access = true
 		}
 	}
-	var aliveBy, downBy, silent []string
+	var aliveBy, weakBy, downBy, silent []string
 	for _, o := range order {
 		a := byObs[o]
 		switch {
+		case a.alive && a.weak:
+			weakBy = append(weakBy, o+" ("+strings.Join(a.detail, "; ")+", may be stale)")
 		case a.alive:
 			aliveBy = append(aliveBy, o+" ("+strings.Join(a.detail, "; ")+")")
 		case a.down:
@@ -213,6 +223,13 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 		v.State = SiteDown
 		v.Summary = fmt.Sprintf("site %s is DOWN: the operator cannot reach it and %d independent observer(s) confirm (%s; quorum %d)",
 			site, v.Confirmed, strings.Join(downBy, ", "), v.Quorum)
+		if len(weakBy) > 0 {
+			v.Summary += "; not yet seen gone by " + strings.Join(weakBy, ", ")
+		}
+	case len(weakBy) > 0:
+		v.State = SiteUnreachableHere
+		v.Summary = fmt.Sprintf("site %s is UNREACHABLE FROM HERE; %s still see it (%d of %d observers needed confirm its loss)",
+			site, strings.Join(weakBy, ", "), v.Confirmed, v.Quorum)
 	default:
 		v.State = SiteUnknown
 		why := fmt.Sprintf("%d of %d independent observers needed confirm it", v.Confirmed, v.Quorum)

@@ -4,20 +4,26 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/inventory"
 )
 
 // Every combination of what three independent observers answer (alive,
-// saw it down, could not answer, access problem), under every kind of
-// operator path, against the rules of docs/checks.md "Site loss".
+// saw it down, could not answer, access problem) and what a fourth whose
+// "alive" may be stale answers (a broker's bridge), under every kind of
+// operator path and several quorums, against the rules of docs/checks.md
+// "Site loss".
 func TestJudgeSiteEveryCombination(t *testing.T) {
 	answers := []Saw{SawAlive, SawDown, SawNoAnswer, SawAccess}
 	operators := []Saw{SawAlive, SawDown, SawNoAnswer, SawAccess}
@@ -25,42 +31,50 @@ func TestJudgeSiteEveryCombination(t *testing.T) {
 		for _, a := range answers {
 			for _, b := range answers {
 				for _, c := range answers {
-					for _, quorum := range []int{1, 2, 3, 5} {
-						obs := []Saw{a, b, c}
-						var others []Evidence
-						for i, s := range obs {
-							others = append(others, Evidence{Site: "A", Observer: fmt.Sprintf("obs%d", i), Independent: true, Saw: s, Detail: "d"})
-						}
-						operator := []Evidence{{Site: "A", Observer: "operator → a-app", Saw: op, Detail: "x"}}
-						v := JudgeSite("A", operator, others, quorum, len(obs))
+					for _, w := range []Saw{SawAlive, SawDown, SawNoAnswer} {
+						for _, quorum := range []int{1, 2, 3, 5} {
+							obs := []Saw{a, b, c}
+							var others []Evidence
+							for i, s := range obs {
+								others = append(others, Evidence{Site: "A", Observer: fmt.Sprintf("obs%d", i), Independent: true, Saw: s, Detail: "d"})
+							}
+							others = append(others, Evidence{Site: "A", Observer: "broker", Independent: true, Weak: true, Saw: w, Detail: "bridge"})
+							operator := []Evidence{{Site: "A", Observer: "operator → a-app", Saw: op, Detail: "x"}}
+							v := JudgeSite("A", operator, others, quorum, len(obs)+1)
 
-						alive, down := 0, 0
-						for _, s := range obs {
-							switch s {
-							case SawAlive:
-								alive++
-							case SawDown:
+							alive, down := 0, 0
+							for _, s := range obs {
+								switch s {
+								case SawAlive:
+									alive++
+								case SawDown:
+									down++
+								}
+							}
+							if w == SawDown {
 								down++
 							}
-						}
-						var want SiteState
-						switch {
-						case op == SawAlive:
-							want = SiteReachable
-						case op != SawDown:
-							want = SiteUnknown // an access problem or a slow host is never a loss
-						case alive > 0:
-							want = SiteUnreachableHere
-						case down >= min(quorum, len(obs)):
-							want = SiteDown
-						default:
-							want = SiteUnknown
-						}
-						if v.State != want {
-							t.Errorf("operator %s, observers %v, quorum %d: got %s (%s), want %s", op, obs, quorum, v.State, v.Summary, want)
-						}
-						if v.State == SiteDown && !v.Down() {
-							t.Errorf("Down() false for DOWN")
+							var want SiteState
+							switch {
+							case op == SawAlive:
+								want = SiteReachable
+							case op != SawDown:
+								want = SiteUnknown // an access problem or a slow host is never a loss
+							case alive > 0:
+								want = SiteUnreachableHere
+							case down >= min(quorum, len(obs)+1):
+								want = SiteDown // a stale "alive" does not hold off a confirmed loss
+							case w == SawAlive:
+								want = SiteUnreachableHere
+							default:
+								want = SiteUnknown
+							}
+							if v.State != want {
+								t.Errorf("operator %s, observers %v, weak %s, quorum %d: got %s (%s), want %s", op, obs, w, quorum, v.State, v.Summary, want)
+							}
+							if v.State == SiteDown && !v.Down() {
+								t.Errorf("Down() false for DOWN")
+							}
 						}
 					}
 				}
@@ -210,5 +224,80 @@ func TestObserversAndEndpoints(t *testing.T) {
 	}
 	if strings.Join(addrs, ",") != "127.0.0.11:22,127.0.0.12:22,127.0.0.11:5222,127.0.0.11:8080" {
 		t.Errorf("endpoints of A: %v", addrs)
+	}
+}
+
+// HAProxy's view of site A from recorded "show stat" output (real HAProxy
+// 2.6): a server whose check just failed to connect ("UP 1/2", L4CON) is
+// already evidence of a loss; DOWN on L4CON too; the other site's server
+// says nothing of A.
+func TestHAProxyEvidenceRecorded(t *testing.T) {
+	inv := &inventory.Inventory{HAProxy: &inventory.HAProxy{Backends: []*inventory.HAProxyBackend{{Name: "be_cc", Servers: map[string]string{"site_a": "A", "site_b": "B"}}}}}
+	for _, tc := range []struct {
+		file string
+		a, b Saw
+	}{
+		{"stat_going_down.csv", SawDown, SawAlive},
+		{"stat_down_backup.csv", SawDown, SawAlive},
+		{"stat_up.csv", SawAlive, SawAlive},
+	} {
+		raw, err := os.ReadFile(filepath.Join("..", "adapters", "haproxy", "testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := haproxy.ParseStat(string(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for site, want := range map[string]Saw{"A": tc.a, "B": tc.b} {
+			ev := HAProxyEvidence(inv, rows, nil, site)
+			if len(ev) != 1 || ev[0].Saw != want || !ev[0].Independent {
+				t.Errorf("%s, site %s: %+v, want %s", tc.file, site, ev, want)
+			}
+		}
+	}
+	if ev := HAProxyEvidence(inv, nil, errors.New("dial tcp: connection refused"), "A"); len(ev) != 1 || ev[0].Saw != SawNoAnswer {
+		t.Errorf("runtime API down: %+v, want no answer", ev)
+	}
+}
+
+// The replica set's view of site A: health, and heartbeats that stopped
+// arriving before the health is marked 0.
+func TestMongoEvidence(t *testing.T) {
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	member := func(name, site string) mongo.Member { return mongo.Member{Name: name, Site: site} }
+	peer := func(health float64, recvAgo time.Duration) mongo.PeerView {
+		return mongo.PeerView{Member: "mongo-a", Health: health, StateStr: "PRIMARY", LastHeartbeatRecv: now.Add(-recvAgo)}
+	}
+	obs := func(p mongo.PeerView) *mongo.Observation {
+		return &mongo.Observation{At: now, Members: []mongo.MemberStatus{
+			{Member: member("mongo-a", "A"), Reachable: false, Err: &mongo.MemberError{Kind: mongo.KindTimeout, Member: "mongo-a"}},
+			{Member: member("mongo-b", "B"), Reachable: true, StatusKnown: true, StatusDate: now, Peers: []mongo.PeerView{p}},
+		}}
+	}
+	for _, tc := range []struct {
+		name string
+		p    mongo.PeerView
+		want Saw
+	}{
+		{"healthy, heartbeats arriving", peer(1, time.Second), SawAlive},
+		{"healthy on paper, no heartbeat for 7s", peer(1, 7*time.Second), SawDown},
+		{"health 0", peer(0, 12*time.Second), SawDown},
+	} {
+		var got *Evidence
+		for _, e := range MongoEvidence(obs(tc.p), "A") {
+			if e.Observer == "mongodb mongo-b" {
+				got = &e
+			}
+		}
+		if got == nil || got.Saw != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, got, tc.want)
+		}
+	}
+	// the member of site A itself is not an observer of site A
+	for _, e := range MongoEvidence(obs(peer(1, 0)), "A") {
+		if e.Observer == "mongodb mongo-a" {
+			t.Error("site A's own member counted as an observer of A")
+		}
 	}
 }

@@ -427,6 +427,10 @@ func HAProxyEvidence(inv *inventory.Inventory, rows []haproxy.StatRow, err error
 		switch {
 		case r.Status.State == haproxy.StateMaint:
 			continue
+		case r.Status.Up() && r.Status.Transitional() && (strings.HasPrefix(cs, "L4") || cs == "SOCKERR"):
+			// "UP 1/2": still in load balancing, but its check has just
+			// failed to connect; the fall count will mark it DOWN
+			down = append(down, fmt.Sprintf("%s %s, its check failing %s", name, r.Status.Raw, cs))
 		case r.Status.Up() || r.Status.State == haproxy.StateDrain || r.Status.State == "NOLB":
 			alive = append(alive, fmt.Sprintf("%s %s %s", name, r.Status.Raw, cs))
 		case r.Status.State == haproxy.StateDown && (strings.HasPrefix(cs, "L4") || cs == "SOCKERR"):

@@ -821,7 +821,13 @@ func MongoEvidence(obs *mongo.Observation, site string) []Evidence {
 				if p.Self || !inSite[p.Member] {
 					continue
 				}
+				silent := heartbeatSilence(o, p)
 				switch {
+				case p.Health == 1 && silent > staleHeartbeat && e.Saw != SawAlive:
+					// health is only marked 0 at the heartbeat timeout;
+					// heartbeats stopping arriving is the fresh news
+					e.Saw, e.For = SawDown, silent
+					e.Detail = fmt.Sprintf("still lists %s healthy (%s) but has received no heartbeat from it", p.Member, p.StateStr)
 				case p.Health == 1:
 					e.Saw, e.Detail, e.For = SawAlive, fmt.Sprintf("sees %s healthy (%s)", p.Member, p.StateStr), 0
 				case e.Saw != SawAlive:
@@ -829,9 +835,9 @@ func MongoEvidence(obs *mongo.Observation, site string) []Evidence {
 					if p.LastHeartbeatMessage != "" {
 						e.Detail += ": " + p.LastHeartbeatMessage
 					}
-					if !p.LastHeartbeat.IsZero() && obs.At.After(p.LastHeartbeat) {
-						e.Detail += "; no heartbeat answer"
-						e.For = obs.At.Sub(p.LastHeartbeat)
+					if silent > 0 {
+						e.Detail += "; no heartbeat from it"
+						e.For = silent
 					}
 				}
 			}
@@ -846,4 +852,19 @@ func MongoEvidence(obs *mongo.Observation, site string) []Evidence {
 		out = append(out, e)
 	}
 	return out
+}
+
+// staleHeartbeat: members send each other a heartbeat every 2 s
+// (heartbeatIntervalMillis); none received for longer than this (two
+// missed, plus room for a slow one) means the member stopped answering,
+// long before its health is marked 0 at the heartbeat timeout (10 s).
+const staleHeartbeat = 5 * time.Second
+
+// heartbeatSilence is how long observer o has received no heartbeat from
+// peer p, by o's own clock (replSetGetStatus' date): 0 when unknown.
+func heartbeatSilence(o *mongo.MemberStatus, p mongo.PeerView) time.Duration {
+	if o.StatusDate.IsZero() || p.LastHeartbeatRecv.IsZero() || p.LastHeartbeatRecv.Unix() <= 0 {
+		return 0
+	}
+	return max(o.StatusDate.Sub(p.LastHeartbeatRecv), 0)
 }

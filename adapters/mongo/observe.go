@@ -52,16 +52,19 @@ type Election struct {
 // PeerView is one entry of a member's replSetGetStatus.members: how that
 // member sees another (or itself).
 type PeerView struct {
-	ID                   int       `json:"id"`
-	Host                 string    `json:"host"`
-	Member               string    `json:"member,omitempty"` // inventory name, when the host maps to one
-	Self                 bool      `json:"self,omitempty"`
-	Health               float64   `json:"health"`
-	State                int       `json:"state"`
-	StateStr             string    `json:"state_str"`
-	Optime               *OpTime   `json:"optime,omitempty"`
-	ElectionDate         time.Time `json:"election_date,omitzero"`
-	LastHeartbeat        time.Time `json:"last_heartbeat,omitzero"`
+	ID            int       `json:"id"`
+	Host          string    `json:"host"`
+	Member        string    `json:"member,omitempty"` // inventory name, when the host maps to one
+	Self          bool      `json:"self,omitempty"`
+	Health        float64   `json:"health"`
+	State         int       `json:"state"`
+	StateStr      string    `json:"state_str"`
+	Optime        *OpTime   `json:"optime,omitempty"`
+	ElectionDate  time.Time `json:"election_date,omitzero"`
+	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
+	// LastHeartbeatRecv: when the observing member last received a
+	// heartbeat from this one, by the observing member's clock.
+	LastHeartbeatRecv    time.Time `json:"last_heartbeat_recv,omitzero"`
 	LastHeartbeatMessage string    `json:"last_heartbeat_message,omitempty"`
 	ConfigVersion        int64     `json:"config_version"`
 }
@@ -101,7 +104,10 @@ type MemberStatus struct {
 
 	// From replSetGetStatus (StatusKnown) or, for an arbiter that refused
 	// it, from hello.
-	StatusKnown  bool       `json:"status_known"`
+	StatusKnown bool `json:"status_known"`
+	// StatusDate is replSetGetStatus' date: the member's clock when it
+	// answered (ages of its heartbeats are taken against it).
+	StatusDate   time.Time  `json:"status_date,omitzero"`
 	State        int        `json:"state"`
 	StateStr     string     `json:"state_str"`
 	Term         int64      `json:"term"`
@@ -579,6 +585,8 @@ func decodeStatus(r bson.Raw, st *MemberStatus) error {
 		return err
 	}
 	st.State = int(state)
+	st.StatusDate, err = getTime(r, "date")
+	fe.take(err)
 	st.Term, err = getInt(r, "term", false)
 	fe.take(err)
 	st.SyncSource, err = getString(r, "syncSourceHost")
@@ -623,6 +631,8 @@ func decodeStatus(r bson.Raw, st *MemberStatus) error {
 		p.ElectionDate, err = getTime(d, "electionDate")
 		fe.take(err)
 		p.LastHeartbeat, err = getTime(d, "lastHeartbeat")
+		fe.take(err)
+		p.LastHeartbeatRecv, err = getTime(d, "lastHeartbeatRecv")
 		fe.take(err)
 		p.LastHeartbeatMessage, err = getString(d, "lastHeartbeatMessage")
 		fe.take(err)
