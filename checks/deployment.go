@@ -2,11 +2,14 @@ package checks
 
 import (
 	"context"
+	"net"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/activemq"
+	"github.com/sitectl/sitectl/adapters/netwatch"
+	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -141,4 +144,42 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	snap.Verdict = Combine(append(all, verdicts...))
 	snap.Took = Duration(now().Sub(start))
 	return snap
+}
+
+// Warm connects, all at once, to what an observation will use: an SSH
+// connection to every host (when run keeps connections, as remote.Pool
+// does) and a TCP connection (closed at once) to every MongoDB member and
+// broker, through the netwatch.Watch in ctx. It observes nothing; an
+// observation that follows finds its connections open and the endpoints
+// that did not answer already known, instead of waiting for each in turn.
+// A run calls it while it takes its lock.
+func Warm(ctx context.Context, inv *inventory.Inventory, run HostRunner) {
+	var wg sync.WaitGroup
+	if g, ok := run.(interface {
+		Get(context.Context, string) (remote.Runner, error)
+	}); ok {
+		for _, h := range inv.AllHosts() {
+			wg.Go(func() { _, _ = g.Get(ctx, h.Name) })
+		}
+	}
+	dial := func(addr string, timeout time.Duration) {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if c, err := netwatch.DialContext(cctx, &net.Dialer{}, addr, timeout); err == nil {
+				c.Close()
+			}
+		})
+	}
+	if m := inv.MongoDB; m != nil {
+		for _, mm := range m.Members {
+			dial(mm.Address, max(m.Timeout.D(), time.Second))
+		}
+	}
+	if a := inv.ActiveMQ; a != nil {
+		for _, b := range a.Brokers {
+			dial(b.STOMP, max(a.Timeout.D(), time.Second))
+		}
+	}
+	wg.Wait()
 }

@@ -71,6 +71,20 @@ func (inv *Inventory) Host(name string) *Host {
 	return nil
 }
 
+// AllHosts lists every host: each site's, then the witness's.
+func (inv *Inventory) AllHosts() []*Host {
+	var out []*Host
+	for _, s := range inv.Sites {
+		if s != nil {
+			out = append(out, s.Hosts...)
+		}
+	}
+	if inv.Witness != nil {
+		out = append(out, inv.Witness.Hosts...)
+	}
+	return out
+}
+
 // LossQuorum is failover.loss_quorum, or its default 2.
 func (inv *Inventory) LossQuorum() int {
 	if inv.Failover != nil && inv.Failover.LossQuorum > 0 {

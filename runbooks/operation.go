@@ -127,7 +127,12 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 	// preconditions see cannot change under another operator's run
 	var missed []LockMiss
 	if o.Mode == Execute && o.Lock != nil {
+		// connect to everything the observation will use while the lock
+		// is taken: a lost site's endpoints are waited for once, here
+		warmed := make(chan struct{})
+		go func() { defer close(warmed); checks.Warm(ctx, o.Inventory, o.Runner) }()
 		release, miss, err := o.Lock(ctx, o.RunID)
+		<-warmed
 		missed = miss
 		if err != nil {
 			r.finish(event.Refused, "lock: "+err.Error())

@@ -14,14 +14,7 @@ import (
 // Targets converts the inventory's hosts into connection targets.
 func Targets(inv *inventory.Inventory) map[string]remote.Target {
 	out := map[string]remote.Target{}
-	var hosts []*inventory.Host
-	for _, s := range inv.Sites {
-		hosts = append(hosts, s.Hosts...)
-	}
-	if inv.Witness != nil {
-		hosts = append(hosts, inv.Witness.Hosts...)
-	}
-	for _, h := range hosts {
+	for _, h := range inv.AllHosts() {
 		ssh := inv.SSHFor(h)
 		out[h.Name] = remote.Target{
 			Name: h.Name, Local: h.Local, Address: h.Address, Port: ssh.Port, User: ssh.User,

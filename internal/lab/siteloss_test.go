@@ -228,8 +228,9 @@ func drillSiteLoss(t *testing.T) {
 	})
 
 	t.Run("real site loss without a fence: says it is not fenced", func(t *testing.T) {
-		d := newDrill(t) // reset: A serves again
-		d.assertServes("A")
+		d := &drill{t: t, l: d.l, bin: d.bin, state: d.state}
+		d.l.Reset() // A serves again (the parent drill holds the shared lab)
+		d.waitServes("A", 30*time.Second)
 		inv := d.variant("nofence", withoutFence)
 		before := readFileOK(d.l.Env.FenceLog())
 		d.l.Fail("A")

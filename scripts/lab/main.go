@@ -52,6 +52,8 @@ const usage = `usage: go run ./scripts/lab COMMAND   (as root; docs/lab.md)
   cut-broker-link | heal-broker-link
   stop-mongo A|B|W | start-mongo A|B|W
   cut-mongo-link A|B|W | heal-mongo-links   cut a member off the other members only (seed 003 rows 5, 6)
+  cut-operator-path A|B|W|EDGE | heal-operator-path
+                                          cut only sitectl's path to a node (the operator's VPN fails; the site lives)
   sessions                     open chat sessions per site and in HAProxy
   sessions open N [--hold D] [--reconnect]   hold N chat sessions through HAProxy (background client)
   sessions close A|B [N]       end N (all) sessions of a site, as chats that finish
@@ -243,6 +245,22 @@ func run(ctx context.Context, verb string, args []string) error {
 			return err
 		}
 		fmt.Println("heal-mongo-links: done")
+		return nil
+	case "cut-operator-path":
+		k, err := site(args, 0, "A", "B", "W", "EDGE")
+		if err != nil {
+			return err
+		}
+		if err := e.CutOperatorPath(ctx, k); err != nil {
+			return err
+		}
+		fmt.Printf("cut-operator-path %s: done (sitectl cannot reach it; the other nodes still do)\n", k)
+		return nil
+	case "heal-operator-path":
+		if err := e.HealOperatorPaths(ctx); err != nil {
+			return err
+		}
+		fmt.Println("heal-operator-path: done")
 		return nil
 	case "stop-mongo", "start-mongo":
 		key, err := site(args, 0, "A", "B", "W")
