@@ -354,7 +354,7 @@ func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 	for _, s := range rep.Before {
 		r.emit(event.Event{Kind: event.Message, Message: "before: " + DescribeSite(s)})
 		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
-			r.emit(event.Event{Kind: event.Evidence, Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
+			r.emit(event.Event{Kind: event.Evidence, Action: "before", Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
 		}
 	}
 	r.emit(event.Event{Kind: event.Invariant, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
@@ -452,7 +452,7 @@ func (r *running) verifyAfter(ctx context.Context, outcome event.Outcome, msg st
 	for _, s := range rep.After {
 		r.emit(event.Event{Kind: event.Message, Message: "after: " + DescribeSite(s)})
 		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
-			r.emit(event.Event{Kind: event.Evidence, Site: s.Site, Message: "after: " + s.Loss.Summary, Lines: s.Loss.Lines()})
+			r.emit(event.Event{Kind: event.Evidence, Action: "after", Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
 		}
 	}
 	r.emit(event.Event{Kind: event.Invariant, Message: "after: " + rep.InvariantAfter.Message, Outcome: invOutcome(rep.InvariantAfter)})

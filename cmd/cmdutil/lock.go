@@ -191,7 +191,8 @@ type lockHostMoves struct {
 func (m *lockHostMoves) path() string { return m.inv.Lock.Path + ".last" }
 
 // each runs fn on every lock host at once, with a short deadline; hosts
-// that do not answer are skipped (a lost site's).
+// that do not answer at the network level are skipped (a lost site's: the
+// lock event of the run already says its copy was not taken).
 func (m *lockHostMoves) each(ctx context.Context, fn func(ctx context.Context, host string, r remote.Runner) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -202,7 +203,9 @@ func (m *lockHostMoves) each(ctx context.Context, fn func(ctx context.Context, h
 		wg.Go(func() {
 			r, err := m.pool.Get(ctx, h)
 			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", h, err)
+				if checks.Reach(err) != checks.SawDown {
+					errs[i] = fmt.Errorf("%s: %w", h, err)
+				}
 				return
 			}
 			errs[i] = fn(ctx, h, r)
@@ -241,9 +244,10 @@ func (m *lockHostMoves) Record(ctx context.Context, mv runbooks.Move) error {
 		return err
 	}
 	p := remote.Quote(m.path())
-	tmp := remote.Quote(m.path() + ".tmp")
-	cmd := fmt.Sprintf("umask 077 && printf '%%s\\n' %s > %s && mv -f -- %s %s", remote.Quote(string(b)), tmp, tmp, p)
 	return m.each(ctx, func(ctx context.Context, host string, r remote.Runner) error {
+		// a temporary file per host: hosts may share the file system
+		tmp := remote.Quote(m.path() + ".tmp." + host)
+		cmd := fmt.Sprintf("umask 077 && printf '%%s\\n' %s > %s && mv -f -- %s %s", remote.Quote(string(b)), tmp, tmp, p)
 		res, err := r.Run(ctx, cmd)
 		if err == nil && res.ExitCode != 0 {
 			err = fmt.Errorf("%s: exit %d: %s", host, res.ExitCode, strings.TrimSpace(string(res.Stderr)))

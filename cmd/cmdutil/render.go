@@ -101,6 +101,24 @@ func (r *TextRenderer) Emit(e event.Event) {
 			return
 		}
 		fmt.Fprintf(w, "! %s\n", e.Message)
+	case event.Evidence:
+		// the evidence a disaster takeover acts on is always shown; the
+		// before and after views of an unseen site with -v
+		if e.Action == "disaster" || r.Verbose {
+			fmt.Fprintf(w, "• site %s: %s\n", e.Site, e.Message)
+			for _, l := range e.Lines {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+		}
+	case event.Fence:
+		label := "fence"
+		if e.Action != "" {
+			label = e.Action
+		}
+		fmt.Fprintf(w, "%s %s: %s%s\n", r.paint(e.Outcome, "•"), label, e.Message, dur(e.Duration))
+		if e.Outcome == event.Failed && e.Hint != "" {
+			fmt.Fprintf(w, "            %s\n", e.Hint)
+		}
 	case event.Lock:
 		if r.Verbose || strings.Contains(e.Message, "failed") {
 			fmt.Fprintf(w, "  lock: %s\n", e.Message)

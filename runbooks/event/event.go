@@ -23,7 +23,7 @@ const (
 	Verdict     Kind = "verdict"      // which site serves traffic, per layer and combined
 	Lock        Kind = "lock"         // lock acquired, released, broken or taken over
 	Message     Kind = "message"      // free-form note (warnings, operator reason, …)
-	Evidence    Kind = "evidence"     // a site's loss verdict (Site, Outcome-free) and its evidence rows (Lines)
+	Evidence    Kind = "evidence"     // a site's loss verdict (Site; Action before, disaster or after) and its evidence rows (Lines)
 	Fence       Kind = "fence"        // a lost site fenced (Site, Command, ExitCode, Outcome), or why not
 )
 
