@@ -98,18 +98,10 @@ func ProbeCommand(eps []Endpoint, timeout time.Duration) string {
 // ParseProbe reads ProbeCommand's output: index -> result.
 func ParseProbe(out []byte) map[int]string {
 	res := map[int]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != probeMarker {
-			continue
-		}
-		i, err := strconv.Atoi(f[1])
-		if err != nil || i < 0 {
-			continue
-		}
-		switch f[2] {
+	for i, v := range markerLines(out, probeMarker) {
+		switch v {
 		case "open", "refused", "timeout", "unreachable", "reset", "error":
-			res[i] = f[2]
+			res[i] = v
 		}
 	}
 	return res
@@ -195,21 +187,11 @@ func CrossSite(ctx context.Context, inv *inventory.Inventory, run HostRunner, no
 			deadline := timeout + inv.SSHFor(inv.Host(p)).ConnectTimeout.D() + 3*time.Second
 			cctx, cancel := context.WithTimeout(ctx, deadline)
 			defer cancel()
-			type answer struct {
+			var a struct {
 				res remote.Result
 				err error
 			}
-			ac := make(chan answer, 1)
-			go func() {
-				res, err := run.Run(cctx, p, ProbeCommand(j.eps, timeout))
-				ac <- answer{res, err}
-			}()
-			var a answer
-			select {
-			case a = <-ac:
-			case <-cctx.Done():
-				a.err = fmt.Errorf("prober %s: no answer within %s: %w", p, deadline, cctx.Err())
-			}
+			a.res, a.err = runWithin(cctx, run, p, ProbeCommand(j.eps, timeout))
 			at := now()
 			var ev []Evidence
 			for _, site := range j.sites {

@@ -341,3 +341,16 @@ func DownSites(sites []SiteStatus) map[string]bool {
 	}
 	return out
 }
+
+// HostLabel names why a host does not answer, for tables and the board:
+// UNREACHABLE (the network), ACCESS PROBLEM (never a loss), or NO ANSWER
+// (not in time).
+func (s Saw) HostLabel() string {
+	switch s {
+	case SawAccess:
+		return "ACCESS PROBLEM"
+	case SawDown:
+		return "UNREACHABLE"
+	}
+	return "NO ANSWER"
+}

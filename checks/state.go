@@ -193,18 +193,51 @@ func BatchStatus(cmds []string) string {
 // ParseBatch reads BatchStatus output: index -> exit code.
 func ParseBatch(out []byte) map[int]int {
 	res := map[int]int{}
+	for i, v := range markerLines(out, marker) {
+		if code, err := strconv.Atoi(v); err == nil {
+			res[i] = code
+		}
+	}
+	return res
+}
+
+// markerLines reads the "<marker> <index> <value>" lines of a batch
+// command's output: index -> value. Other lines are ignored.
+func markerLines(out []byte, marker string) map[int]string {
+	res := map[int]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) != 3 || f[0] != marker {
 			continue
 		}
-		i, err1 := strconv.Atoi(f[1])
-		code, err2 := strconv.Atoi(f[2])
-		if err1 == nil && err2 == nil {
-			res[i] = code
+		if i, err := strconv.Atoi(f[1]); err == nil && i >= 0 {
+			res[i] = f[2]
 		}
 	}
 	return res
+}
+
+// runWithin runs cmd on host and waits for its answer until ctx's
+// deadline, not until the runner has cleaned up after it (ending a command
+// on a host that stopped answering takes a moment more): a dead host must
+// not hold up the observation of the others.
+func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Result, error) {
+	type answer struct {
+		res remote.Result
+		err error
+	}
+	start := time.Now()
+	ac := make(chan answer, 1)
+	go func() {
+		res, err := run.Run(ctx, host, cmd)
+		ac <- answer{res, err}
+	}()
+	select {
+	case a := <-ac:
+		return a.res, a.err
+	case <-ctx.Done():
+		return remote.Result{}, fmt.Errorf("%s: no answer within %s: %w", host, time.Since(start).Round(time.Millisecond), ctx.Err())
+	}
 }
 
 // Host observes the given services on one host with a single command.
@@ -228,27 +261,7 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
-	// The answer is waited for until the deadline, not until the runner has
-	// cleaned up after it (ending a command on a host that stopped
-	// answering takes a moment more): a dead host must not hold up the
-	// observation of the others.
-	type answer struct {
-		res remote.Result
-		err error
-	}
-	ac := make(chan answer, 1)
-	go func() {
-		res, err := o.Runner.Run(cctx, host, cmd)
-		ac <- answer{res, err}
-	}()
-	var res remote.Result
-	var err error
-	select {
-	case a := <-ac:
-		res, err = a.res, a.err
-	case <-cctx.Done():
-		err = fmt.Errorf("%s: no answer within %s: %w", host, time.Since(start).Round(time.Millisecond), cctx.Err())
-	}
+	res, err := runWithin(cctx, o.Runner, host, cmd)
 	cancel()
 	hs.Latency = time.Since(start)
 	codes := map[int]int{}

@@ -322,9 +322,9 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 			hostStyle = m.st.Bad
 			if seen {
 				svcs, oldAt, old = e.Host.Services, e.At, true
-				hostLine += fmt.Sprintf("  %s, last seen %s ago", hostReach(h.Reach), age(now.Sub(e.At)))
+				hostLine += fmt.Sprintf("  %s, last seen %s ago", h.Reach.HostLabel(), age(now.Sub(e.At)))
 			} else {
-				hostLine += "  " + hostReach(h.Reach) + ": " + oneLine(h.Error)
+				hostLine += "  " + h.Reach.HostLabel() + ": " + oneLine(h.Error)
 				svcs = nil
 			}
 		} else if stale {
@@ -567,16 +567,4 @@ func (m Model) journalLines() []line {
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\r", " ")
 	return strings.ReplaceAll(s, "\n", " ")
-}
-
-// hostReach names why a host does not answer: the network (UNREACHABLE),
-// an access problem (never a loss), or no answer in time.
-func hostReach(r checks.Saw) string {
-	switch r {
-	case checks.SawAccess:
-		return "ACCESS PROBLEM"
-	case checks.SawDown:
-		return "UNREACHABLE"
-	}
-	return "NO ANSWER"
 }

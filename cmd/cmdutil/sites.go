@@ -20,7 +20,7 @@ func WriteSites(w io.Writer, sites []checks.SiteStatus) {
 		first := true
 		for _, h := range s.Hosts {
 			if !h.Reachable {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, "-", reachLabel(h.Reach), oneLine(h.Error))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, "-", h.Reach.HostLabel(), oneLine(h.Error))
 				first = false
 				continue
 			}
@@ -68,16 +68,6 @@ func WriteLoss(w io.Writer, sites []checks.SiteStatus) {
 			fmt.Fprintf(w, "  %s\n", oneLine(l))
 		}
 	}
-}
-
-func reachLabel(r checks.Saw) string {
-	switch r {
-	case checks.SawAccess:
-		return "ACCESS PROBLEM"
-	case checks.SawDown:
-		return "UNREACHABLE"
-	}
-	return "NO ANSWER"
 }
 
 func col(first bool, s string) string {
