@@ -82,7 +82,7 @@ func withoutFence(inv string) string {
 
 func drillSiteLoss(t *testing.T) {
 	d := newDrill(t)
-	d.assertServes("A")
+	d.waitServes("A", 30*time.Second) // a freshly started broker may be slow to replay its advisories
 
 	t.Run("operator path cut: unreachable from here, refused", func(t *testing.T) {
 		d := &drill{t: t, l: d.l, bin: d.bin, state: d.state}
