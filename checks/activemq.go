@@ -200,8 +200,8 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			if o != nil && o.Err != nil {
 				detail = o.Err.Error()
 			}
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " does not answer: taken as down", Brief: "broker down (site gone)"})
-			l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed and site %s does not answer at all: it is taken as down (make sure the site is fenced)", b.Name, b.Site))
+			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " is DOWN (confirmed)", Brief: "broker down (site gone)"})
+			l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed and site %s is DOWN (its loss confirmed by independent observers): it counts as down", b.Name, b.Site))
 		default:
 			unobserved = append(unobserved, b)
 			detail := "not observed"

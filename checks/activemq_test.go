@@ -430,8 +430,8 @@ func TestActiveMQLayerRealNoLink(t *testing.T) {
 }
 
 // A site cut off entirely (no host answers over SSH): its broker times out.
-// On its own that is unknown; with the site known to be down (a takeover
-// assumes it fenced) the other broker decides.
+// On its own that is unknown; with the site's loss confirmed (DOWN) the
+// other broker decides.
 func TestActiveMQLayerSiteDown(t *testing.T) {
 	inv, obs := synth{amq1: "timeout", consumers: []sc{{site: "B", broker: 2, prio: 5}}}.build()
 	if l := checks.ActiveMQLayer(inv, obs); l.State != checks.ServeUnknown {
@@ -441,7 +441,7 @@ func TestActiveMQLayerSiteDown(t *testing.T) {
 	if l.State != checks.ServeOne || l.Site != "B" {
 		t.Fatalf("site A down: %s %q (%s), want one B", l.State, l.Site, l.Detail)
 	}
-	if !strings.Contains(strings.Join(l.Notes, "\n"), "taken as down (make sure the site is fenced)") {
+	if !strings.Contains(strings.Join(l.Notes, "\n"), "is DOWN (its loss confirmed by independent observers): it counts as down") {
 		t.Errorf("notes do not say the broker was taken as down: %v", l.Notes)
 	}
 	// a site that is down does not excuse a broker of the other site
