@@ -1,7 +1,6 @@
 package cmdutil
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -139,11 +138,7 @@ type JSONRenderer struct {
 func (r *JSONRenderer) Emit(e event.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b, _ := json.Marshal(struct {
-		MessageType string `json:"message_type"`
-		event.Event
-	}{"event", e})
-	r.W.Write(append(b, '\n'))
+	_ = WriteJSONLine(r.W, "event", e)
 }
 
 // Renderer returns the event renderer chosen by --output.

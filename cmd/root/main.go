@@ -2,7 +2,6 @@ package root
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -84,6 +83,9 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 	if err == nil {
 		return cmdutil.ExitOK
 	}
+	if isCobraUsage(err) {
+		err = &cmdutil.FlagError{Err: err}
+	}
 	code := cmdutil.CodeOf(err)
 	var ee *cmdutil.ExitError
 	if errors.As(err, &ee) && ee.Silent {
@@ -93,7 +95,7 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 		err = fmt.Errorf("timed out after --timeout %s: %w", f.Globals.Timeout, err)
 	}
 	if f.Globals.JSON() {
-		_ = json.NewEncoder(f.IO.Out).Encode(map[string]any{"message_type": "exit_error", "code": int(code), "message": err.Error()})
+		_ = cmdutil.WriteJSON(f.IO.Out, "exit_error", map[string]any{"code": int(code), "message": err.Error()})
 		return code
 	}
 	fmt.Fprintf(f.IO.ErrOut, "sitectl: %v\n", err)

@@ -2,6 +2,8 @@
 package root
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	boardCmd "github.com/sitectl/sitectl/cmd/board"
@@ -67,9 +69,14 @@ Start with:
 		Use:   "exit-codes",
 		Short: "The exit status contract (for scripts and CI)",
 		Args:  cobra.NoArgs,
-		Run: func(c *cobra.Command, _ []string) {
-			c.Println(cmdutil.ExitCodesHelp)
+		RunE: func(c *cobra.Command, _ []string) error {
+			if f.Globals.JSON() {
+				return cmdutil.WriteJSON(f.IO.Out, "exit_codes", map[string]any{"codes": cmdutil.ExitCodes})
+			}
+			fmt.Fprintln(f.IO.Out, cmdutil.ExitCodesHelp)
+			return nil
 		},
 	})
+	usageErrors(cmd)
 	return cmd
 }
