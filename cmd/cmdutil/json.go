@@ -22,6 +22,14 @@ func WriteJSON(w io.Writer, messageType string, fields map[string]any) error {
 	return enc.Encode(doc)
 }
 
+// WriteJSONDoc prints a document that has its own shape (a JSON Schema),
+// indented, without the envelope keys.
+func WriteJSONDoc(w io.Writer, doc any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
 // WriteJSONLine prints v, a struct or map that encodes as a JSON object, as
 // one line with schema_version and message_type first (event streams: one
 // document per line).

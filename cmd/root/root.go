@@ -11,6 +11,7 @@ import (
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	inventoryCmd "github.com/sitectl/sitectl/cmd/inventory"
 	journalCmd "github.com/sitectl/sitectl/cmd/journal"
+	manCmd "github.com/sitectl/sitectl/cmd/man"
 	planCmd "github.com/sitectl/sitectl/cmd/plan"
 	reportCmd "github.com/sitectl/sitectl/cmd/report"
 	resumeCmd "github.com/sitectl/sitectl/cmd/resume"
@@ -77,6 +78,8 @@ Start with:
 			return nil
 		},
 	})
+	cmd.AddCommand(manCmd.NewCmdMan(f))
 	usageErrors(cmd)
+	completions(cmd, f)
 	return cmd
 }

@@ -4,7 +4,6 @@ package status
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -104,9 +103,13 @@ func statusRun(ctx context.Context, opts *Options) error {
 	}
 	invariant := snap.Invariant
 	if f.Globals.JSON() {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"message_type": "status", "deployment": inv.Deployment, "snapshot": snap})
+		if err := cmdutil.WriteJSON(f.IO.Out, "status", map[string]any{"deployment": inv.Deployment, "snapshot": snap}); err != nil {
+			return err
+		}
+		if !invariant.Holds && invariant.Known {
+			return cmdutil.Silent(cmdutil.ExitFailed)
+		}
+		return nil
 	}
 	fmt.Fprintf(f.IO.Out, "Deployment %s (%s)\n", inv.Deployment, inv.File)
 	cmdutil.WriteSites(f.IO.Out, snap.Sites)
