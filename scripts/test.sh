@@ -26,6 +26,13 @@ assert root.tag == "testsuites" and len(cases) >= 12, (root.tag, len(cases))
 assert not failed, failed
 print(f"JUnit XML: {len(cases)} test cases, none failed")
 PY
+echo "== the release: build the .deb with nfpm, dpkg -i, run it, dpkg -r (root on Debian)"
+bash scripts/check-deb.sh
+if command -v goreleaser >/dev/null; then
+  goreleaser check
+else
+  echo "goreleaser not installed: skipping goreleaser check (TestPackagesShipTheSameFiles compares its nfpms with packaging/nfpm.yaml)"
+fi
 echo "== go test"
 go test -race -count=1 -timeout 30m ./...
 echo "== fuzz (a short pass over every parser; FUZZTIME to change)"
