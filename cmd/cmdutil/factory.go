@@ -43,6 +43,8 @@ type Factory struct {
 
 	// Dialer opens connections to hosts (SSH or local).
 	Dialer remote.Dialer
+	// NewTicker makes the ticker of the live progress (nil: time.NewTicker).
+	NewTicker func(time.Duration) (<-chan time.Time, func())
 	// StateDir is where journals and local locks live.
 	StateDir func() (string, error)
 

@@ -23,6 +23,10 @@ const (
 	Verdict     Kind = "verdict"      // which site serves traffic, per layer and combined
 	Lock        Kind = "lock"         // lock acquired, released, broken or taken over
 	Message     Kind = "message"      // free-form note (warnings, operator reason, …)
+	// Progress is transient: a task still acting or waiting for its state
+	// (what it waits for, what it last observed, its Deadline). It is
+	// neither numbered (Seq 0) nor journaled; renderers show it live.
+	Progress Kind = "step.progress"
 )
 
 // Outcome is the verdict of a task or a run.
@@ -87,6 +91,8 @@ type Event struct {
 	// Reached: when the deployment reached the verified state by its own
 	// clock (a MongoDB election's date), when known (step.verify).
 	Reached time.Time `json:"reached,omitzero"`
+	// Deadline of a Progress event: when the task gives up waiting.
+	Deadline time.Time `json:"deadline,omitzero"`
 	Run     *RunInfo  `json:"run_info,omitempty"`
 }
 
@@ -129,8 +135,10 @@ type Stamper struct {
 func (s *Stamper) Emit(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seq++
-	e.Seq = s.seq
+	if e.Kind != Progress { // transient: no place in the journal's sequence
+		s.seq++
+		e.Seq = s.seq
+	}
 	if e.RunID == "" {
 		e.RunID = s.RunID
 	}
