@@ -93,7 +93,7 @@ type Event struct {
 	Reached time.Time `json:"reached,omitzero"`
 	// Deadline of a Progress event: when the task gives up waiting.
 	Deadline time.Time `json:"deadline,omitzero"`
-	Run     *RunInfo  `json:"run_info,omitempty"`
+	Run      *RunInfo  `json:"run_info,omitempty"`
 }
 
 // Sink receives events. Implementations must be safe for concurrent use.
