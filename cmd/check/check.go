@@ -74,10 +74,10 @@ func checkRun(ctx context.Context, opts *Options) error {
 			yes = "yes"
 		}
 		fmt.Fprintf(w, "\nReady for takeover of site %s: %s\n", opts.Site, yes)
-		for _, r := range ready.Reasons {
+		for _, r := range cmdutil.WithoutHostErrors(ready.Reasons, snap.Sites) {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
-		for _, n := range ready.Notes {
+		for _, n := range cmdutil.WithoutHostErrors(ready.Notes, snap.Sites) {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 	}

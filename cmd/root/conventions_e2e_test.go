@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -281,5 +282,29 @@ func checkHTMLReport(t *testing.T, html string, run journal.Run) {
 		if strings.Contains(html, fetch) {
 			t.Errorf("the HTML report is not self-contained: it has %q", fetch)
 		}
+	}
+}
+
+// TestCheckPrintsAnSSHErrorOnce: a host that does not answer is named in
+// the table, its error printed once below it, and the readiness reason
+// refers to it instead of repeating it.
+func TestCheckPrintsAnSSHErrorOnce(t *testing.T) {
+	d := newDeployment(t)
+	s := d.servers["b-app"]
+	d.override["b-app"] = fmt.Sprintf("{name: b-app, address: 127.0.0.1, ssh: {port: %d, user: %s, key: %s, known_hosts: %s, connect_timeout: 1s}}", silentListener(t), s.User, s.KeyFile, s.KnownHostsFile)
+	d.write()
+	r := d.sitectl(t.Context(), nil, "check", "--site", "B")
+	if r.code != cmdutil.ExitRefused {
+		t.Fatalf("check: exit %d, want 3\n%s%s", r.code, r.out, r.errOut)
+	}
+	m := regexp.MustCompile(`host b-app \(site B\) did not answer:\n  (.+)\n`).FindStringSubmatch(r.out)
+	if m == nil {
+		t.Fatalf("the error of b-app is not printed:\n%s", r.out)
+	}
+	if n := strings.Count(r.out, m[1]); n != 1 {
+		t.Errorf("the error of b-app is printed %d times:\n%s", n, r.out)
+	}
+	if !strings.Contains(r.out, "host b-app of site B does not answer (error above)") {
+		t.Errorf("the readiness reason does not refer to the error:\n%s", r.out)
 	}
 }
