@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -306,5 +307,33 @@ func TestCheckPrintsAnSSHErrorOnce(t *testing.T) {
 	}
 	if !strings.Contains(r.out, "host b-app of site B does not answer (error above)") {
 		t.Errorf("the readiness reason does not refer to the error:\n%s", r.out)
+	}
+}
+
+// TestNoColourQueryAtStart: sitectl, on a terminal that answers nothing
+// (script(1) gives it one; its input is empty), never writes the OSC 11
+// background-colour query that Bubble Tea v1's init used to send, after
+// which termenv waited up to 5 s: every command, and the board's first
+// frame, stayed blank that long (third_party/bubbletea/tea_init.go).
+func TestNoColourQueryAtStart(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed (util-linux)")
+	}
+	bin := buildBinary(t)
+	for _, args := range []string{"version", "exit-codes"} {
+		cmd := exec.Command(scriptBin, "-qfec", bin+" "+args, "/dev/null")
+		cmd.Env = append(os.Environ(), "TERM=xterm-256color")
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("script -c 'sitectl %s': %v\n%q", args, err, out)
+		}
+		if !strings.Contains(string(out), "sitectl") && !strings.Contains(string(out), "EXIT STATUS") {
+			t.Fatalf("sitectl %s printed nothing on the terminal: %q", args, out)
+		}
+		if strings.Contains(string(out), "\x1b]11;?") || strings.Contains(string(out), "\x1b[6n") {
+			t.Errorf("sitectl %s queried the terminal at start: %q", args, out)
+		}
 	}
 }
