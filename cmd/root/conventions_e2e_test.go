@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -335,5 +336,88 @@ func TestNoColourQueryAtStart(t *testing.T) {
 		if strings.Contains(string(out), "\x1b]11;?") || strings.Contains(string(out), "\x1b[6n") {
 			t.Errorf("sitectl %s queried the terminal at start: %q", args, out)
 		}
+	}
+}
+
+// TestDynamicCompletions: sites, runbooks, hosts and services come from the
+// inventory and the catalog; run ids from the journal, newest first (the
+// shell is told to keep that order), described by runbook, site and
+// outcome.
+func TestDynamicCompletions(t *testing.T) {
+	d := newDeployment(t)
+	for _, rb := range []string{"takeover", "renounce"} {
+		if r := d.sitectl(t.Context(), nil, rb, "--site", "B", "--yes"); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", rb, r.code, r.errOut)
+		}
+	}
+	runs, err := journal.List(d.state)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("journal: %v %v", runs, err)
+	}
+	complete := func(args ...string) (lines []string, directive string) {
+		t.Helper()
+		r := d.sitectl(t.Context(), nil, append([]string{"__complete"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("__complete %v: exit %d\n%s", args, r.code, r.errOut)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(r.out), "\n") {
+			if strings.HasPrefix(l, ":") {
+				directive = l
+			} else {
+				lines = append(lines, l)
+			}
+		}
+		return lines, directive
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"takeover", "--site", ""}, []string{"A\tprimary, 2 hosts", "B\tsecondary, 2 hosts"}},
+		{[]string{"status", "--host", ""}, []string{"a-app\tsite A", "a-rpt\tsite A", "b-app\tsite B", "b-rpt\tsite B"}},
+		{[]string{"status", "--service", ""}, []string{"ccm\tccm, core group", "comms\tcomms, core group", "mre\tmre, core group", "chat\tchat, core group", "reporting\treporting, reporting group"}},
+		{[]string{"report", ""}, []string{runs[0].ID + "\trenounce --site B: ok, ", runs[1].ID + "\ttakeover --site B: ok, "}},
+	} {
+		got, _ := complete(tc.args...)
+		if len(got) != len(tc.want) {
+			t.Errorf("__complete %v: %q, want %q", tc.args, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if !strings.HasPrefix(got[i], tc.want[i]) {
+				t.Errorf("__complete %v [%d]: %q, want %q…", tc.args, i, got[i], tc.want[i])
+			}
+		}
+	}
+	if _, dir := complete("resume", ""); dir != ":36" { // NoFileComp | KeepOrder
+		t.Errorf("run ids: directive %s, want :36 (keep the newest-first order)", dir)
+	}
+	rbs, _ := complete("plan", "")
+	if len(rbs) != 6 || !strings.HasPrefix(rbs[0], "renounce\t") {
+		t.Errorf("runbooks: %q", rbs)
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if r := d.sitectl(t.Context(), nil, "completion", shell); r.code != 0 || !strings.Contains(r.out, "__complete") {
+			t.Errorf("completion %s: exit %d", shell, r.code)
+		}
+	}
+}
+
+// TestManPages: `sitectl man --dir` writes one page per command.
+func TestManPages(t *testing.T) {
+	d := &deployment{t: t, dir: t.TempDir()}
+	d.state, d.inv = d.dir, "../../inventory/example.yaml"
+	dir := filepath.Join(d.dir, "man")
+	if r := d.sitectl(t.Context(), nil, "man", "--dir", dir); r.code != 0 {
+		t.Fatalf("man: exit %d\n%s", r.code, r.errOut)
+	}
+	for _, page := range []string{"sitectl.1", "sitectl-takeover.1", "sitectl-inventory-schema.1", "sitectl-report.1", "sitectl-plan.1"} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !bytes.Contains(b, []byte(".TH \"SITECTL\" \"1\"")) {
+			t.Errorf("%s: %v\n%.200s", page, err, b)
+		}
+	}
+	if r := d.sitectl(t.Context(), nil, "man"); r.code != cmdutil.ExitUsage {
+		t.Errorf("man without --dir: exit %d, want 2", r.code)
 	}
 }
