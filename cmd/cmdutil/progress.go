@@ -58,6 +58,9 @@ func (p *ProgressRenderer) Emit(e event.Event) {
 	switch e.Kind {
 	case event.StepStart:
 		label := e.Step + " " + e.Host
+		if e.Host == "" {
+			label = e.Task
+		}
 		if e.Service != "" {
 			label += "/" + e.Service
 		}

@@ -1,8 +1,8 @@
 package tea
 
-// sitectl's copy of Bubble Tea v1.3.10 (go.mod: replace
-// github.com/charmbracelet/bubbletea => ./third_party/bubbletea) differs
-// from the release only here: upstream's init() called
+// sitectl's copy of Bubble Tea v1.3.10 (the package
+// github.com/sitectl/sitectl/third_party/bubbletea; see SITECTL-PATCH.md)
+// differs from the release only here: upstream's init() called
 // lipgloss.HasDarkBackground(), which makes termenv query the terminal for
 // its background colour (OSC 11, then a cursor position request) and wait
 // up to 5 s for the answer, at the start of every program that links Bubble
