@@ -83,6 +83,7 @@ func checkRun(f *cmdutil.Factory, path string) error {
 			if err := cmdutil.WriteJSON(f.IO.Out, "inventory_check", result); err != nil {
 				return err
 			}
+			return cmdutil.Silent(cmdutil.ExitUsage)
 		} else {
 			fmt.Fprintln(f.IO.Out, err)
 		}
@@ -109,6 +110,7 @@ func checkRun(f *cmdutil.Factory, path string) error {
 			if err := cmdutil.WriteJSON(f.IO.Out, "inventory_check", result); err != nil {
 				return err
 			}
+			return cmdutil.Silent(cmdutil.ExitUsage)
 		} else {
 			fmt.Fprintln(f.IO.Out, errs)
 		}

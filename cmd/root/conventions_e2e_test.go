@@ -128,6 +128,11 @@ func TestJSONEverywhere(t *testing.T) {
 			validateInventory(t, docs[0]["inventory"])
 		}
 	}
+	// an inventory problem in JSON: one document, one object per problem
+	r = d.sitectl(t.Context(), nil, "inventory", "check", "../../inventory/testdata/invalid/service_rules.yaml", "-o", "json")
+	if docs := jsonDocs(t, "inventory check (invalid)", r.out); r.code != cmdutil.ExitUsage || len(docs) != 1 || len(docs[0]["problems"].([]any)) < 3 {
+		t.Errorf("inventory check of an invalid inventory: exit %d, %d documents\n%s", r.code, len(docs), r.out)
+	}
 	// a runbook problem in JSON: one object per problem, with its position
 	bad := d.dir + "/bad.yaml"
 	writeFile(t, bad, "name: bad\ndescription: x\nsteps:\n  - name: s\n    action: frobnicate\n")
