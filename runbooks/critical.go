@@ -39,7 +39,10 @@ type PathReport struct {
 	StepCost map[string]time.Duration
 	Before   time.Duration // run.start to the first step.start: preflight, confirmation, lock
 	After    time.Duration // the last step.end to run.end: the after-snapshot and verdict
-	Tasks    []TaskTime
+	// NoSteps: no step started (a run refused in preflight): the whole
+	// Span was before any step, and Before and After are zero.
+	NoSteps bool
+	Tasks   []TaskTime
 }
 
 // Overhead is Span minus Critical.
@@ -96,6 +99,7 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 		runEnd = run.Last // interrupted
 	}
 	rep.Span = runEnd.Sub(run.Started)
+	rep.NoSteps = first.IsZero()
 	if !first.IsZero() {
 		rep.Before = first.Sub(run.Started)
 	}

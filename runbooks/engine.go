@@ -323,6 +323,11 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 		}
 		if t.Driver != nil {
 			actStart := e.Clock.Now()
+			pe := event.Event{Kind: event.Progress, Expected: t.Desired, Message: t.Act, Attempt: attempt}
+			if dl, ok := ctx.Deadline(); ok {
+				pe.Deadline = dl
+			}
+			e.emit(t, pe)
 			err := t.Driver.Act(ctx) // the driver bounds its own waits
 			ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: e.Clock.Now().Sub(actStart)}
 			if err != nil {
@@ -347,6 +352,7 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 			}
 			break
 		}
+		e.emit(t, event.Event{Kind: event.Progress, Expected: t.Desired, Message: t.Act, Attempt: attempt, Deadline: e.Clock.Now().Add(t.CommandTimeout)})
 		cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
 		res, err := e.Runner.Run(cctx, t.Host, t.Act)
 		cancel()
@@ -420,6 +426,7 @@ func (e *Engine) verify(ctx context.Context, t *Task, actErr error) TaskResult {
 		if !e.Clock.Now().Add(wait).Before(deadline) {
 			break
 		}
+		e.emit(t, event.Event{Kind: event.Progress, Observed: o.State, Expected: t.Desired, Message: o.Detail, Attempt: polls, Deadline: deadline})
 		select {
 		case <-ctx.Done():
 			return e.cancelled(t, o.State)

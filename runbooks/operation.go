@@ -404,6 +404,13 @@ func (r *running) lockMissed(missed []LockMiss) *RefusedError {
 	down := checks.DownSites(r.rep.Before)
 	var bad []string
 	for _, m := range missed {
+		if w := r.o.Inventory.Witness; w != nil && m.Site == w.Name {
+			// the witness's copy guards against a partition; a witness
+			// that does not answer must not stop a move between the sites
+			r.emit(event.Event{Kind: event.Lock, Host: m.Host, Site: m.Site,
+				Message: fmt.Sprintf("warning: the witness's lock copy on %s was not taken (%v); going on with the sites' copies", m.Host, m.Err)})
+			continue
+		}
 		if down[m.Site] && m.Site != r.plan.Site {
 			r.emit(event.Event{Kind: event.Lock, Host: m.Host, Site: m.Site,
 				Message: fmt.Sprintf("the lock copy on %s was not taken: site %s is DOWN (%v); going on in disaster mode", m.Host, m.Site, m.Err)})

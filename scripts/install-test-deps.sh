@@ -10,13 +10,18 @@
 #                   the HAProxy/ActiveMQ/TUI/network tests; procps and
 #                   coreutils (pgrep, pkill, timeout) are also what the SSH
 #                   runner relies on on every host
+#   chromium        the HTML run report is rendered headless and screenshotted
+#                   (cmd/report, internal/lab: TestHTMLReport*)
+#   bash-completion, man-db, dpkg
+#                   the .deb check (scripts/check-deb.sh): installs the
+#                   package, asks bash for a completion, finds the man pages
 #
 # Recommends are installed on purpose: libactivemq-java recommends
 # libxstream-java and libjettison-java, which ActiveMQ needs for JSON
 # advisories; they are linked into /usr/share/activemq/lib/extra/.
 set -euo pipefail
 
-packages=(openssh-server haproxy activemq libxstream-java libjettison-java tmux iproute2 nftables procps coreutils curl)
+packages=(openssh-server haproxy activemq libxstream-java libjettison-java tmux iproute2 nftables procps coreutils curl chromium bash-completion man-db dpkg)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-test-deps: must run as root" >&2

@@ -12,14 +12,27 @@ else
 fi
 echo "== go vet"
 go vet ./...
-echo "== offline plan of every built-in runbook against inventory/example.yaml"
+echo "== offline plan of every runbook for every site of inventory/example.yaml (the CI dry-run, docs/ci.md)"
 go build -o /tmp/sitectl-ci ./cmd/sitectl
-for rb in takeover renounce takeover-reporting renounce-reporting switchover up; do
-  for site in A B; do
-    /tmp/sitectl-ci plan "$rb" --site "$site" --offline --inventory inventory/example.yaml >/dev/null
-  done
-done
+/tmp/sitectl-ci runbook lint --inventory inventory/example.yaml
 /tmp/sitectl-ci inventory check inventory/example.yaml
+/tmp/sitectl-ci plan --all --offline --format junit --inventory inventory/example.yaml > /tmp/sitectl-plan.xml
+python3 - /tmp/sitectl-plan.xml <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+cases = root.findall("./testsuite/testcase")
+failed = [c.get("name") for c in cases if c.find("failure") is not None]
+assert root.tag == "testsuites" and len(cases) >= 12, (root.tag, len(cases))
+assert not failed, failed
+print(f"JUnit XML: {len(cases)} test cases, none failed")
+PY
+echo "== the release: build the .deb with nfpm, dpkg -i, run it, dpkg -r (root on Debian)"
+bash scripts/check-deb.sh
+if command -v goreleaser >/dev/null; then
+  goreleaser check
+else
+  echo "goreleaser not installed: skipping goreleaser check (TestPackagesShipTheSameFiles compares its nfpms with packaging/nfpm.yaml)"
+fi
 echo "== go test"
 go test -race -count=1 -timeout 30m ./...
 echo "== fuzz (a short pass over every parser; FUZZTIME to change)"

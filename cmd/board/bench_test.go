@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "github.com/sitectl/sitectl/third_party/bubbletea"
 )
 
 // BenchmarkView renders one frame of a board with 200 services. The goal is

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
+	tea "github.com/sitectl/sitectl/third_party/bubbletea"
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/adapters/netwatch"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "github.com/sitectl/sitectl/third_party/bubbletea"
 
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/runbooks/event"

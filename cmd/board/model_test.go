@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	tea "github.com/sitectl/sitectl/third_party/bubbletea"
 
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/runbooks/event"

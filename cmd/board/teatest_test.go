@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
+	tea "github.com/sitectl/sitectl/third_party/bubbletea"
+	"github.com/sitectl/sitectl/third_party/teatest"
 )
 
 // These tests drive the real bubbletea program (keys in, frames out) and

@@ -4,7 +4,6 @@ package check
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -60,9 +59,7 @@ func checkRun(ctx context.Context, opts *Options) error {
 	ready := checks.ReadyForTakeover(snap.Sites, opts.Site)
 	ready = checks.ReadyWithVerdict(ready, snap.Verdict, opts.Site)
 	if f.Globals.JSON() {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"message_type": "check", "site": opts.Site, "ready": ready, "snapshot": snap}); err != nil {
+		if err := cmdutil.WriteJSON(f.IO.Out, "check", map[string]any{"site": opts.Site, "ready": ready, "snapshot": snap}); err != nil {
 			return err
 		}
 	} else {
@@ -77,10 +74,10 @@ func checkRun(ctx context.Context, opts *Options) error {
 			yes = "yes"
 		}
 		fmt.Fprintf(w, "\nReady for takeover of site %s: %s\n", opts.Site, yes)
-		for _, r := range ready.Reasons {
+		for _, r := range cmdutil.WithoutHostErrors(ready.Reasons, snap.Sites) {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
-		for _, n := range ready.Notes {
+		for _, n := range cmdutil.WithoutHostErrors(ready.Notes, snap.Sites) {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 	}

@@ -85,3 +85,21 @@ func CodeOf(err error) ExitCode {
 	}
 	return ExitFailed
 }
+
+// ExitCodeInfo describes one exit code for `sitectl exit-codes -o json`.
+type ExitCodeInfo struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Meaning string `json:"meaning"`
+}
+
+// ExitCodes is the contract as data (the same as ExitCodesHelp).
+var ExitCodes = []ExitCodeInfo{
+	{0, "success", "the runbook ran and verified (or the command succeeded)"},
+	{1, "failure", "a step failed or an error occurred"},
+	{2, "usage", "bad flags or arguments, or an invalid inventory or runbook"},
+	{3, "refused", "a precondition refused the run (both sites would be active, confirmation not given, preflight not ready)"},
+	{4, "lock_held", "another run holds the deployment's lock"},
+	{5, "partial_unknown", "some step's outcome could not be verified"},
+	{130, "cancelled", "interrupted by Ctrl-C or SIGTERM"},
+}

@@ -1,7 +1,9 @@
 package cmdutil
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,9 @@ import (
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks"
 )
+
+// ErrNotExist is what a missing file's error wraps.
+var ErrNotExist = fs.ErrNotExist
 
 // Globals are the persistent flags every command shares.
 type Globals struct {
@@ -31,11 +36,15 @@ type Factory struct {
 	IO      *IOStreams
 	Globals *Globals
 	Version string
+	Commit  string // git commit the binary was built from ("" when unknown)
+	Date    string // build date ("" when unknown)
 	Now     func() time.Time
 	Getenv  func(string) string
 
 	// Dialer opens connections to hosts (SSH or local).
 	Dialer remote.Dialer
+	// NewTicker makes the ticker of the live progress (nil: time.NewTicker).
+	NewTicker func(time.Duration) (<-chan time.Time, func())
 	// StateDir is where journals and local locks live.
 	StateDir func() (string, error)
 
@@ -56,6 +65,10 @@ func (f *Factory) Inventory() (*inventory.Inventory, error) {
 			return
 		}
 		inv, err := inventory.Load(path)
+		if errors.Is(err, ErrNotExist) {
+			f.invErr = Exit(ExitUsage, fmt.Errorf("inventory %s not found (pass --inventory FILE or set SITECTL_INVENTORY; an example: inventory/example.yaml)", path))
+			return
+		}
 		if err != nil {
 			f.invErr = Exit(ExitUsage, fmt.Errorf("inventory %s is invalid:\n%w\ncheck it with: sitectl inventory check --inventory %s", path, err, path))
 			return

@@ -49,6 +49,9 @@ func (s *IOStreams) CanPrompt() bool { return s.stdinTTY && s.stderrTTY }
 // IsStdoutTTY reports whether stdout is a terminal.
 func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 
+// IsStderrTTY reports whether stderr is a terminal (live progress lines).
+func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
+
 // ColorEnabled reports whether colour may be used (NO_COLOR respected).
 func (s *IOStreams) ColorEnabled() bool { return !s.colorOff && s.stderrTTY }
 

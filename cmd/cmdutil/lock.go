@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,8 @@ func LockHost(inv *inventory.Inventory, site string) string {
 
 // LockHosts are the hosts that keep a copy of the deployment's run lock,
 // in the fixed order every run takes them: each site's first host, then
-// the witness's first host.
+// the witness's first host when sitectl reaches it anyway (it is a prober:
+// failover.probers, by default).
 func LockHosts(inv *inventory.Inventory) []string {
 	var out []string
 	for _, s := range inv.Sites {
@@ -41,7 +43,12 @@ func LockHosts(inv *inventory.Inventory) []string {
 		}
 	}
 	if inv.Witness != nil && len(inv.Witness.Hosts) > 0 {
-		out = append(out, inv.Witness.Hosts[0].Name)
+		w := inv.Witness.Hosts[0].Name
+		for _, s := range inv.Sites {
+			if slices.ContainsFunc(inv.ProbersOf(s.Name), func(h *inventory.Host) bool { return h.Name == w }) {
+				return append(out, w)
+			}
+		}
 	}
 	return out
 }

@@ -1,7 +1,7 @@
 package cmdutil
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -157,11 +157,39 @@ type JSONRenderer struct {
 func (r *JSONRenderer) Emit(e event.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b, _ := json.Marshal(struct {
-		MessageType string `json:"message_type"`
-		event.Event
-	}{"event", e})
-	r.W.Write(append(b, '\n'))
+	_ = WriteJSONLine(r.W, "event", e)
+}
+
+// RunRenderer is the renderer of a run: Renderer's, plus the live progress
+// of the tasks in flight (ProgressRenderer) in text mode: one live line per
+// task on a terminal (redrawn every second), a line per waiting task every
+// ProgressEvery without one. With -o json the step.progress events are
+// part of the JSON stream. stop ends the redraws and erases the live lines.
+func (f *Factory) RunRenderer(ctx context.Context) (sink event.Sink, stop func()) {
+	if f.Globals.JSON() {
+		return f.Renderer(), func() {}
+	}
+	every := ProgressEvery
+	if f.IO.IsStderrTTY() {
+		every = time.Second
+	}
+	newTicker := f.NewTicker
+	if newTicker == nil {
+		newTicker = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	ticks, stopTicks := newTicker(every)
+	now := f.Now
+	if now == nil {
+		now = time.Now
+	}
+	p := &ProgressRenderer{Next: f.Renderer(), W: f.IO.ErrOut, Live: f.IO.IsStderrTTY(), Now: now, Ticks: ticks}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	return p, func() { cancel(); <-done; stopTicks() }
 }
 
 // Renderer returns the event renderer chosen by --output.

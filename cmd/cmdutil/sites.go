@@ -20,7 +20,7 @@ func WriteSites(w io.Writer, sites []checks.SiteStatus) {
 		first := true
 		for _, h := range s.Hosts {
 			if !h.Reachable {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, "-", h.Reach.HostLabel(), oneLine(h.Error))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, "-", h.Reach.HostLabel(), "(the error is below)")
 				first = false
 				continue
 			}
@@ -63,11 +63,30 @@ func WriteLoss(w io.Writer, sites []checks.SiteStatus) {
 		if s.Loss == nil || s.Loss.State == checks.SiteReachable {
 			continue
 		}
-		fmt.Fprintf(w, "\nSite %s: %s: %s\n", s.Site, s.Loss.State, s.Loss.Summary)
-		for _, l := range s.Loss.Lines() {
+		fmt.Fprintf(w, "\nSite %s: %s: %s\n", s.Site, s.Loss.State, WithoutHostErrors([]string{s.Loss.Summary}, sites)[0])
+		for _, l := range WithoutHostErrors(s.Loss.Lines(), sites) {
 			fmt.Fprintf(w, "  %s\n", oneLine(l))
 		}
 	}
+}
+
+// WithoutHostErrors shortens texts (readiness reasons) that repeat the
+// error of an unreachable host WriteSites has printed: the error once, not
+// three times.
+func WithoutHostErrors(texts []string, sites []checks.SiteStatus) []string {
+	out := make([]string, len(texts))
+	for i, t := range texts {
+		for _, s := range sites {
+			for _, h := range s.Hosts {
+				if !h.Reachable && h.Error != "" {
+					t = strings.ReplaceAll(t, ": "+h.Error, " (error above)")
+					t = strings.ReplaceAll(t, h.Error, "(error above)")
+				}
+			}
+		}
+		out[i] = t
+	}
+	return out
 }
 
 func col(first bool, s string) string {

@@ -2,7 +2,6 @@
 package journal
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -32,7 +31,10 @@ func NewCmdJournal(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			if f.Globals.JSON() {
-				return json.NewEncoder(f.IO.Out).Encode(runs)
+				if runs == nil {
+					runs = []journal.Summary{}
+				}
+				return cmdutil.WriteJSON(f.IO.Out, "journal_list", map[string]any{"runs": runs})
 			}
 			tw := tabwriter.NewWriter(f.IO.Out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tRUNBOOK\tSITE\tUSER\tSTARTED\tDURATION\tOUTCOME\tRESUMES")
@@ -52,9 +54,8 @@ func NewCmdJournal(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			if f.Globals.JSON() {
-				enc := json.NewEncoder(f.IO.Out)
 				for _, e := range r.Events {
-					if err := enc.Encode(e); err != nil {
+					if err := cmdutil.WriteJSONLine(f.IO.Out, "event", e); err != nil {
 						return err
 					}
 				}

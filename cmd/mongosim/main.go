@@ -51,6 +51,7 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- *mongosim.Node) error {
 	fs := flag.NewFlagSet("mongosim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usageText); fs.PrintDefaults() }
 	name := fs.String("name", "", "this member's name (required)")
 	listen := fs.String("listen", "", "host:port to listen on (required)")
 	advertise := fs.String("advertise", "", "host:port written in the replica-set configuration (default: --listen)")
@@ -212,3 +213,27 @@ func assignIDs(ms []mongosim.MemberSpec) ([]mongosim.MemberSpec, error) {
 	sort.SliceStable(order, func(i, j int) bool { return order[i].ID < order[j].ID })
 	return order, nil
 }
+
+const usageText = `Usage: mongosim --name NAME --listen HOST:PORT [--peers LIST] [flags]
+
+Runs ONE simulated MongoDB replica-set member (a test double, not MongoDB;
+see internal/mongosim). Every process of a set must be given the same
+members (itself plus --peers) with the same attributes: each builds the
+initial replica-set configuration from them on its own.
+
+  --peers 'mongo-b=10.0.2.1:27017,mongo-arb=10.0.3.1:27017?arbiter=true'
+
+A peer is name=host:port, optionally followed by
+?priority=N&votes=0|1&arbiter=true&id=N.
+
+Member ids (_id in the configuration): a member given --id (or id= in
+--peers) keeps it; the others get the smallest ids not taken, in this
+order: data members by name, then arbiters by name. With mongo-a, mongo-b
+and the arbiter mongo-arb and no ids given: mongo-a 0, mongo-b 1,
+mongo-arb 2. Two members with the same id are an error.
+
+Authentication (SCRAM-SHA-256) is on with --auth-user; the password is read
+from $MONGOSIM_PASSWORD, never from a flag.
+
+Flags:
+`

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"net"
 	"strconv"
@@ -109,6 +111,29 @@ func TestFlagErrors(t *testing.T) {
 		t.Setenv("MONGOSIM_PASSWORD", "")
 		if err := run(t.Context(), args, io.Discard, nil); err == nil {
 			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// TestHelpExplainsMemberIDs: --help says how member ids are assigned, and
+// its example is what assignIDs does.
+func TestHelpExplainsMemberIDs(t *testing.T) {
+	var b strings.Builder
+	if err := run(t.Context(), []string{"--help"}, &b, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, want := range []string{"Member ids", "data members by name, then arbiters by name", "mongo-a 0, mongo-b 1,\nmongo-arb 2", "--peers"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("--help lacks %q:\n%s", want, b.String())
+		}
+	}
+	ms, err := assignIDs([]mongosim.MemberSpec{{Name: "mongo-arb", Arbiter: true, ID: -1}, {Name: "mongo-b", ID: -1}, {Name: "mongo-a", ID: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if want := map[string]int{"mongo-a": 0, "mongo-b": 1, "mongo-arb": 2}[m.Name]; m.ID != want {
+			t.Errorf("%s: id %d, want %d (as --help says)", m.Name, m.ID, want)
 		}
 	}
 }

@@ -4,7 +4,6 @@ package plan
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -22,6 +21,8 @@ type Options struct {
 	Runbook string
 	Site    string
 	Offline bool
+	All     bool   // every runbook for every site
+	Format  string // text (default), json or junit
 }
 
 // NewCmdPlan builds the command; runF replaces planRun in tests.
@@ -37,9 +38,32 @@ Without --offline, plan connects read-only and marks which steps already hold
 no connection at all: this is the CI dry-run; it still fails on an invalid
 inventory or runbook.`,
 		Example: `  sitectl plan takeover --site B --offline --inventory inventory/example.yaml
-  sitectl plan switchover --site A -o json`,
-		Args: cobra.ExactArgs(1),
+  sitectl plan switchover --site A -o json
+  sitectl plan --all --offline --format junit > plan.xml   # CI: every runbook, every site`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			switch opts.Format {
+			case "":
+				opts.Format = f.Globals.Output
+			case "text", "json", "junit":
+			default:
+				return cmdutil.FlagErrorf("--format %q: expected text, json or junit", opts.Format)
+			}
+			if opts.All {
+				if len(args) > 0 || opts.Site != "" {
+					return cmdutil.FlagErrorf("--all plans every runbook for every site: give no runbook and no --site")
+				}
+				if runF != nil {
+					return runF(c.Context(), opts)
+				}
+				return planAllRun(c.Context(), opts)
+			}
+			if len(args) != 1 {
+				return cmdutil.FlagErrorf("expected a runbook (or --all)")
+			}
+			if opts.Format == "junit" {
+				return cmdutil.FlagErrorf("--format junit goes with --all")
+			}
 			opts.Runbook = args[0]
 			if opts.Site == "" {
 				return cmdutil.FlagErrorf("--site is required")
@@ -52,6 +76,8 @@ inventory or runbook.`,
 	}
 	cmd.Flags().StringVarP(&opts.Site, "site", "s", "", "site the runbook acts on (required)")
 	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "make no connection at all (CI dry-run)")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "plan every runbook for every site of the inventory")
+	cmd.Flags().StringVar(&opts.Format, "format", "", "output format: text, json or junit (JUnit XML, with --all; default: --output)")
 	return cmd
 }
 
@@ -69,7 +95,7 @@ func planRun(ctx context.Context, opts *Options) error {
 		defer pool.Close()
 		op.Runner = pool
 	}
-	if f.Globals.Verbose && !f.Globals.JSON() {
+	if f.Globals.Verbose && opts.Format != "json" {
 		op.Sink = f.Renderer()
 	}
 	rep, err := op.Run(ctx)
@@ -79,7 +105,7 @@ func planRun(ctx context.Context, opts *Options) error {
 		}
 		return cmdutil.Exit(cmdutil.ExitUsage, err) // the runbook could not be compiled for this site
 	}
-	if f.Globals.JSON() {
+	if opts.Format == "json" {
 		if err := writeJSON(f.IO.Out, rep, opts.Offline); err != nil {
 			return err
 		}
@@ -87,7 +113,7 @@ func planRun(ctx context.Context, opts *Options) error {
 		Write(f.IO.Out, rep, opts.Offline)
 	}
 	if runbooks.IsRefused(err) {
-		if !f.Globals.JSON() {
+		if opts.Format != "json" {
 			fmt.Fprintf(f.IO.Out, "\nThe run would be REFUSED: %v\n", err)
 		}
 		return cmdutil.Silent(cmdutil.ExitRefused)
@@ -252,14 +278,12 @@ func writeJSON(w io.Writer, rep *runbooks.Report, offline bool) error {
 		}
 	}
 	out := map[string]any{
-		"message_type": "plan", "runbook": rep.Plan.Runbook.Name, "site": rep.Plan.Site, "offline": offline,
+		"runbook": rep.Plan.Runbook.Name, "site": rep.Plan.Site, "offline": offline,
 		"inventory": rep.Plan.Inventory.File, "steps": steps, "warnings": rep.Warnings,
 	}
 	if !offline {
 		out["before"] = rep.Before
 		out["invariant"] = rep.InvariantBefore
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return cmdutil.WriteJSON(w, "plan", out)
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"flag"
 	"os"
 	"path/filepath"
@@ -110,5 +111,61 @@ func TestPlanOfflineJSONAndErrors(t *testing.T) {
 	}
 	if _, err := run(t, "takeover", "--offline"); err == nil || cmdutil.CodeOf(err) != cmdutil.ExitUsage {
 		t.Errorf("no --site: %v", err)
+	}
+}
+
+// TestPlanAllJUnit: `plan --all --offline --format junit` writes JUnit XML
+// that a parser reads, one test case per runbook and site of the example
+// inventory, each with its plan.
+func TestPlanAllJUnit(t *testing.T) {
+	out, err := run(t, "--all", "--offline", "--format", "junit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Name  string `xml:"name,attr"`
+			Cases []struct {
+				Name      string  `xml:"name,attr"`
+				Classname string  `xml:"classname,attr"`
+				Failure   *string `xml:"failure"`
+				SystemOut string  `xml:"system-out"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not XML: %v\n%s", err, out)
+	}
+	builtins := []string{"renounce", "renounce-reporting", "switchover", "takeover", "takeover-reporting", "up"}
+	if doc.Tests != 2*len(builtins) || doc.Failures != 0 || len(doc.Suites) != len(builtins) {
+		t.Fatalf("tests %d failures %d suites %d, want %d, 0, %d", doc.Tests, doc.Failures, len(doc.Suites), 2*len(builtins), len(builtins))
+	}
+	seen := map[string]bool{}
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			seen[c.Name] = true
+			if c.Failure != nil || !strings.HasPrefix(c.SystemOut, "Plan: ") {
+				t.Errorf("case %s: failure %v, system-out %.40q", c.Name, c.Failure, c.SystemOut)
+			}
+		}
+	}
+	for _, rb := range builtins {
+		for _, site := range []string{"A", "B"} {
+			if !seen[rb+" --site "+site] {
+				t.Errorf("no test case %q", rb+" --site "+site)
+			}
+		}
+	}
+}
+
+// TestPlanAllRejectsARunbookArgument: --all takes no runbook and no --site.
+func TestPlanAllRejectsARunbookArgument(t *testing.T) {
+	for _, args := range [][]string{{"takeover", "--all", "--offline"}, {"--all", "--site", "A", "--offline"}, {"takeover", "--site", "A", "--format", "junit"}} {
+		_, err := run(t, args...)
+		if cmdutil.CodeOf(err) != cmdutil.ExitUsage {
+			t.Errorf("%v: err %v, want a usage error", args, err)
+		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,25 +17,49 @@ import (
 
 // Options of sitectl report.
 type Options struct {
-	F   *cmdutil.Factory
-	Run string
+	F      *cmdutil.Factory
+	Run    string
+	Format string // markdown (default), html or json
 }
 
 // NewCmdReport builds the command; runF replaces reportRun in tests.
 func NewCmdReport(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{F: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "report <run>",
-		Short: "Write a Markdown report of a run: timeline, durations, measured RTO, where the time went",
-		Args:  cobra.ExactArgs(1),
+		Short: "Write a report of a run (Markdown, HTML or JSON): timeline, durations, measured RTO, where the time went",
+		Long: `Write the report of a run from its journal: outcome, verdict before and
+after, measured RTO, timeline, per-step durations, the critical path, and
+failures with the command to inspect them.
+
+--format markdown (the default) prints Markdown. --format html prints one
+self-contained HTML file (no script, nothing fetched) with an SVG timeline
+of every task per site and host, the run's start, the election, the first
+service up, the verdict and the RTO marked, and the critical path outlined.
+--format json (or -o json) prints the same numbers as one JSON document.`,
+		Example: `  sitectl report 20261202T101500Z-1a2b3c > run.md
+  sitectl report 20261202T101500Z --format html > run.html`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Run = args[0]
+			switch opts.Format {
+			case "":
+				opts.Format = "markdown"
+				if f.Globals.JSON() {
+					opts.Format = "json"
+				}
+			case "markdown", "html", "json":
+			default:
+				return cmdutil.FlagErrorf("--format %q: expected markdown, html or json", opts.Format)
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
 			return reportRun(c.Context(), opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Format, "format", "", "markdown (default), html or json")
+	return cmd
 }
 
 func reportRun(_ context.Context, opts *Options) error {
@@ -46,10 +68,16 @@ func reportRun(_ context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	plan, why := planOf(f, r)
+	switch opts.Format {
+	case "html":
+		return writeHTML(f.IO.Out, r, plan, why)
+	case "json":
+		return writeJSON(f, r, plan, why)
+	}
 	if err := journal.Markdown(f.IO.Out, r); err != nil {
 		return err
 	}
-	plan, why := planOf(f, r)
 	writeTime(f.IO.Out, runbooks.CriticalPath(r, plan), why)
 	return nil
 }
@@ -69,22 +97,21 @@ func planOf(f *cmdutil.Factory, r journal.Run) (*runbooks.Plan, string) {
 // writeTime appends "Where the time went": what the deployment itself made
 // the run wait for (the critical path) against everything else.
 func writeTime(w io.Writer, p runbooks.PathReport, why string) {
-	s := func(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
 	fmt.Fprintf(w, "\n## Where the time went\n\n")
-	if p.Span <= 0 {
+	rows := timeRows(p, why)
+	if len(rows) == 0 {
 		fmt.Fprintf(w, "The run has no duration to split.\n")
 		return
 	}
 	fmt.Fprintf(w, "| part | time |\n|---|---:|\n")
-	fmt.Fprintf(w, "| run (start to end in the journal) | %s |\n", s(p.Span))
-	fmt.Fprintf(w, "| before the first step (preflight observation of both sites, confirmation, lock) | %s |\n", s(p.Before))
-	fmt.Fprintf(w, "| after the last step (invariant and verdict, every layer observed again) | %s |\n", s(p.After))
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s |\n", r[0], r[1])
+	}
+	if p.NoSteps {
+		return
+	}
 	if why != "" {
 		fmt.Fprintf(w, "\nThe critical path is not computed: %s.\n", why)
-	} else {
-		fmt.Fprintf(w, "| critical path: %s | %s |\n", strings.Join(p.Path, " → "), s(p.Critical))
-		fmt.Fprintf(w, "| the rest (observing, polling, waiting between steps, timeouts of what did not answer) | %s (%.0f %% of the critical path) |\n",
-			s(p.Overhead()), 100*p.Overhead().Seconds()/max(p.Critical.Seconds(), 1e-9))
 	}
 	fmt.Fprintf(w, "\nWhat each step cost the deployment (from its action to its verification; a step that only waits counts its whole wait, and a first step that found the state reached by the deployment itself, such as an election under way when the run started, counts from the run's start to then; skipped steps cost nothing):\n\n")
 	fmt.Fprintf(w, "| step | intrinsic |\n|---|---:|\n")
@@ -94,6 +121,6 @@ func writeTime(w io.Writer, p runbooks.PathReport, why string) {
 			continue
 		}
 		seen[t.Step] = true
-		fmt.Fprintf(w, "| `%s` | %s |\n", t.Step, s(p.StepCost[t.Step]))
+		fmt.Fprintf(w, "| `%s` | %s |\n", t.Step, secs(p.StepCost[t.Step]))
 	}
 }

@@ -2,7 +2,6 @@ package root
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,20 +15,39 @@ import (
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	versionCmd "github.com/sitectl/sitectl/cmd/version"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
+// Build is what the release stamps into the binary.
+type Build struct {
+	Version string // "dev" when not stamped
+	Commit  string // git commit
+	Date    string // build date, RFC 3339
+}
+
 // Main runs sitectl with args and returns the exit code. It is the only
 // place that decides the code and prints the final error.
-func Main(version string, args []string) cmdutil.ExitCode {
-	if version == "dev" {
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
+func Main(b Build, args []string) cmdutil.ExitCode {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		// `go install …@v1.2.3` stamps the module version and, from a
+		// clone, the VCS settings; the release's ldflags win.
+		if b.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			b.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && b.Commit == "":
+				b.Commit = s.Value
+			case s.Key == "vcs.time" && b.Date == "":
+				b.Date = s.Value
+			}
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f := NewFactory(version)
+	f := NewFactory(b.Version)
+	f.Commit, f.Date = b.Commit, b.Date
 	return Execute(ctx, f, args)
 }
 
@@ -49,6 +67,8 @@ func NewFactory(version string) *cmdutil.Factory {
 // Execute runs the root command with f and maps the result to an exit code.
 func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.ExitCode {
 	cmd := NewCmdRoot(f)
+	cmd.Version = f.Version
+	cmd.SetVersionTemplate(versionCmd.Text(f) + "\n")
 	cmd.SetArgs(args)
 	cmd.SetIn(f.IO.In)
 	cmd.SetOut(f.IO.Out)
@@ -84,6 +104,9 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 	if err == nil {
 		return cmdutil.ExitOK
 	}
+	if isCobraUsage(err) {
+		err = &cmdutil.FlagError{Err: err}
+	}
 	code := cmdutil.CodeOf(err)
 	var ee *cmdutil.ExitError
 	if errors.As(err, &ee) && ee.Silent {
@@ -93,7 +116,7 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 		err = fmt.Errorf("timed out after --timeout %s: %w", f.Globals.Timeout, err)
 	}
 	if f.Globals.JSON() {
-		_ = json.NewEncoder(f.IO.Out).Encode(map[string]any{"message_type": "exit_error", "code": int(code), "message": err.Error()})
+		_ = cmdutil.WriteJSON(f.IO.Out, "exit_error", map[string]any{"code": int(code), "message": err.Error()})
 		return code
 	}
 	fmt.Fprintf(f.IO.ErrOut, "sitectl: %v\n", err)

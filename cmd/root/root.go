@@ -2,6 +2,8 @@
 package root
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	boardCmd "github.com/sitectl/sitectl/cmd/board"
@@ -9,6 +11,7 @@ import (
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	inventoryCmd "github.com/sitectl/sitectl/cmd/inventory"
 	journalCmd "github.com/sitectl/sitectl/cmd/journal"
+	manCmd "github.com/sitectl/sitectl/cmd/man"
 	planCmd "github.com/sitectl/sitectl/cmd/plan"
 	reportCmd "github.com/sitectl/sitectl/cmd/report"
 	resumeCmd "github.com/sitectl/sitectl/cmd/resume"
@@ -67,9 +70,16 @@ Start with:
 		Use:   "exit-codes",
 		Short: "The exit status contract (for scripts and CI)",
 		Args:  cobra.NoArgs,
-		Run: func(c *cobra.Command, _ []string) {
-			c.Println(cmdutil.ExitCodesHelp)
+		RunE: func(c *cobra.Command, _ []string) error {
+			if f.Globals.JSON() {
+				return cmdutil.WriteJSON(f.IO.Out, "exit_codes", map[string]any{"codes": cmdutil.ExitCodes})
+			}
+			fmt.Fprintln(f.IO.Out, cmdutil.ExitCodesHelp)
+			return nil
 		},
 	})
+	cmd.AddCommand(manCmd.NewCmdMan(f))
+	usageErrors(cmd)
+	completions(cmd, f)
 	return cmd
 }

@@ -151,12 +151,14 @@ func Run(ctx context.Context, opts *Options) error {
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
+	sink, stopProgress := f.RunRenderer(ctx)
+	defer stopProgress()
 	op := &runbooks.Operation{
 		Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.Execute,
 		Force: opts.Force, Reason: opts.Reason, ResumeOf: opts.ResumeOf,
 		Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: opts.Args},
 		Runner:     pool,
-		Sink:       f.Renderer(),
+		Sink:       sink,
 		JournalDir: dir,
 		Redactor:   cmdutil.Redactor(inv, f.Getenv),
 		Hint:       cmdutil.TaskHint(inv),

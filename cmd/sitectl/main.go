@@ -8,9 +8,14 @@ import (
 	"github.com/sitectl/sitectl/cmd/root"
 )
 
-// version is stamped by goreleaser (-X main.version=…).
-var version = "dev"
+// Stamped by the release (goreleaser.yaml, scripts/build-deb.sh):
+// -X main.version=… -X main.commit=… -X main.date=…
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
 
 func main() {
-	os.Exit(int(root.Main(version, os.Args[1:])))
+	os.Exit(int(root.Main(root.Build{Version: version, Commit: commit, Date: date}, os.Args[1:])))
 }

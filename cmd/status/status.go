@@ -4,7 +4,6 @@ package status
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,6 +18,8 @@ import (
 type Options struct {
 	F        *cmdutil.Factory
 	Site     string
+	Host     string // only this host's rows
+	Service  string // only this service's rows
 	NoProbes bool
 	Watch    bool
 	Interval time.Duration
@@ -45,6 +46,8 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Site, "site", "s", "", "only this site")
+	cmd.Flags().StringVar(&opts.Host, "host", "", "only this host's rows (the verdict still covers every layer)")
+	cmd.Flags().StringVar(&opts.Service, "service", "", "only this service's rows (the verdict still covers every layer)")
 	cmd.Flags().BoolVar(&opts.NoProbes, "no-probes", false, "skip health probes")
 	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "reprint the status every --interval until Ctrl-C (the plain fallback of sitectl board)")
 	cmd.Flags().DurationVar(&opts.Interval, "interval", 2*time.Second, "with --watch: time between refreshes")
@@ -103,10 +106,15 @@ func statusRun(ctx context.Context, opts *Options) error {
 		snap = dep.Observe(ctx)
 	}
 	invariant := snap.Invariant
+	snap.Sites = filterRows(snap.Sites, opts.Host, opts.Service)
 	if f.Globals.JSON() {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"message_type": "status", "deployment": inv.Deployment, "snapshot": snap})
+		if err := cmdutil.WriteJSON(f.IO.Out, "status", map[string]any{"deployment": inv.Deployment, "snapshot": snap}); err != nil {
+			return err
+		}
+		if !invariant.Holds && invariant.Known {
+			return cmdutil.Silent(cmdutil.ExitFailed)
+		}
+		return nil
 	}
 	fmt.Fprintf(f.IO.Out, "Deployment %s (%s)\n", inv.Deployment, inv.File)
 	cmdutil.WriteSites(f.IO.Out, snap.Sites)
@@ -119,4 +127,38 @@ func statusRun(ctx context.Context, opts *Options) error {
 		return cmdutil.Silent(cmdutil.ExitFailed)
 	}
 	return nil
+}
+
+// filterRows keeps the hosts and services asked for (--host, --service).
+func filterRows(sites []checks.SiteStatus, host, service string) []checks.SiteStatus {
+	if host == "" && service == "" {
+		return sites
+	}
+	var out []checks.SiteStatus
+	for _, s := range sites {
+		var hosts []checks.HostStatus
+		for _, h := range s.Hosts {
+			if host != "" && h.Host != host {
+				continue
+			}
+			if service != "" {
+				var svcs []checks.ServiceStatus
+				for _, svc := range h.Services {
+					if svc.Service == service {
+						svcs = append(svcs, svc)
+					}
+				}
+				if len(svcs) == 0 && h.Reachable {
+					continue
+				}
+				h.Services = svcs
+			}
+			hosts = append(hosts, h)
+		}
+		if len(hosts) > 0 {
+			s.Hosts = hosts
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -53,6 +53,22 @@ func unlockRun(ctx context.Context, opts *Options) error {
 	pool := f.Pool(inv)
 	defer pool.Close()
 	broken, journalPath, err := cmdutil.BreakLocks(ctx, f, inv, pool, opts.Site, opts.Reason)
+	if f.Globals.JSON() {
+		if broken == nil {
+			broken = []string{}
+		}
+		doc := map[string]any{"broken": broken, "held": len(broken) > 0, "journal": journalPath}
+		if err != nil {
+			doc["error"] = err.Error()
+		}
+		if werr := cmdutil.WriteJSON(f.IO.Out, "unlock", doc); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return cmdutil.Silent(cmdutil.CodeOf(err))
+		}
+		return nil
+	}
 	for _, b := range broken {
 		fmt.Fprintf(f.IO.ErrOut, "broke lock %s\n", b)
 	}

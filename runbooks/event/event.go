@@ -25,6 +25,10 @@ const (
 	Message     Kind = "message"      // free-form note (warnings, operator reason, …)
 	Evidence    Kind = "evidence"     // a site's loss verdict (Site; Action before, disaster or after) and its evidence rows (Lines)
 	Fence       Kind = "fence"        // a lost site fenced (Site, Command, ExitCode, Outcome), or why not
+	// Progress is transient: a task still acting or waiting for its state
+	// (what it waits for, what it last observed, its Deadline). It is
+	// neither numbered (Seq 0) nor journaled; renderers show it live.
+	Progress Kind = "step.progress"
 )
 
 // Outcome is the verdict of a task or a run.
@@ -89,7 +93,9 @@ type Event struct {
 	// Reached: when the deployment reached the verified state by its own
 	// clock (a MongoDB election's date), when known (step.verify).
 	Reached time.Time `json:"reached,omitzero"`
-	Run     *RunInfo  `json:"run_info,omitempty"`
+	// Deadline of a Progress event: when the task gives up waiting.
+	Deadline time.Time `json:"deadline,omitzero"`
+	Run      *RunInfo  `json:"run_info,omitempty"`
 	// Site the event is about (evidence, fence).
 	Site string `json:"site,omitempty"`
 	// Lines: the evidence rows behind a site's loss verdict (evidence).
@@ -135,8 +141,10 @@ type Stamper struct {
 func (s *Stamper) Emit(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seq++
-	e.Seq = s.seq
+	if e.Kind != Progress { // transient: no place in the journal's sequence
+		s.seq++
+		e.Seq = s.seq
+	}
 	if e.RunID == "" {
 		e.RunID = s.RunID
 	}

@@ -119,6 +119,9 @@ func (w *Writer) Err() error {
 
 // Emit redacts e, writes it as one JSON line and fsyncs the file.
 func (w *Writer) Emit(e event.Event) {
+	if e.Kind == event.Progress {
+		return // transient, for live display only
+	}
 	line, merr := json.Marshal(w.redactEvent(e))
 	var first error
 	w.mu.Lock()
