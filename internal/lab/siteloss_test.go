@@ -171,6 +171,7 @@ func drillSiteLoss(t *testing.T) {
 
 	t.Run("real site loss: DOWN, fenced, takeover, cooldown", func(t *testing.T) {
 		d := &drill{t: t, l: d.l, bin: d.bin, state: d.state}
+		cut := time.Now()
 		d.l.Fail("A")
 		r := d.want(0, "takeover", "--site", "B", "--yes")
 		ev := d.journal(r.run)
@@ -178,6 +179,9 @@ func drillSiteLoss(t *testing.T) {
 		for _, e := range ev {
 			switch {
 			case e.Kind == "evidence" && e.Site == "A" && strings.Contains(e.Message, "is DOWN"):
+				if !down {
+					t.Logf("DRILL 10: site A confirmed DOWN %s after the cut (the lab's election timeout: 10 s)", e.Time.Sub(cut).Round(time.Millisecond))
+				}
 				n := 0
 				for _, l := range e.Lines {
 					if strings.Contains(l, ": down") && !strings.HasPrefix(l, "operator") {
