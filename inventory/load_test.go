@@ -176,6 +176,11 @@ lock: {path: /var/lock/sitectl.lock}
 		{"credentials with bad env name", base + "mongodb: {replica_set: rs, credentials: {username_env: u, password_env: 's3cr3t!'}, members: [{name: m, address: 'a1:1', site: A}]}\n", []want{
 			{13, 73, `mongodb credentials: password_env "s3cr3t!" is not an environment variable name`},
 		}},
+		{"env on a local host", base + "witness: {name: W, hosts: [{name: w1, local: true, env: [EF_HOME, TZ]}]}\n", nil},
+		{"env on a remote host or not a name", base + "witness: {name: W, hosts: [{name: w1, address: w1.example, env: ['A=b']}]}\n", []want{
+			{13, 65, `host w1: env applies to local hosts only`},
+			{13, 65, `host w1: env "A=b" is not an environment variable name`},
+		}},
 		{"unix runtime api", base + "haproxy: {runtime_api: 'unix:///run/haproxy/admin.sock', backends: [{name: x, servers: {a: A, b: B}}]}\n", nil},
 		{"ipv6 addresses", base + "haproxy: {runtime_api: 'tcp://[::1]:9999', backends: [{name: x, servers: {a: A, b: B}}]}\n", nil},
 	}

@@ -112,6 +112,11 @@ type Host struct {
 	Address string `yaml:"address"`
 	Local   bool   `yaml:"local"` // run commands here, without SSH
 	SSH     SSH    `yaml:"ssh"`   // overrides defaults.ssh field by field
+	// Env names the variables of sitectl's environment a local host's
+	// commands get, besides PATH, HOME, LANG, LC_ALL, TZ, USER and
+	// LOGNAME (local: true only; nothing else of sitectl's environment,
+	// credentials included, reaches them).
+	Env []string `yaml:"env"`
 
 	Site string `yaml:"-"` // filled in by the loader
 	Pos  Pos    `yaml:"-"`

@@ -387,6 +387,14 @@ func (v *validator) host(h *Host, hosts map[string]*Host) {
 		v.errf(h, "address", "host %s: address %q is not a host name or IP address%s", label, h.Address, hint)
 	}
 	v.ssh(&h.SSH, "host "+label+" ssh")
+	if len(h.Env) > 0 && !h.Local {
+		v.errf(h, "env", "host %s: env applies to local hosts only (local: true); a remote host's commands get the environment its sshd gives them", label)
+	}
+	for _, e := range h.Env {
+		if !envRE.MatchString(e) {
+			v.errf(h, "env", "host %s: env %q is not an environment variable name (list names; their values are read from sitectl's environment)", label, e)
+		}
+	}
 }
 
 func (v *validator) service(s *Service, site *Site, siteLabel string, seen map[string]*Service, hosts map[string]*Host) {

@@ -79,7 +79,7 @@ func BreakLocks(ctx context.Context, f *Factory, inv *inventory.Inventory, pool 
 		return nil, "", err
 	}
 	runID := journal.NewRunID(f.Now())
-	jw, err := journal.Create(dir, runID, journal.WithRedactor(Redactor(inv, f.Getenv)))
+	jw, err := journal.Create(dir, runID, journal.WithRedactor(f.Redactor()))
 	if err != nil {
 		return nil, "", err
 	}

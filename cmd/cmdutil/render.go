@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // TextRenderer draws the event stream for people: one line per finished
@@ -147,9 +148,10 @@ func (r *JSONRenderer) Emit(e event.Event) {
 }
 
 // Renderer returns the event renderer chosen by --output.
+// Every event goes through the factory's redactor first.
 func (f *Factory) Renderer() event.Sink {
 	if f.Globals.JSON() {
-		return &JSONRenderer{W: f.IO.Out}
+		return journal.RedactSink(f.Redactor, &JSONRenderer{W: f.IO.Out})
 	}
-	return &TextRenderer{W: f.IO.ErrOut, Verbose: f.Globals.Verbose, Color: f.IO.ColorEnabled()}
+	return journal.RedactSink(f.Redactor, &TextRenderer{W: f.IO.ErrOut, Verbose: f.Globals.Verbose, Color: f.IO.ColorEnabled()})
 }

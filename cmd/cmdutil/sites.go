@@ -3,7 +3,6 @@ package cmdutil
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -67,7 +66,10 @@ func oneLine(s string) string {
 }
 
 // Secrets returns the credential values the inventory points at (env vars
-// and files), so they can be masked in journals and logs.
+// and files), so they can be masked in every output. They are read with
+// inventory.ReadCredentials, the parser MongoDB and ActiveMQ use, so a
+// YAML-quoted password is masked as it is used. A password environment
+// variable is masked even when the rest of the credentials cannot be read.
 func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 	var creds []*inventory.Credentials
 	if inv.MongoDB != nil {
@@ -84,15 +86,8 @@ func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 		if c.PasswordEnv != "" {
 			out = append(out, getenv(c.PasswordEnv))
 		}
-		if c.File != "" {
-			if b, err := os.ReadFile(c.File); err == nil {
-				for _, line := range strings.Split(string(b), "\n") {
-					line = strings.TrimSpace(line)
-					if i := strings.IndexAny(line, ":"); i >= 0 {
-						out = append(out, strings.TrimSpace(line[i+1:]))
-					}
-				}
-			}
+		if _, pass, err := inventory.ReadCredentials(c, getenv); err == nil && pass != "" {
+			out = append(out, pass)
 		}
 	}
 	return out
@@ -141,3 +136,20 @@ func WriteVerdict(w io.Writer, v checks.Verdict, rows bool) {
 		fmt.Fprintf(w, "  fix %s\n", f)
 	}
 }
+
+// RedactError returns err with its text masked by redact; errors.Is and
+// errors.As still see the original.
+func RedactError(err error, redact func(string) string) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{err: err, msg: redact(err.Error())}
+}
+
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

@@ -3,6 +3,7 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -46,12 +47,16 @@ func reportRun(_ context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if err := journal.Markdown(f.IO.Out, r); err != nil {
+	var b bytes.Buffer
+	if err := journal.Markdown(&b, r); err != nil {
 		return err
 	}
 	plan, why := planOf(f, r)
-	writeTime(f.IO.Out, runbooks.CriticalPath(r, plan), why)
-	return nil
+	writeTime(&b, runbooks.CriticalPath(r, plan), why)
+	// the journal was redacted when written; the report goes through the
+	// same redactor again, with the inventory's secrets of today
+	_, err = io.WriteString(f.IO.Out, f.Redact(b.String()))
+	return err
 }
 
 // planOf is the run's plan for the order of its steps, or why there is none.

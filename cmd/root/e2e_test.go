@@ -39,6 +39,7 @@ type deployment struct {
 	override map[string]string // host -> YAML for the host entry (tests that break a host)
 	extra    string            // YAML appended to the inventory (mongodb, activemq, haproxy sections)
 	match    map[string]string // site -> consumer_match line
+	env      map[string]string // the environment sitectl sees besides SITECTL_INVENTORY
 }
 
 var hosts = []string{"a-app", "a-rpt", "b-app", "b-rpt"}
@@ -102,7 +103,12 @@ func (d *deployment) sitectl(ctx context.Context, stdin *string, args ...string)
 	}
 	f := &cmdutil.Factory{
 		IO: io, Globals: &cmdutil.Globals{}, Version: "test", Now: time.Now,
-		Getenv:   func(k string) string { return map[string]string{"SITECTL_INVENTORY": d.inv}[k] },
+		Getenv: func(k string) string {
+			if k == "SITECTL_INVENTORY" {
+				return d.inv
+			}
+			return d.env[k]
+		},
 		Dialer:   remote.NewDialer(remote.Options{}),
 		StateDir: func() (string, error) { return d.state, nil },
 	}

@@ -158,7 +158,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Runner:     pool,
 		Sink:       f.Renderer(),
 		JournalDir: dir,
-		Redactor:   cmdutil.Redactor(inv, f.Getenv),
+		Redactor:   f.Redactor(),
 		Hint:       cmdutil.TaskHint(inv),
 		Lock: func(ctx context.Context, runID string) (func() error, error) {
 			return cmdutil.AcquireLock(ctx, f, inv, pool, opts.Site, runID, opts.ResumeOf)
