@@ -27,7 +27,9 @@ func Main(version string, args []string) cmdutil.ExitCode {
 			version = bi.Main.Version
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (the SSH session to a jump host dropped) ends a run like
+	// SIGTERM and Ctrl-C: cancelled, journaled, locks released, resumable.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	f := NewFactory(version)
 	return Execute(ctx, f, args)

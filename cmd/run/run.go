@@ -168,7 +168,10 @@ func Run(ctx context.Context, opts *Options) error {
 		typed := opts.ConfirmSite
 		if typed == "" {
 			fmt.Fprintf(f.IO.ErrOut, "\nFORCED MongoDB promotion requested. If the replica set has lost its majority, the member of site %s\nwill be made primary by a forced reconfig. MongoDB documents this for catastrophic failures only:\nwrites that did not reach it are rolled back, and site %s must stay fenced.\nType the site name (%s) to allow the forced promotion: ", opts.Site, opts.Fenced, opts.Site)
-			line, err := f.IO.ReadLine()
+			line, err := f.IO.ReadLineContext(ctx)
+			if ctx.Err() != nil {
+				return cmdutil.Exit(cmdutil.ExitCancelled, fmt.Errorf("cancelled at the prompt: nothing was changed"))
+			}
 			if err != nil {
 				return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("forced promotion not confirmed: %v", err))
 			}
@@ -182,14 +185,18 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if !opts.Yes {
 		op.Confirm = func(ctx context.Context, p *runbooks.Plan, before []checks.SiteStatus) error {
-			return confirm(f, p, before)
+			return confirm(ctx, f, p, before)
 		}
 	}
 	rep, err := op.Run(ctx)
+	if err != nil && ctx.Err() != nil && runbooks.IsRefused(err) {
+		// Ctrl-C (or SIGTERM, SIGHUP) at the confirmation prompt
+		return cmdutil.Exit(cmdutil.ExitCancelled, fmt.Errorf("cancelled at the confirmation prompt: nothing was changed"))
+	}
 	return finish(f, rep, err)
 }
 
-func confirm(f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) error {
+func confirm(ctx context.Context, f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) error {
 	w := f.IO.ErrOut
 	fmt.Fprintf(w, "\nDeployment %s — state before %s --site %s:\n", p.Inventory.Deployment, p.Runbook.Name, p.Site)
 	cmdutil.WriteSites(w, before)
@@ -199,7 +206,7 @@ func confirm(f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) e
 	}
 	fmt.Fprintf(w, "\n%s will run %d steps (%d tasks) on site %s: %s\n", p.Runbook.Name, len(p.Steps), n, p.Site, p.Runbook.Description)
 	fmt.Fprintf(w, "Type the site name (%s) to confirm: ", p.Site)
-	line, err := f.IO.ReadLine()
+	line, err := f.IO.ReadLineContext(ctx)
 	if err != nil {
 		return fmt.Errorf("no answer: %v", err)
 	}
