@@ -51,6 +51,9 @@ type Runbook struct {
 
 	Source  string        `yaml:"-"` // file name, or "builtin:<name>.yaml"
 	Builtin bool          `yaml:"-"`
+	// Overrides is the source of the built-in runbook this user runbook
+	// replaces ("" when it replaces none).
+	Overrides string `yaml:"-"`
 	Raw     []byte        `yaml:"-"`
 	Pos     inventory.Pos `yaml:"-"`
 

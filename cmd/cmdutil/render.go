@@ -55,6 +55,9 @@ func (r *TextRenderer) Emit(e event.Event) {
 	case event.RunStart:
 		if e.Run != nil {
 			fmt.Fprintf(w, "%s %s --site %s  (run %s, %s)\n", modeVerb(e.Run.Mode), e.Run.Runbook, e.Run.Site, e.Run.ID, e.Run.Mode)
+			for _, o := range e.Run.Overrides {
+				fmt.Fprintf(w, "! runbook override: %s\n", o)
+			}
 		}
 	case event.StepEnd:
 		label := fmt.Sprintf("%-9s", OutcomeLabel(e.Outcome))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,9 @@ type Options struct {
 	Reason   string
 	ResumeOf string // set by `sitectl resume`
 	Args     []string
+	// InventoryChanged (set by `sitectl resume --inventory-changed`) says
+	// how the inventory differs from the resumed run's; journaled.
+	InventoryChanged string
 
 	// Disaster promotion of the site's MongoDB member by forced reconfig:
 	// its own flag, the lost site stated fenced, and the site name typed
@@ -154,7 +158,8 @@ func Run(ctx context.Context, opts *Options) error {
 	op := &runbooks.Operation{
 		Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.Execute,
 		Force: opts.Force, Reason: opts.Reason, ResumeOf: opts.ResumeOf,
-		Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: opts.Args},
+		Info: event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: opts.Args, Overrides: cat.Overrides(),
+			Runbooks: absPaths(f.Globals.Runbooks), InventoryChanged: opts.InventoryChanged},
 		Runner:     pool,
 		Sink:       f.Renderer(),
 		JournalDir: dir,
@@ -194,6 +199,17 @@ func Run(ctx context.Context, opts *Options) error {
 		return cmdutil.Exit(cmdutil.ExitCancelled, fmt.Errorf("cancelled at the confirmation prompt: nothing was changed"))
 	}
 	return finish(f, rep, err)
+}
+
+func absPaths(ps []string) []string {
+	var out []string
+	for _, p := range ps {
+		if a, err := filepath.Abs(p); err == nil {
+			p = a
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func confirm(ctx context.Context, f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) error {
