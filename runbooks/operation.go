@@ -218,6 +218,9 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 
 	// 3. the engine
 	eng := &Engine{Runner: o.Runner, Sink: st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint}
+	if jw != nil {
+		eng.Journal = jw.Err // a lost journal record stops the run before its next act
+	}
 	rep.Result = eng.Run(ctx, plan)
 	if !rep.Result.LastVerified.IsZero() {
 		rep.RTO = rep.Result.LastVerified.Sub(rep.Started)
