@@ -122,7 +122,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 			defer runPool.Close()
 			op := &runbooks.Operation{
 				Inventory: inv, Catalog: cat, Runbook: rb, Site: site, Mode: mode,
-				Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: []string{"board", rb, "--site", site}, Overrides: cat.Overrides()},
+				Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: []string{"board", rb, "--site", site}, Overrides: cat.Overrides(), Warnings: cmdutil.RunWarnings(inv)},
 				Runner:     runPool,
 				Sink:       journal.RedactSink(f.Redactor, sink),
 				JournalDir: dir,

@@ -100,3 +100,30 @@ func TaskHint(inv *inventory.Inventory) func(*runbooks.Task) string {
 		return SSHCommand(inv, t.Host, cmd)
 	}
 }
+
+// RunWarnings are the warnings every run prints at its start and journals
+// in its run.start record: SSH hosts whose host key is not verified
+// (insecure_ignore_host_key; in defaults.ssh it applies to every host).
+func RunWarnings(inv *inventory.Inventory) []string {
+	var hosts []string
+	var all []*inventory.Host
+	for _, s := range inv.Sites {
+		all = append(all, s.Hosts...)
+	}
+	if inv.Witness != nil {
+		all = append(all, inv.Witness.Hosts...)
+	}
+	for _, h := range all {
+		if !h.Local && inv.SSHFor(h).InsecureIgnoreHostKey {
+			hosts = append(hosts, h.Name)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	where := "their ssh settings"
+	if inv.Defaults.SSH.InsecureIgnoreHostKey {
+		where = "defaults.ssh, so for every host"
+	}
+	return []string{fmt.Sprintf("host keys are NOT verified for %s (insecure_ignore_host_key in %s): anyone on the path can impersonate them; for labs only", strings.Join(hosts, ", "), where)}
+}

@@ -58,6 +58,9 @@ func (r *TextRenderer) Emit(e event.Event) {
 			for _, o := range e.Run.Overrides {
 				fmt.Fprintf(w, "! runbook override: %s\n", o)
 			}
+			for _, m := range e.Run.Warnings {
+				fmt.Fprintf(w, "! warning: %s\n", m)
+			}
 		}
 	case event.StepEnd:
 		label := fmt.Sprintf("%-9s", OutcomeLabel(e.Outcome))

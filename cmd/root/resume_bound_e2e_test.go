@@ -100,3 +100,30 @@ func TestBuiltinOverrideRefusedOrAnnounced(t *testing.T) {
 		t.Errorf("the override is not journaled: %+v", info)
 	}
 }
+
+// insecure_ignore_host_key in defaults applies to every host: every run
+// says so at its start and journals it.
+func TestInsecureHostKeyWarnsEveryRunAndIsJournaled(t *testing.T) {
+	d := newDeployment(t)
+	b, err := os.ReadFile(d.inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(b), "ssh: {connect_timeout: 2s}", "ssh: {connect_timeout: 10s, insecure_ignore_host_key: true}", 1) // 10s: a loaded machine must not make a host unknown
+	if y == string(b) {
+		t.Fatal("inventory has no defaults.ssh to change")
+	}
+	if err := os.WriteFile(d.inv, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "! warning: host keys are NOT verified for a-app, a-rpt, b-app, b-rpt (insecure_ignore_host_key in defaults.ssh, so for every host)"
+	for i, site := range []string{"B", "B"} { // every run, the no-op second one too
+		r := d.sitectl(t.Context(), nil, "takeover", "--site", site, "--yes")
+		if r.code != 0 || !strings.Contains(r.errOut, want) {
+			t.Fatalf("run %d: exit %d, want 0 and %q\n%s", i+1, r.code, want, r.errOut)
+		}
+		if info := d.lastRun().Info; info == nil || len(info.Warnings) != 1 || !strings.Contains(info.Warnings[0], "host keys are NOT verified") {
+			t.Errorf("run %d: the warning is not journaled: %+v", i+1, info)
+		}
+	}
+}

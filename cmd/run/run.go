@@ -159,7 +159,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.Execute,
 		Force: opts.Force, Reason: opts.Reason, ResumeOf: opts.ResumeOf,
 		Info: event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: opts.Args, Overrides: cat.Overrides(),
-			Runbooks: absPaths(f.Globals.Runbooks), InventoryChanged: opts.InventoryChanged},
+			Runbooks: absPaths(f.Globals.Runbooks), InventoryChanged: opts.InventoryChanged, Warnings: cmdutil.RunWarnings(inv)},
 		Runner:     pool,
 		Sink:       f.Renderer(),
 		JournalDir: dir,

@@ -67,8 +67,11 @@ type RunInfo struct {
 	Runbooks []string `json:"runbooks,omitempty"`
 	// InventoryChanged says why a resume went on with an inventory that
 	// differs from the resumed run's (--inventory-changed).
-	InventoryChanged string    `json:"inventory_changed,omitempty"`
-	Started          time.Time `json:"started"`
+	InventoryChanged string `json:"inventory_changed,omitempty"`
+	// Warnings are printed at the start of every run and journaled here
+	// (host key checking turned off by the inventory, …).
+	Warnings []string  `json:"warnings,omitempty"`
+	Started  time.Time `json:"started"`
 }
 
 // Event is one record of the stream. Fields are optional according to Kind.
