@@ -283,7 +283,8 @@ func (inv *Inventory) ApplyDefaults() {
 	}
 	setDur(&d.SSH.ConnectTimeout, DefaultConnectTimeout)
 	if inv.Lock.Path == "" {
-		inv.Lock.Path = "/tmp/sitectl-" + inv.Deployment + ".lock"
+		// in the lock host's user's home, not in a world-writable /tmp
+		inv.Lock.Path = DefaultLockDir + "/" + inv.Deployment + ".lock"
 	}
 	for _, s := range inv.Sites {
 		if s == nil {

@@ -247,7 +247,7 @@ func TestExample(t *testing.T) {
 	if inv.File != "example.yaml" || inv.Digest != hex.EncodeToString(sum[:]) {
 		t.Errorf("File, Digest = %q, %q", inv.File, inv.Digest)
 	}
-	if inv.Deployment != "hybrid-chat" || inv.Lock.Path != "/tmp/sitectl-hybrid-chat.lock" {
+	if inv.Deployment != "hybrid-chat" || inv.Lock.Path != "~/.local/state/sitectl/remote/hybrid-chat.lock" {
 		t.Errorf("deployment %q lock %q", inv.Deployment, inv.Lock.Path)
 	}
 	a, b := inv.PrimarySite(), inv.SecondarySite()
@@ -392,7 +392,7 @@ haproxy: {runtime_api: "tcp://127.0.0.3:9999", backends: [{name: x, servers: {a:
 	if d.CommandTimeout.D() != 30*time.Second || d.VerifyTimeout.D() != 60*time.Second || d.SSH.Port != 22 || d.SSH.ConnectTimeout.D() != 5*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
-	if inv.Lock.Path != "/tmp/sitectl-t.lock" {
+	if inv.Lock.Path != "~/.local/state/sitectl/remote/t.lock" {
 		t.Errorf("lock %q", inv.Lock.Path)
 	}
 	chat := inv.Site("A").Service("chat")
@@ -549,7 +549,7 @@ func TestValidateInCode(t *testing.T) {
 		t.Error("Validate must fill Site fields")
 	}
 	inv.ApplyDefaults()
-	if inv.Sites[0].Services[0].Group != Core || inv.Defaults.SSH.Port != 22 || inv.Lock.Path != "/tmp/sitectl-x.lock" {
+	if inv.Sites[0].Services[0].Group != Core || inv.Defaults.SSH.Port != 22 || inv.Lock.Path != "~/.local/state/sitectl/remote/x.lock" {
 		t.Error("ApplyDefaults")
 	}
 	inv.Sites[1].Hosts[0].Address = ""

@@ -70,9 +70,13 @@ type Defaults struct {
 	VerifyTimeout  Duration `yaml:"verify_timeout"`  // deadline to reach the desired state; default 60s
 }
 
+// DefaultLockDir is where the remote run lock lives unless lock.path says
+// otherwise: in the SSH user's home on the lock host ("~/" is that home).
+const DefaultLockDir = "~/.local/state/sitectl/remote"
+
 // LockSpec says where the remote run lock lives.
 type LockSpec struct {
-	Path string `yaml:"path"` // file on the target site's first host; default /tmp/sitectl-<deployment>.lock
+	Path string `yaml:"path"` // file on the lock host; default ~/.local/state/sitectl/remote/<deployment>.lock (the SSH user's home)
 }
 
 // SSH connection settings.

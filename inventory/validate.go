@@ -133,7 +133,7 @@ var (
 	// hostRE is a DNS name (labels of letters, digits, '-' and '_').
 	hostRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$`)
 	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	lockRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
+	lockRE = regexp.MustCompile(`^(/|~/)[A-Za-z0-9._/-]*$`)
 	rsRE   = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 )
 
@@ -190,7 +190,7 @@ func (v *validator) inventory(inv *Inventory) {
 	}
 	v.defaults(&inv.Defaults)
 	if p := inv.Lock.Path; p != "" && (!lockRE.MatchString(p) || p == "/" || strings.HasSuffix(p, "/")) {
-		v.errf(&inv.Lock, "path", "lock path %q must be an absolute file path made of letters, digits, '.', '_', '-' and '/'", p)
+		v.errf(&inv.Lock, "path", "lock path %q must be an absolute file path (or one under ~/, the lock host's SSH user's home) made of letters, digits, '.', '_', '-' and '/'", p)
 	}
 	for i, r := range inv.Runbooks {
 		if strings.TrimSpace(r) == "" {

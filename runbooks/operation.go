@@ -197,7 +197,7 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 			}
 		}
 		if o.Lock != nil {
-			release, err := o.Lock(ctx, o.RunID)
+			release, err := o.Lock(lockNotes(ctx, st), o.RunID)
 			if err != nil {
 				finish(event.Refused, "lock: "+err.Error())
 				if errors.Is(err, runlock.ErrHeld) {

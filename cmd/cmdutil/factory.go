@@ -92,6 +92,9 @@ func (f *Factory) Inventory() (*inventory.Inventory, error) {
 		}
 		f.inv = inv
 		f.learnSecrets(inv)
+		for _, w := range CredentialFileWarnings(inv) {
+			fmt.Fprintf(f.IO.ErrOut, "warning: %s\n", w)
+		}
 	})
 	return f.inv, f.invErr
 }

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"fmt"
+	"os"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -91,6 +92,36 @@ func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 		}
 	}
 	return out
+}
+
+// CredentialFileWarnings names every credentials file that others than its
+// owner may read or write (like ssh with a private key, but a warning).
+func CredentialFileWarnings(inv *inventory.Inventory) []string {
+	var out []string
+	for _, c := range []struct {
+		layer string
+		c     *inventory.Credentials
+	}{{"mongodb", credsOf(inv.MongoDB != nil, func() *inventory.Credentials { return inv.MongoDB.Credentials })},
+		{"activemq", credsOf(inv.ActiveMQ != nil, func() *inventory.Credentials { return inv.ActiveMQ.Credentials })}} {
+		if c.c == nil || c.c.File == "" {
+			continue
+		}
+		st, err := os.Stat(c.c.File)
+		if err != nil {
+			continue // reading it fails later, naming the file
+		}
+		if m := st.Mode().Perm(); m&0o077 != 0 {
+			out = append(out, fmt.Sprintf("%s credentials file %s is readable by others than its owner (mode %04o): chmod 600 %s", c.layer, c.c.File, m, c.c.File))
+		}
+	}
+	return out
+}
+
+func credsOf(ok bool, get func() *inventory.Credentials) *inventory.Credentials {
+	if !ok {
+		return nil
+	}
+	return get()
 }
 
 // Redactor masks the inventory's secrets and password-like assignments.

@@ -518,6 +518,15 @@ func TestSIGKILLMidRunThenResume(t *testing.T) {
 	if !strings.Contains(string(out), "took over the lock") {
 		t.Errorf("resume did not say it took over the lock:\n%s", out)
 	}
+	journaled := false
+	for _, e := range d.lastRun().Events {
+		if e.Kind == event.Lock && strings.Contains(e.Message, "took over the lock") && strings.Contains(e.Message, "left by run "+id) {
+			journaled = true
+		}
+	}
+	if !journaled {
+		t.Error("the resume's journal does not record the stale lock it took over and its holder")
+	}
 	// the killed run's start of mre was in flight: resume names it and waits
 	// for the host's deadline (command_timeout 5s + 2s) before acting again
 	for _, want := range []string{"1 step(s) in flight", "start-mre/b-app/mre on b-app: its command may still be running there until", "waiting "} {

@@ -56,11 +56,11 @@ func Create(dir, runID string, opts ...Option) (*Writer, error) {
 		return nil, err
 	}
 	runs := RunsDir(dir)
-	if err := mkdirAllSync(runs, 0o750); err != nil {
+	if err := mkdirAllSync(runs, 0o700); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	p := Path(dir, runID)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: create: %w", err)
 	}
