@@ -2,8 +2,8 @@ package cmdutil
 
 import (
 	"fmt"
-	"os"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
