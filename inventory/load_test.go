@@ -144,13 +144,22 @@ lock: {path: /var/lock/sitectl.lock}
 			{13, 29, `command_timeout: invalid duration "2x"`},
 		}},
 		{"tab indentation", base + "\tlock: {}\n", []want{
-			{13, 0, "invalid YAML: found character that cannot start any token"},
+			{13, 1, "invalid YAML: found character that cannot start any token"},
 		}},
 		{"error on the first line", "deployment: a: b\n", []want{
-			{1, 0, "invalid YAML: mapping values are not allowed in this context"},
+			{1, 14, "invalid YAML: mapping values are not allowed in this context"},
 		}},
 		{"unclosed quote", "deployment: t\nsites:\n  - name: \"A\n", []want{
-			{3, 0, "invalid YAML: found unexpected end of stream"},
+			{3, 11, "invalid YAML: found unexpected end of stream"},
+		}},
+		{"tab inside the indentation", "deployment: t\nsites:\n  - name: A\n    \trole: primary\n", []want{
+			{4, 5, "invalid YAML: found a tab character that violates indentation"},
+		}},
+		{"not UTF-8", "deployment: t\nsites: []\nlock: {path: /caf\xe9}\n", []want{
+			{3, 18, "invalid YAML: "},
+		}},
+		{"unclosed single quote after valid lines", "deployment: t\nsites: []\nlock: {path: '/x}\nruns: []\n", []want{
+			{3, 14, "invalid YAML: "},
 		}},
 		{"scalar root", "hello\n", []want{
 			{1, 1, `the inventory must be a mapping (deployment:, sites:, ...), got "hello"`},
@@ -612,5 +621,24 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// An inventory over MaxSize is refused before it is parsed, by Load (which
+// reads no more than that) and by Parse.
+func TestInventoryOverTheSizeCap(t *testing.T) {
+	big := []byte(base + "# " + strings.Repeat("x", MaxSize) + "\n")
+	f := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(f, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, parse := range map[string]func() (*Inventory, error){
+		"Load":  func() (*Inventory, error) { return Load(f) },
+		"Parse": func() (*Inventory, error) { return Parse(f, big) },
+	} {
+		inv, err := parse()
+		if inv != nil || err == nil || !strings.Contains(err.Error(), "big.yaml:1:1: the inventory is larger than 4 MiB") {
+			t.Errorf("%s of a %d-byte inventory: %v", name, len(big), err)
+		}
 	}
 }
