@@ -315,7 +315,7 @@ func TestUnknownHostKeyIsRefused(t *testing.T) {
 	d.override["b-app"] = fmt.Sprintf("{name: b-app, address: 127.0.0.1, ssh: {port: %d, user: %s, key: %s, known_hosts: %s}}", s.Port, s.User, s.KeyFile, empty)
 	d.write()
 	r := d.sitectl(t.Context(), nil, "status", "--site", "B")
-	for _, want := range []string{"b-app", "UNREACHABLE", "ssh-ed25519", "ssh-keyscan"} {
+	for _, want := range []string{"b-app", "UNREACHABLE", "ssh-ed25519", "add this line to"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("status lacks %q:\n%s", want, r.out)
 		}
