@@ -633,17 +633,17 @@ func describeAuth(t Target) string {
 // why it refused one, so that Dial can return a *HostKeyError rather than
 // x/crypto's wrapped text.
 type hostKeyCheck struct {
-	target     Target
-	addr       string
-	port       int
-	file       string
-	insecure   bool
-	missing    bool // no known_hosts file to read at all
+	target   Target
+	addr     string
+	port     int
+	file     string
+	insecure bool
+	missing  bool // no known_hosts file to read at all
 	// userMissing: the target's own known_hosts does not exist (the
 	// system-wide one may)
 	userMissing bool
 	kh          ssh.HostKeyCallback
-	algorithms []string
+	algorithms  []string
 
 	mu   sync.Mutex
 	last *HostKeyError
