@@ -127,7 +127,7 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 	st := &event.Stamper{RunID: o.RunID, Now: o.Clock.Now, Next: sink}
 	info := o.Info
 	info.ID, info.Runbook, info.RunbookDigest, info.Site = o.RunID, plan.Runbook.Name, plan.Runbook.Digest(), plan.Site
-	info.Deployment, info.Inventory, info.InventoryDigest = o.Inventory.Deployment, o.Inventory.File, o.Inventory.Digest
+	info.Deployment, info.Inventory, info.InventoryDigest = o.Inventory.Deployment, absPath(o.Inventory.File), o.Inventory.Digest
 	info.Mode, info.ResumeOf, info.Reason, info.Started = o.Mode.String(), o.ResumeOf, o.Reason, rep.Started
 	if o.ResumeOf != "" && o.Mode == Execute {
 		info.Mode = "resume"

@@ -87,9 +87,6 @@ func (f *Factory) Inventory() (*inventory.Inventory, error) {
 			f.invErr = Exit(ExitUsage, fmt.Errorf("inventory %s is invalid:\n%w\ncheck it with: sitectl inventory check --inventory %s", path, err, path))
 			return
 		}
-		if abs, err := filepath.Abs(inv.File); err == nil {
-			inv.File = abs // journaled: resume finds the same file from anywhere
-		}
 		f.inv = inv
 		f.learnSecrets(inv)
 		for _, w := range CredentialFileWarnings(inv) {

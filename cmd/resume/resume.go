@@ -129,9 +129,10 @@ func sameDeployment(opts *Options, info *event.RunInfo) (string, error) {
 			info.ID, info.Deployment, info.Inventory, inv.File, inv.Deployment, info.ID, info.Inventory))
 	}
 	was, _ := filepath.Abs(info.Inventory)
+	now, _ := filepath.Abs(inv.File)
 	var diff []string
-	if info.Inventory != "" && was != inv.File {
-		diff = append(diff, fmt.Sprintf("the run used %s, this resume %s", was, inv.File))
+	if info.Inventory != "" && was != now {
+		diff = append(diff, fmt.Sprintf("the run used %s, this resume %s", was, now))
 	}
 	if info.InventoryDigest != "" && info.InventoryDigest != inv.Digest {
 		diff = append(diff, fmt.Sprintf("its content changed (sha256 %s, now %s)", short(info.InventoryDigest), short(inv.Digest)))
