@@ -284,6 +284,10 @@ func (v *validator) site(s *Site, siteNames map[string]*Site, hosts map[string]*
 	if len(s.Hosts) == 0 {
 		v.errf(s, "hosts", "site %s has no hosts", label)
 	}
+	if len(s.Services) == 0 {
+		// nothing to start or stop: every runbook would "succeed" there
+		v.errf(s, "services", "site %s has no services (list the services a takeover starts there)", label)
+	}
 	for i, h := range s.Hosts {
 		if h == nil {
 			v.errf(s, fmt.Sprintf("hosts[%d]", i), "hosts[%d] of site %s is empty", i, label)
