@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -93,7 +94,12 @@ func (r *LocalRunner) Run(ctx context.Context, command string) (Result, error) {
 	stderr := &capBuffer{max: r.maxOutput}
 	var killed atomic.Bool
 	// the same wrapper as over SSH: a deadline the host enforces itself
-	wrapped, _ := wrapCommand(ctx, command, newToken())
+	// (without coreutils timeout, as on a stock macOS, only ctx bounds it)
+	wctx := ctx
+	if !hasTimeout() {
+		wctx = context.WithoutCancel(ctx)
+	}
+	wrapped, _ := wrapCommand(wctx, command, newToken())
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", wrapped)
 	cmd.Env = r.env
 	cmd.Stdout = stdout
@@ -139,3 +145,9 @@ func exitCode(ps interface {
 	}
 	return ps.ExitCode()
 }
+
+// hasTimeout reports whether coreutils timeout is on this machine's PATH.
+var hasTimeout = sync.OnceValue(func() bool {
+	_, err := exec.LookPath("timeout")
+	return err == nil
+})
