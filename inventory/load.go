@@ -37,9 +37,18 @@ const (
 // would otherwise take forever). Real inventories use a few hundred.
 const maxNodes = 100000
 
+// MaxSize is the largest inventory file accepted: real ones are a few KiB;
+// a file this large is a mistake (or an attack on the parser).
+const MaxSize = 4 << 20
+
 // Load reads and parses an inventory file. See Parse.
 func Load(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
@@ -53,6 +62,9 @@ func Load(path string) (*Inventory, error) {
 // applied and the derived fields (Pos, Host.Site, Service.Site, File,
 // Digest) are filled in.
 func Parse(file string, data []byte) (*Inventory, error) {
+	if len(data) > MaxSize {
+		return nil, Errors{{Pos: Pos{File: file, Line: 1, Column: 1}, Msg: fmt.Sprintf("the inventory is larger than %d MiB: not an inventory (real ones are a few KiB)", MaxSize>>20)}}
+	}
 	sum := sha256.Sum256(data)
 	root, errs := parseYAML(file, data)
 	if errs != nil {
@@ -183,7 +195,67 @@ func syntaxError(file string, data []byte, err error) *Error {
 	if p.Line <= 0 {
 		p.Line, p.Column = 1, 0
 	}
+	if bad, line, col := firstInvalidUTF8(data); bad && strings.Contains(msg, "UTF-8") {
+		p.Line, p.Column = line, col // yaml.v3 names the wrong line for these
+	} else if p.Column == 0 {
+		p.Column = syntaxColumn(data, p.Line, msg)
+	}
 	return &Error{Pos: p, Msg: msg}
+}
+
+// syntaxColumn finds the column of a syntax error on line (yaml.v3 gives
+// none): the tab for a tab error, the opening quote of an unclosed quoted
+// scalar, the second ": " of "a: b: c", otherwise the line's first
+// character that is not a blank. 1-based, in characters; 0 if the line is
+// out of range.
+func syntaxColumn(data []byte, line int, msg string) int {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return 0
+	}
+	l := strings.TrimRight(lines[line-1], "\r")
+	col := func(i int) int { return utf8.RuneCountInString(l[:i]) + 1 }
+	switch {
+	case strings.Contains(msg, "tab character"), strings.Contains(msg, "cannot start any token"):
+		if i := strings.IndexByte(l, '\t'); i >= 0 {
+			return col(i)
+		}
+	case strings.Contains(msg, "unexpected end of stream"), strings.Contains(msg, "quoted scalar"):
+		for i := len(l) - 1; i >= 0; i-- {
+			if c := l[i]; (c == '"' || c == '\'') && strings.Count(l, string(c))%2 == 1 {
+				// the first quote of that kind opens the scalar left open
+				return col(strings.IndexByte(l, c))
+			}
+		}
+	case strings.Contains(msg, "mapping values are not allowed"):
+		if i := strings.LastIndex(l, ": "); i > 0 {
+			return col(i)
+		}
+		if strings.HasSuffix(l, ":") {
+			return col(len(l) - 1)
+		}
+	}
+	if i := strings.IndexFunc(l, func(r rune) bool { return r != ' ' && r != '\t' }); i >= 0 {
+		return col(i)
+	}
+	return 1
+}
+
+// firstInvalidUTF8 returns the line and column (1-based, in characters) of
+// the first byte of data that is not valid UTF-8.
+func firstInvalidUTF8(data []byte) (bool, int, int) {
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return true, line, utf8.RuneCount(data[start:i]) + 1
+		}
+		if r == '\n' {
+			line, start = line+1, i+1
+		}
+		i += n
+	}
+	return false, 0, 0
 }
 
 // problemLine finds the line of a syntax error. yaml.v3 often reports the
@@ -283,7 +355,8 @@ func (inv *Inventory) ApplyDefaults() {
 	}
 	setDur(&d.SSH.ConnectTimeout, DefaultConnectTimeout)
 	if inv.Lock.Path == "" {
-		inv.Lock.Path = "/tmp/sitectl-" + inv.Deployment + ".lock"
+		// in the lock host's user's home, not in a world-writable /tmp
+		inv.Lock.Path = DefaultLockDir + "/" + inv.Deployment + ".lock"
 	}
 	for _, s := range inv.Sites {
 		if s == nil {

@@ -109,6 +109,8 @@ sites:
     role: secondary
     hosts:
       - {name: b1, address: 127.0.0.2}
+    services:
+      - {name: chat, kind: chat, host: b1, start: s, stop: t, status: u}
 `
 
 func TestInline(t *testing.T) {
@@ -122,9 +124,10 @@ func TestInline(t *testing.T) {
 runbooks: [extra/]
 lock: {path: /var/lock/sitectl.lock}
 `, nil},
-		{"service on a witness-free site B", base + `    services:
-      - {name: chat, kind: chat, hosts: [b1], start: s, stop: t, status: u, passive: running, group: core}
-`, nil},
+		{"service on a witness-free site B", strings.Replace(base, "{name: chat, kind: chat, host: b1, start: s, stop: t, status: u}", "{name: chat, kind: chat, hosts: [b1], start: s, stop: t, status: u, passive: running, group: core}", 1), nil},
+		{"site without services", strings.Replace(base, "    services:\n      - {name: chat, kind: chat, host: b1, start: s, stop: t, status: u}\n", "", 1), []want{
+			{9, 5, "site B has no services (list the services a takeover starts there)"},
+		}},
 		{"unknown key in service", strings.Replace(base, "status: u", "stat: u", 1), []want{
 			{8, 9, `service "chat" has no status command`},
 			{8, 63, `unknown key "stat" in service (expected one of: name, kind, group, host, hosts, start, stop, status, passive, timeout, probe)`},
@@ -132,25 +135,35 @@ lock: {path: /var/lock/sitectl.lock}
 		{"service on unknown host", strings.Replace(base, "host: a1", "host: a9", 1), []want{
 			{8, 40, `service "chat" is on unknown host "a9" (site A has hosts: a1)`},
 		}},
-		{"duplicate host", strings.Replace(base, "b1", "a1", 1), []want{
+		{"duplicate host", strings.Replace(base, "b1", "a1", -1), []want{
 			{12, 16, `duplicate host name "a1" (first defined at t.yaml:6:16)`},
 		}},
 		{"three sites", base + `  - {name: C, role: secondary, hosts: [{name: c1, address: c.example}]}
 `, []want{
 			{3, 3, "sites must have exactly 2 entries (one primary, one secondary), got 3"},
-			{13, 21, "sites B and C are both secondary"},
+			{15, 5, "site C has no services"},
+			{15, 21, "sites B and C are both secondary"},
 		}},
 		{"duration", base + "defaults: {command_timeout: 2x}\n", []want{
-			{13, 29, `command_timeout: invalid duration "2x"`},
+			{15, 29, `command_timeout: invalid duration "2x"`},
 		}},
 		{"tab indentation", base + "\tlock: {}\n", []want{
-			{13, 0, "invalid YAML: found character that cannot start any token"},
+			{15, 1, "invalid YAML: found character that cannot start any token"},
 		}},
 		{"error on the first line", "deployment: a: b\n", []want{
-			{1, 0, "invalid YAML: mapping values are not allowed in this context"},
+			{1, 14, "invalid YAML: mapping values are not allowed in this context"},
 		}},
 		{"unclosed quote", "deployment: t\nsites:\n  - name: \"A\n", []want{
-			{3, 0, "invalid YAML: found unexpected end of stream"},
+			{3, 11, "invalid YAML: found unexpected end of stream"},
+		}},
+		{"tab inside the indentation", "deployment: t\nsites:\n  - name: A\n    \trole: primary\n", []want{
+			{4, 5, "invalid YAML: found a tab character that violates indentation"},
+		}},
+		{"not UTF-8", "deployment: t\nsites: []\nlock: {path: /caf\xe9}\n", []want{
+			{3, 18, "invalid YAML: "},
+		}},
+		{"unclosed single quote after valid lines", "deployment: t\nsites: []\nlock: {path: '/x}\nruns: []\n", []want{
+			{3, 14, "invalid YAML: "},
 		}},
 		{"scalar root", "hello\n", []want{
 			{1, 1, `the inventory must be a mapping (deployment:, sites:, ...), got "hello"`},
@@ -162,19 +175,24 @@ lock: {path: /var/lock/sitectl.lock}
 			{1, 1, "empty inventory"},
 		}},
 		{"key that is a list", base + "[a]: b\n", []want{
-			{13, 1, "expected a key name in inventory, got a list"},
+			{15, 1, "expected a key name in inventory, got a list"},
 		}},
 		{"binary string", strings.Replace(base, "deployment: t", "deployment: !!binary aGk=", 1), []want{
 			{1, 13, `deployment: expected a string, got !!binary "aGk="`},
 		}},
 		{"integer too large", base + "defaults: {ssh: {port: 99999999999999999999}}\n", []want{
-			{13, 24, "port: expected an integer, got 99999999999999999999"},
+			{15, 24, "port: expected an integer, got 99999999999999999999"},
 		}},
 		{"probe status without http", strings.Replace(base, "status: u}", "status: u, probe: {tcp: \"a1:80\", json_field: x}}", 1), []want{
 			{8, 108, `probe of service "chat": json_field only applies to http probes`},
 		}},
 		{"credentials with bad env name", base + "mongodb: {replica_set: rs, credentials: {username_env: u, password_env: 's3cr3t!'}, members: [{name: m, address: 'a1:1', site: A}]}\n", []want{
-			{13, 73, `mongodb credentials: password_env "s3cr3t!" is not an environment variable name`},
+			{15, 73, `mongodb credentials: password_env "s3cr3t!" is not an environment variable name`},
+		}},
+		{"env on a local host", base + "witness: {name: W, hosts: [{name: w1, local: true, env: [EF_HOME, TZ]}]}\n", nil},
+		{"env on a remote host or not a name", base + "witness: {name: W, hosts: [{name: w1, address: w1.example, env: ['A=b']}]}\n", []want{
+			{15, 65, `host w1: env applies to local hosts only`},
+			{15, 65, `host w1: env "A=b" is not an environment variable name`},
 		}},
 		{"unix runtime api", base + "haproxy: {runtime_api: 'unix:///run/haproxy/admin.sock', backends: [{name: x, servers: {a: A, b: B}}]}\n", nil},
 		{"ipv6 addresses", base + "haproxy: {runtime_api: 'tcp://[::1]:9999', backends: [{name: x, servers: {a: A, b: B}}]}\n", nil},
@@ -220,11 +238,12 @@ sites:
 		{6, 13, "host a1 has no address"},
 		{8, 40, `service "chat" is on unknown host "a2" (site A has hosts: a1)`},
 		{8, 88, `probe of service "chat": http "127.0.0.1" is not an http:// or https:// URL`},
+		{9, 5, "site B has no services"},
 		{10, 11, "sites A and B are both primary"},
 		{11, 5, `unknown key "colour" in site`},
 		{12, 20, `duplicate host name "a1" (first defined at m.yaml:6:20)`},
 	})
-	if s := err.Error(); strings.Count(s, "\n") != 8 || !strings.HasPrefix(s, "m.yaml:1:13: deployment is required") {
+	if s := err.Error(); strings.Count(s, "\n") != 9 || !strings.HasPrefix(s, "m.yaml:1:13: deployment is required") {
 		t.Errorf("Error() should print one problem per line:\n%s", s)
 	}
 }
@@ -242,7 +261,7 @@ func TestExample(t *testing.T) {
 	if inv.File != "example.yaml" || inv.Digest != hex.EncodeToString(sum[:]) {
 		t.Errorf("File, Digest = %q, %q", inv.File, inv.Digest)
 	}
-	if inv.Deployment != "hybrid-chat" || inv.Lock.Path != "/tmp/sitectl-hybrid-chat.lock" {
+	if inv.Deployment != "hybrid-chat" || inv.Lock.Path != "~/.local/state/sitectl/remote/hybrid-chat.lock" {
 		t.Errorf("deployment %q lock %q", inv.Deployment, inv.Lock.Path)
 	}
 	a, b := inv.PrimarySite(), inv.SecondarySite()
@@ -387,7 +406,7 @@ haproxy: {runtime_api: "tcp://127.0.0.3:9999", backends: [{name: x, servers: {a:
 	if d.CommandTimeout.D() != 30*time.Second || d.VerifyTimeout.D() != 60*time.Second || d.SSH.Port != 22 || d.SSH.ConnectTimeout.D() != 5*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
-	if inv.Lock.Path != "/tmp/sitectl-t.lock" {
+	if inv.Lock.Path != "~/.local/state/sitectl/remote/t.lock" {
 		t.Errorf("lock %q", inv.Lock.Path)
 	}
 	chat := inv.Site("A").Service("chat")
@@ -534,7 +553,8 @@ func TestValidateInCode(t *testing.T) {
 		Sites: []*Site{
 			{Name: "A", Role: Primary, Hosts: []*Host{{Name: "a1", Local: true}},
 				Services: []*Service{{Name: "chat", Kind: "chat", Hosts: []string{"a1"}, Start: "s", Stop: "t", Status: "u"}}},
-			{Name: "B", Role: Secondary, Hosts: []*Host{{Name: "b1", Address: "b.example", Pos: Pos{File: "x.yaml", Line: 7, Column: 3}}}},
+			{Name: "B", Role: Secondary, Hosts: []*Host{{Name: "b1", Address: "b.example", Pos: Pos{File: "x.yaml", Line: 7, Column: 3}}},
+				Services: []*Service{{Name: "chat", Kind: "chat", Hosts: []string{"b1"}, Start: "s", Stop: "t", Status: "u"}}},
 		},
 	}
 	if err := inv.Validate(); err != nil {
@@ -544,7 +564,7 @@ func TestValidateInCode(t *testing.T) {
 		t.Error("Validate must fill Site fields")
 	}
 	inv.ApplyDefaults()
-	if inv.Sites[0].Services[0].Group != Core || inv.Defaults.SSH.Port != 22 || inv.Lock.Path != "/tmp/sitectl-x.lock" {
+	if inv.Sites[0].Services[0].Group != Core || inv.Defaults.SSH.Port != 22 || inv.Lock.Path != "~/.local/state/sitectl/remote/x.lock" {
 		t.Error("ApplyDefaults")
 	}
 	inv.Sites[1].Hosts[0].Address = ""
@@ -607,5 +627,24 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// An inventory over MaxSize is refused before it is parsed, by Load (which
+// reads no more than that) and by Parse.
+func TestInventoryOverTheSizeCap(t *testing.T) {
+	big := []byte(base + "# " + strings.Repeat("x", MaxSize) + "\n")
+	f := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(f, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, parse := range map[string]func() (*Inventory, error){
+		"Load":  func() (*Inventory, error) { return Load(f) },
+		"Parse": func() (*Inventory, error) { return Parse(f, big) },
+	} {
+		inv, err := parse()
+		if inv != nil || err == nil || !strings.Contains(err.Error(), "big.yaml:1:1: the inventory is larger than 4 MiB") {
+			t.Errorf("%s of a %d-byte inventory: %v", name, len(big), err)
+		}
 	}
 }

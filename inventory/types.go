@@ -71,9 +71,13 @@ type Defaults struct {
 	VerifyTimeout  Duration `yaml:"verify_timeout"`  // deadline to reach the desired state; default 60s
 }
 
+// DefaultLockDir is where the remote run lock lives unless lock.path says
+// otherwise: in the SSH user's home on the lock host ("~/" is that home).
+const DefaultLockDir = "~/.local/state/sitectl/remote"
+
 // LockSpec says where the remote run lock lives.
 type LockSpec struct {
-	Path string `yaml:"path"` // file on the target site's first host; default /tmp/sitectl-<deployment>.lock
+	Path string `yaml:"path"` // file on the lock host; default ~/.local/state/sitectl/remote/<deployment>.lock (the SSH user's home)
 }
 
 // SSH connection settings.
@@ -152,6 +156,11 @@ type Host struct {
 	Address string `yaml:"address"`
 	Local   bool   `yaml:"local"` // run commands here, without SSH
 	SSH     SSH    `yaml:"ssh"`   // overrides defaults.ssh field by field
+	// Env names the variables of sitectl's environment a local host's
+	// commands get, besides PATH, HOME, LANG, LC_ALL, TZ, USER and
+	// LOGNAME (local: true only; nothing else of sitectl's environment,
+	// credentials included, reaches them).
+	Env []string `yaml:"env"`
 
 	Site string `yaml:"-"` // filled in by the loader
 	Pos  Pos    `yaml:"-"`

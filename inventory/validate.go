@@ -210,7 +210,7 @@ var (
 	// hostRE is a DNS name (labels of letters, digits, '-' and '_').
 	hostRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$`)
 	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	lockRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
+	lockRE = regexp.MustCompile(`^(/|~/)[A-Za-z0-9._/-]*$`)
 	rsRE   = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 )
 
@@ -267,7 +267,7 @@ func (v *validator) inventory(inv *Inventory) {
 	}
 	v.defaults(&inv.Defaults)
 	if p := inv.Lock.Path; p != "" && (!lockRE.MatchString(p) || p == "/" || strings.HasSuffix(p, "/")) {
-		v.errf(&inv.Lock, "path", "lock path %q must be an absolute file path made of letters, digits, '.', '_', '-' and '/'", p)
+		v.errf(&inv.Lock, "path", "lock path %q must be an absolute file path (or one under ~/, the lock host's SSH user's home) made of letters, digits, '.', '_', '-' and '/'", p)
 	}
 	for i, r := range inv.Runbooks {
 		if strings.TrimSpace(r) == "" {
@@ -410,6 +410,10 @@ func (v *validator) site(s *Site, siteNames map[string]*Site, hosts map[string]*
 	if len(s.Hosts) == 0 {
 		v.errf(s, "hosts", "site %s has no hosts", label)
 	}
+	if len(s.Services) == 0 {
+		// nothing to start or stop: every runbook would "succeed" there
+		v.errf(s, "services", "site %s has no services (list the services a takeover starts there)", label)
+	}
 	for i, h := range s.Hosts {
 		if h == nil {
 			v.errf(s, fmt.Sprintf("hosts[%d]", i), "hosts[%d] of site %s is empty", i, label)
@@ -513,6 +517,14 @@ func (v *validator) host(h *Host, hosts map[string]*Host) {
 		v.errf(h, "address", "host %s: address %q is not a host name or IP address%s", label, h.Address, hint)
 	}
 	v.ssh(&h.SSH, "host "+label+" ssh")
+	if len(h.Env) > 0 && !h.Local {
+		v.errf(h, "env", "host %s: env applies to local hosts only (local: true); a remote host's commands get the environment its sshd gives them", label)
+	}
+	for _, e := range h.Env {
+		if !envRE.MatchString(e) {
+			v.errf(h, "env", "host %s: env %q is not an environment variable name (list names; their values are read from sitectl's environment)", label, e)
+		}
+	}
 }
 
 func (v *validator) service(s *Service, site *Site, siteLabel string, seen map[string]*Service, hosts map[string]*Host) {

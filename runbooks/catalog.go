@@ -80,6 +80,24 @@ func Load(paths ...string) (*Catalog, error) {
 				continue
 			}
 			userSeen[rb.Name] = f
+			if b := c.byName[rb.Name]; b != nil && b.Builtin {
+				// the effect and scope are what the safety checks read
+				// (takeover is refused while the other site serves): an
+				// override may change the steps, never those
+				bad := false
+				if rb.Effect != b.Effect {
+					probs = append(probs, &Problem{Pos: rb.at("effect"), Msg: fmt.Sprintf("runbook %q overrides the built-in one: its effect must stay %q (got %q); the effect decides the safety checks, so give the runbook another name", rb.Name, b.Effect, rb.Effect)})
+					bad = true
+				}
+				if rb.Scope != b.Scope {
+					probs = append(probs, &Problem{Pos: rb.at("scope"), Msg: fmt.Sprintf("runbook %q overrides the built-in one: its scope must stay %q (got %q); give the runbook another name", rb.Name, b.Scope, rb.Scope)})
+					bad = true
+				}
+				if bad {
+					continue
+				}
+				rb.Overrides = b.Source
+			}
 			c.byName[rb.Name] = rb
 		}
 	}
@@ -112,6 +130,19 @@ func asProblems(err error) Problems {
 		return ps
 	}
 	return Problems{{Msg: err.Error()}}
+}
+
+// Overrides describes every user runbook that replaces a built-in one
+// ("takeover: built-in replaced by /etc/sitectl/takeover.yaml"), sorted:
+// printed on every run and journaled in its run.start record.
+func (c *Catalog) Overrides() []string {
+	var out []string
+	for _, rb := range c.All() {
+		if rb.Overrides != "" {
+			out = append(out, fmt.Sprintf("%s: built-in replaced by %s", rb.Name, rb.Source))
+		}
+	}
+	return out
 }
 
 // Get returns a runbook by name.

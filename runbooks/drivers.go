@@ -155,7 +155,7 @@ func (d *haproxyDriver) Observe(ctx context.Context) Observation {
 		}
 	}
 	holds, known := true, true
-	var parts []string
+	var parts, notes []string
 	for _, n := range d.names() {
 		r, ok := byName[n]
 		if !ok {
@@ -174,7 +174,15 @@ func (d *haproxyDriver) Observe(ctx context.Context) Observation {
 				holds = false
 			}
 		case haproxy.Drain:
-			if !(st == haproxy.StateDrain && r.Scur == 0 && r.Qcur <= 0 || st == haproxy.StateMaint) {
+			switch {
+			case st == haproxy.StateDrain && r.Scur == 0 && r.Qcur <= 0, st == haproxy.StateMaint:
+			case drainedDown(r):
+				// HAProxy shows DOWN, never DRAIN, for a server failing its
+				// checks: with no session and no queue there is nothing to
+				// wait for (the service died, the usual reason to leave)
+				notes = append(notes, n+" is DOWN with 0 sessions: nothing to drain, counted as drained")
+				parts[len(parts)-1] = fmt.Sprintf("%s %s (0 sessions: nothing to drain)", n, r.Status.Raw)
+			default:
 				holds = false
 			}
 		case haproxy.Maint:
@@ -186,7 +194,13 @@ func (d *haproxyDriver) Observe(ctx context.Context) Observation {
 	if len(parts) == 0 {
 		return Observation{State: "no server of site " + d.site + " in the inventory's backends", Holds: true, Known: true}
 	}
-	return Observation{State: strings.Join(parts, ", "), Holds: holds && known, Known: known}
+	return Observation{State: strings.Join(parts, ", "), Holds: holds && known, Known: known, Detail: strings.Join(notes, "; ")}
+}
+
+// drainedDown reports a server that is DOWN (not on its way up) with no
+// current session and no queued request: drained as far as traffic goes.
+func drainedDown(r haproxy.StatRow) bool {
+	return r.Status.State == haproxy.StateDown && !r.Status.Transitional() && r.Scur == 0 && r.Qcur <= 0
 }
 
 // Act sets the state; for drain it also waits for sessions to end.

@@ -56,6 +56,10 @@ type Engine struct {
 	Poll      time.Duration      // first verification interval; default 250ms, doubling up to 2s
 	Hint      func(*Task) string // the command to inspect a task's host and service
 	OutputMax int                // bytes of stdout/stderr kept per event; default 4096
+	// Journal reports the first error that lost a journal record (nil:
+	// every record so far is on disk). Once it does, no task acts any
+	// more: an act the journal cannot record could not be resumed safely.
+	Journal func() error
 }
 
 // TaskResult is what happened to one task.
@@ -321,6 +325,9 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 			}
 			backoff *= 2
 		}
+		if r, stop := e.journalBroken(t, o.State); stop {
+			return r
+		}
 		if t.Driver != nil {
 			actStart := e.Clock.Now()
 			pe := event.Event{Kind: event.Progress, Expected: t.Desired, Message: t.Act, Attempt: attempt}
@@ -392,6 +399,20 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 		return TaskResult{Outcome: event.OK, Observed: "command exited 0", Message: "no check command: success means the command exited 0", VerifiedAt: e.Clock.Now()}
 	}
 	return e.verify(ctx, t, actErr)
+}
+
+// journalBroken stops a task before it acts once the journal has lost a
+// record (disk full, I/O error), and says so.
+func (e *Engine) journalBroken(t *Task, observed string) (TaskResult, bool) {
+	if e.Journal == nil {
+		return TaskResult{}, false
+	}
+	err := e.Journal()
+	if err == nil {
+		return TaskResult{}, false
+	}
+	return TaskResult{Outcome: event.Failed, Observed: observed, Hint: e.hint(t),
+		Message: fmt.Sprintf("not acted: the journal cannot be written (%v); sitectl stops before any further action. Free the space or fix the state directory, then resume", err)}, true
 }
 
 // verified records that the desired state holds.

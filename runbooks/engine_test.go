@@ -2,7 +2,9 @@ package runbooks
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,5 +228,47 @@ func TestSwitchoverOrder(t *testing.T) {
 	}
 	if l.svc.Running("a-chat") || !l.svc.Running("b-chat") || !l.svc.Running("b-reporting") || l.svc.Running("a-reporting") {
 		t.Error("switchover did not move chat and reporting from A to B")
+	}
+}
+
+// Once a journal record is lost (disk full), no task acts any more: the
+// step whose act would come next fails saying so, the later ones are
+// blocked, and their services stay as they were.
+func TestLostJournalRecordStopsBeforeTheNextAct(t *testing.T) {
+	l := newLab(t)
+	plan, err := l.cat.Compile("takeover", l.inv, "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	var mu sync.Mutex
+	var broken error
+	sink := event.SinkFunc(func(e event.Event) {
+		rec.Emit(e)
+		if e.Kind == event.StepEnd && e.Task == "start-comms/b-app/comms" {
+			mu.Lock()
+			broken = errors.New("journal: write runs/x.jsonl: no space left on device")
+			mu.Unlock()
+		}
+	})
+	e := &Engine{Runner: l.pool, Sink: sink, Mode: Execute, Poll: 20 * time.Millisecond, Journal: func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return broken
+	}}
+	res := e.Run(t.Context(), plan)
+	if res.Outcome == event.OK {
+		t.Fatalf("the run went on to OK after the journal broke")
+	}
+	ends := rec.ends()
+	mre := ends["start-mre/b-app/mre"]
+	if mre.Outcome != event.Failed || !strings.Contains(mre.Message, "the journal cannot be written (journal: write runs/x.jsonl: no space left on device)") {
+		t.Errorf("mre after the journal broke: %s %q", mre.Outcome, mre.Message)
+	}
+	if l.svc.Running("b-mre") || l.svc.Running("b-chat") {
+		t.Error("a service was started after the journal broke")
+	}
+	if chat := ends["start-chat/b-app/chat"]; chat.Outcome != event.Blocked {
+		t.Errorf("chat: %s, want blocked", chat.Outcome)
 	}
 }

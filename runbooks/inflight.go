@@ -11,6 +11,10 @@ import (
 // timeout sends SIGKILL (the `timeout -k 2` of adapters/remote).
 const KillGrace = 2 * time.Second
 
+// RoundUp is the most the host's deadline can exceed the command's own:
+// adapters/remote gives coreutils timeout whole seconds, rounded up.
+const RoundUp = time.Second
+
 // InFlight is a task of an interrupted run that had started but never
 // ended: its last command may still be running on the host, because sshd
 // does not end a command whose client died. The host ends it at its own
@@ -20,7 +24,7 @@ type InFlight struct {
 	Host    string
 	Command string    // the command that may still run ("" when unknown)
 	Last    time.Time // time of the task's last journaled event
-	EndsBy  time.Time // Last + the task's command timeout + KillGrace
+	EndsBy  time.Time // Last + the task's command timeout + RoundUp + KillGrace
 	Local   bool      // a layer step sitectl drove itself: nothing outlives the process
 }
 
@@ -77,7 +81,7 @@ func InFlightTasks(run journal.Run, plan *Plan) []InFlight {
 				timeout = max(timeout, t.CommandTimeout)
 			}
 		}
-		f.EndsBy = f.Last.Add(timeout + KillGrace)
+		f.EndsBy = f.Last.Add(timeout + RoundUp + KillGrace)
 		out = append(out, *f)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].EndsBy.Before(out[j].EndsBy) })

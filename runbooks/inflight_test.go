@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -69,16 +70,16 @@ func TestInFlightTasks(t *testing.T) {
 		}, nil},
 		{"a shell task killed after observing: bounded from its last event", []event.Event{
 			ev(0, event.StepStart, shell.ID, shell.Host), ev(3, event.StepObserve, shell.ID, ""),
-		}, []InFlight{{Task: shell.ID, Host: shell.Host, Command: shell.Act, Last: at(3), EndsBy: at(3).Add(shell.CommandTimeout + KillGrace)}}},
+		}, []InFlight{{Task: shell.ID, Host: shell.Host, Command: shell.Act, Last: at(3), EndsBy: at(3).Add(shell.CommandTimeout + RoundUp + KillGrace)}}},
 		{"a driver task died with sitectl", []event.Event{
 			ev(5, event.StepStart, driver.ID, ""),
 		}, []InFlight{{Task: driver.ID, Last: at(5), EndsBy: at(5), Local: true}}},
 		{"an unknown task is bounded by the longest command timeout", []event.Event{
 			ev(1, event.StepStart, "gone/x", "h"),
-		}, []InFlight{{Task: "gone/x", Host: "h", Last: at(1), EndsBy: at(1).Add(longest + KillGrace)}}},
+		}, []InFlight{{Task: "gone/x", Host: "h", Last: at(1), EndsBy: at(1).Add(longest + RoundUp + KillGrace)}}},
 		{"sorted by when they end", []event.Event{
 			ev(0, event.StepStart, "gone/x", "h"), ev(9, event.StepStart, driver.ID, ""),
-		}, []InFlight{{Task: driver.ID, Last: at(9), EndsBy: at(9), Local: true}, {Task: "gone/x", Host: "h", Last: at(0), EndsBy: at(0).Add(longest + KillGrace)}}},
+		}, []InFlight{{Task: driver.ID, Last: at(9), EndsBy: at(9), Local: true}, {Task: "gone/x", Host: "h", Last: at(0), EndsBy: at(0).Add(longest + RoundUp + KillGrace)}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,5 +93,36 @@ func TestInFlightTasks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The host runs a command under "timeout -k 2 SECS" with SECS its deadline
+// rounded UP to whole seconds: a command started with 1.2 s left is killed
+// 2 s + 2 s later. The in-flight bound must cover that second, or resume
+// acts beside a command still running.
+func TestInFlightBoundCoversTheRoundedUpHostDeadline(t *testing.T) {
+	plan := examplePlan(t, "takeover", "B")
+	var shell *Task
+	for _, tk := range plan.Tasks() {
+		if tk.Driver == nil && tk.Host != "" {
+			shell = tk
+			break
+		}
+	}
+	if shell == nil {
+		t.Fatal("no shell task")
+	}
+	last := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	run := journal.Run{Events: []event.Event{{Time: last, Kind: event.StepStart, Task: shell.ID, Host: shell.Host}}}
+	got := InFlightTasks(run, plan)
+	if len(got) != 1 {
+		t.Fatalf("in flight: %+v", got)
+	}
+	// the command may start a little after Last, with its whole timeout
+	// left, rounded up to whole seconds on the host
+	secs := time.Duration(math.Ceil(shell.CommandTimeout.Seconds())) * time.Second
+	hostKill := last.Add(200 * time.Millisecond).Add(secs).Add(2 * time.Second)
+	if got[0].EndsBy.Before(hostKill) {
+		t.Errorf("EndsBy %s is before the host's kill at the latest, %s", got[0].EndsBy.Format(time.TimeOnly), hostKill.Format(time.TimeOnly))
 	}
 }

@@ -131,7 +131,7 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		// is taken: a lost site's endpoints are waited for once, here
 		warmed := make(chan struct{})
 		go func() { defer close(warmed); checks.Warm(ctx, o.Inventory, o.Runner) }()
-		release, miss, err := o.Lock(ctx, o.RunID)
+		release, miss, err := o.Lock(lockNotes(ctx, r.st), o.RunID)
 		<-warmed
 		missed = miss
 		if err != nil {
@@ -196,6 +196,9 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 	// 6. execute
 	r.bindDrivers(rep.Before)
 	eng := &Engine{Runner: o.Runner, Sink: r.st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint}
+	if r.jw != nil {
+		eng.Journal = r.jw.Err // a lost journal record stops the run before its next act
+	}
 	rep.Result = eng.Run(ctx, r.plan)
 	if !rep.Result.LastVerified.IsZero() {
 		rep.RTO = rep.Result.LastVerified.Sub(rep.Started)
@@ -301,7 +304,7 @@ func (o *Operation) start() (*running, error) {
 	r.st = &event.Stamper{RunID: o.RunID, Now: o.Clock.Now, Next: sink}
 	info := o.Info
 	info.ID, info.Runbook, info.RunbookDigest, info.Site = o.RunID, plan.Runbook.Name, plan.Runbook.Digest(), plan.Site
-	info.Deployment, info.Inventory, info.InventoryDigest = o.Inventory.Deployment, o.Inventory.File, o.Inventory.Digest
+	info.Deployment, info.Inventory, info.InventoryDigest = o.Inventory.Deployment, absPath(o.Inventory.File), o.Inventory.Digest
 	info.Mode, info.ResumeOf, info.Reason, info.Started = o.Mode.String(), o.ResumeOf, o.Reason, rep.Started
 	if o.ResumeOf != "" && o.Mode == Execute {
 		info.Mode = "resume"

@@ -49,10 +49,13 @@ type Runbook struct {
 	Effect      string      `yaml:"effect"` // activate, deactivate, none
 	Steps       []*StepSpec `yaml:"steps"`
 
-	Source  string        `yaml:"-"` // file name, or "builtin:<name>.yaml"
-	Builtin bool          `yaml:"-"`
-	Raw     []byte        `yaml:"-"`
-	Pos     inventory.Pos `yaml:"-"`
+	Source  string `yaml:"-"` // file name, or "builtin:<name>.yaml"
+	Builtin bool   `yaml:"-"`
+	// Overrides is the source of the built-in runbook this user runbook
+	// replaces ("" when it replaces none).
+	Overrides string        `yaml:"-"`
+	Raw       []byte        `yaml:"-"`
+	Pos       inventory.Pos `yaml:"-"`
 
 	keyPos map[string]inventory.Pos // position of each top-level value
 }

@@ -146,3 +146,37 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A user runbook named like a built-in may change its steps, never its
+// effect or scope: those decide the safety checks ("takeover" with effect
+// none would turn off the refusal while the other site serves).
+func TestUserRunbookMayNotChangeABuiltinsEffectOrScope(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "takeover.yaml"), []byte("name: takeover\neffect: none\nscope: all\nsteps:\n  - {name: only-chat, action: start, select: {names: [chat]}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(dir)
+	if err == nil || !strings.Contains(err.Error(), `takeover.yaml:2:9: runbook "takeover" overrides the built-in one: its effect must stay "activate" (got "none")`) ||
+		!strings.Contains(err.Error(), `takeover.yaml:3:8: runbook "takeover" overrides the built-in one: its scope must stay "core" (got "all")`) {
+		t.Fatalf("want the effect and scope refused with positions, got %v", err)
+	}
+	if rb, _ := c.Get("takeover"); !rb.Builtin || rb.Effect != EffectActivate {
+		t.Errorf("the refused override replaced the built-in takeover: %+v", rb)
+	}
+	if o := c.Overrides(); len(o) != 0 {
+		t.Errorf("overrides %q after a refused one", o)
+	}
+
+	ok := t.TempDir()
+	f := filepath.Join(ok, "takeover.yaml")
+	if err := os.WriteFile(f, []byte("name: takeover\neffect: activate\nsteps:\n  - {name: only-chat, action: start, select: {names: [chat]}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Overrides(); len(o) != 1 || o[0] != "takeover: built-in replaced by "+f {
+		t.Errorf("overrides %q", o)
+	}
+}

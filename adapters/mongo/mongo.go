@@ -13,14 +13,10 @@
 package mongo
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/sitectl/sitectl/inventory"
 )
@@ -89,56 +85,15 @@ func (c Credentials) redact(s string) string {
 	return s
 }
 
-// LoadCredentials reads the credentials the inventory points at: two
+// LoadCredentials reads the credentials the inventory points at through
+// inventory.ReadCredentials (the parser the redactor uses too): two
 // environment variables, or a file holding "username:password" on one line
 // or a YAML mapping {username, password}. nil means no authentication.
 // Errors name the variable or file, never its content.
 func LoadCredentials(c *inventory.Credentials) (Credentials, error) {
-	if c == nil {
-		return Credentials{}, nil
-	}
-	if c.File != "" {
-		b, err := os.ReadFile(c.File)
-		if err != nil {
-			return Credentials{}, fmt.Errorf("mongodb credentials file: %w", err)
-		}
-		return parseCredentialsFile(c.File, b)
-	}
-	if c.UsernameEnv == "" || c.PasswordEnv == "" {
-		return Credentials{}, errors.New("mongodb credentials: set username_env and password_env, or file")
-	}
-	user, ok := os.LookupEnv(c.UsernameEnv)
-	if !ok || user == "" {
-		return Credentials{}, fmt.Errorf("mongodb credentials: environment variable %s (the user name) is not set", c.UsernameEnv)
-	}
-	pass, ok := os.LookupEnv(c.PasswordEnv)
-	if !ok || pass == "" {
-		return Credentials{}, fmt.Errorf("mongodb credentials: environment variable %s (the password) is not set", c.PasswordEnv)
-	}
-	return Credentials{Username: user, Password: Secret(pass)}, nil
-}
-
-func parseCredentialsFile(name string, b []byte) (Credentials, error) {
-	bad := fmt.Errorf("mongodb credentials file %s: expected \"username:password\" on one line, or a YAML mapping with username and password", name)
-	text := strings.TrimSpace(string(b))
-	if text == "" {
-		return Credentials{}, bad
-	}
-	var y struct {
-		Username string `yaml:"username"`
-		Password string `yaml:"password"`
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&y); err == nil && (y.Username != "" || y.Password != "") {
-		if y.Username == "" || y.Password == "" {
-			return Credentials{}, bad
-		}
-		return Credentials{Username: y.Username, Password: Secret(y.Password)}, nil
-	}
-	line, _, _ := strings.Cut(text, "\n")
-	user, pass, ok := strings.Cut(strings.TrimRight(line, "\r"), ":")
-	if !ok || user == "" || pass == "" {
-		return Credentials{}, bad
+	user, pass, err := inventory.ReadCredentials(c, os.Getenv)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("mongodb %w", err)
 	}
 	return Credentials{Username: user, Password: Secret(pass)}, nil
 }

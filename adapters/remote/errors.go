@@ -50,19 +50,21 @@ type HostKeyError struct {
 	Revoked           bool     // the offered key is marked @revoked
 	KnownHostsMissing bool     // KnownHosts does not exist
 
-	Port int // port, for the ssh-keyscan hint
+	Port int // port, as dialed
+	// Line is the known_hosts line of the key the server offered, to add
+	// once its fingerprint has been verified out of band.
+	Line string
 }
 
 func (e *HostKeyError) Error() string {
-	host, port := e.Addr, e.Port
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = strings.Trim(host[:i], "[]")
+	add := fmt.Sprintf("add this line to %s: %s", e.KnownHosts, e.Line)
+	if e.Line == "" {
+		add = "add it to " + e.KnownHosts
 	}
-	keyscan := fmt.Sprintf("ssh-keyscan -p %d -t %s %s >> %s", port, keyscanType(e.KeyType), host, e.KnownHosts)
 	if e.KnownHostsMissing {
 		if dir := filepath.Dir(e.KnownHosts); dir != "." {
 			if _, err := os.Stat(dir); err != nil {
-				keyscan = fmt.Sprintf("mkdir -p -m 700 %s && %s", dir, keyscan)
+				add = fmt.Sprintf("create %s (mkdir -p -m 700 %s) and %s", dir, dir, add)
 			}
 		}
 	}
@@ -77,12 +79,12 @@ func (e *HostKeyError) Error() string {
 			e.Host, e.Addr, e.KeyType, e.Fingerprint, e.KnownHosts, strings.Join(e.Known, "; "))
 	case e.KnownHostsMissing:
 		return fmt.Sprintf("cannot check the host key of %s (%s): known_hosts file %s does not exist. The server offered %s %s. "+
-			"Verify that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then add it with: %s",
-			e.Host, e.Addr, e.KnownHosts, e.KeyType, e.Fingerprint, keyscanType(e.KeyType), keyscan)
+			"Verify that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then %s",
+			e.Host, e.Addr, e.KnownHosts, e.KeyType, e.Fingerprint, keyscanType(e.KeyType), add)
 	default:
 		return fmt.Sprintf("host key of %s (%s) is not in %s: the server offered %s %s. "+
-			"Verify that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then add it with: %s",
-			e.Host, e.Addr, e.KnownHosts, e.KeyType, e.Fingerprint, keyscanType(e.KeyType), keyscan)
+			"Verify that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then %s",
+			e.Host, e.Addr, e.KnownHosts, e.KeyType, e.Fingerprint, keyscanType(e.KeyType), add)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,16 +27,50 @@ func NewDialer(opts Options) Dialer {
 // semantics as SSHRunner: stdout and stderr apart, exit code in the Result,
 // and ctx's deadline or cancellation killing the command's whole process
 // group. It is safe for concurrent use.
+//
+// A command is bounded exactly as on an SSH host: it runs under coreutils
+// `timeout -k 2 SECS` (the ctx deadline, rounded up), so a command sitectl
+// left behind (killed with SIGKILL, its process group survives it) still
+// ends by its deadline, which is what resume waits for. It gets only
+// LocalBaseEnv and t.Env: nothing else of sitectl's environment, in
+// particular no credentials, unless the inventory declares it.
 type LocalRunner struct {
 	name      string
 	maxOutput int
+	env       []string
 }
 
 var _ Runner = (*LocalRunner)(nil)
 
-// NewLocalRunner returns a runner for t (only t.Name is used, in errors).
+// LocalBaseEnv names the variables of sitectl's own environment that every
+// local command gets; a missing PATH becomes a standard one.
+var LocalBaseEnv = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// LocalEnv is the environment of a local command: LocalBaseEnv read with
+// getenv (os.Getenv when nil), then extra ("NAME=value").
+func LocalEnv(getenv func(string) string, extra []string) []string {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var env []string
+	for _, k := range LocalBaseEnv {
+		v := getenv(k)
+		if k == "PATH" && v == "" {
+			v = defaultPath
+		}
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, extra...)
+}
+
+// NewLocalRunner returns a runner for t (t.Name is used in errors, t.Env
+// added to the base environment).
 func NewLocalRunner(t Target, opts Options) *LocalRunner {
-	return &LocalRunner{name: t.Name, maxOutput: opts.maxOutput()}
+	return &LocalRunner{name: t.Name, maxOutput: opts.maxOutput(), env: LocalEnv(nil, t.Env)}
 }
 
 // Close does nothing.
@@ -57,7 +93,15 @@ func (r *LocalRunner) Run(ctx context.Context, command string) (Result, error) {
 	stdout := &capBuffer{max: r.maxOutput}
 	stderr := &capBuffer{max: r.maxOutput}
 	var killed atomic.Bool
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	// the same wrapper as over SSH: a deadline the host enforces itself
+	// (without coreutils timeout, as on a stock macOS, only ctx bounds it)
+	wctx := ctx
+	if !hasTimeout() {
+		wctx = context.WithoutCancel(ctx)
+	}
+	wrapped, _ := wrapCommand(wctx, command, newToken())
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", wrapped)
+	cmd.Env = r.env
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -101,3 +145,9 @@ func exitCode(ps interface {
 	}
 	return ps.ExitCode()
 }
+
+// hasTimeout reports whether coreutils timeout is on this machine's PATH.
+var hasTimeout = sync.OnceValue(func() bool {
+	_, err := exec.LookPath("timeout")
+	return err == nil
+})

@@ -22,6 +22,10 @@ type Target struct {
 	KnownHosts            string        // known_hosts file; default ~/.ssh/known_hosts
 	InsecureIgnoreHostKey bool          // only when the inventory says so explicitly
 	ConnectTimeout        time.Duration // TCP connect + SSH handshake; default 5s
+	// Env is the environment of a local target's commands besides
+	// LocalBaseEnv ("NAME=value"): what the inventory declares, nothing
+	// else of sitectl's own environment.
+	Env []string
 }
 
 // Result of one command. A non-zero exit is not an error: it is ExitCode.

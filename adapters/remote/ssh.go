@@ -51,7 +51,14 @@ type Options struct {
 	// MaxOutput caps the bytes kept of stdout and of stderr per command; the
 	// rest is read and dropped. 0 means DefaultMaxOutput.
 	MaxOutput int
+	// GlobalKnownHosts is the system-wide known_hosts read besides each
+	// target's own, as OpenSSH reads GlobalKnownHostsFile. "" means
+	// DefaultGlobalKnownHosts; "none" reads none.
+	GlobalKnownHosts string
 }
+
+// DefaultGlobalKnownHosts is OpenSSH's GlobalKnownHostsFile.
+const DefaultGlobalKnownHosts = "/etc/ssh/ssh_known_hosts"
 
 func (o Options) keepAlive() time.Duration {
 	if o.KeepAlive == 0 {
@@ -114,7 +121,7 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 
 	// Checked before dialing: a bad known_hosts or key file is not the
 	// network's fault and must not look like one.
-	hk, err := newHostKeyCheck(t, addr, port)
+	hk, err := newHostKeyCheck(t, addr, port, d.Options.GlobalKnownHosts)
 	if err != nil {
 		return nil, fail(OpHostKey, err)
 	}
@@ -626,20 +633,23 @@ func describeAuth(t Target) string {
 // why it refused one, so that Dial can return a *HostKeyError rather than
 // x/crypto's wrapped text.
 type hostKeyCheck struct {
-	target     Target
-	addr       string
-	port       int
-	file       string
-	insecure   bool
-	missing    bool
-	kh         ssh.HostKeyCallback
-	algorithms []string
+	target   Target
+	addr     string
+	port     int
+	file     string
+	insecure bool
+	missing  bool // no known_hosts file to read at all
+	// userMissing: the target's own known_hosts does not exist (the
+	// system-wide one may)
+	userMissing bool
+	kh          ssh.HostKeyCallback
+	algorithms  []string
 
 	mu   sync.Mutex
 	last *HostKeyError
 }
 
-func newHostKeyCheck(t Target, addr string, port int) (*hostKeyCheck, error) {
+func newHostKeyCheck(t Target, addr string, port int, global string) (*hostKeyCheck, error) {
 	h := &hostKeyCheck{target: t, addr: addr, port: port, insecure: t.InsecureIgnoreHostKey}
 	if h.insecure {
 		return h, nil
@@ -657,14 +667,32 @@ func newHostKeyCheck(t Target, addr string, port int) (*hostKeyCheck, error) {
 		return nil, err
 	}
 	h.file = file
+	var files []string
 	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		h.userMissing = true
+	} else {
+		files = append(files, file)
+	}
+	// the system-wide file too, as OpenSSH does (GlobalKnownHostsFile)
+	switch global {
+	case "":
+		global = DefaultGlobalKnownHosts
+	case "none":
+		global = ""
+	}
+	if global != "" && global != file {
+		if _, err := os.Stat(global); err == nil {
+			files = append(files, global)
+		}
+	}
+	if len(files) == 0 {
 		// Still connect, to show the operator the key they need to check.
 		h.missing = true
 		return h, nil
 	}
-	kh, err := goph.KnownHosts(file)
+	kh, err := knownhosts.New(files...)
 	if err != nil {
-		return nil, fmt.Errorf("known_hosts %s: %w", file, err)
+		return nil, fmt.Errorf("known_hosts %s: %w", strings.Join(files, ", "), err)
 	}
 	h.kh = kh
 	h.algorithms = knownAlgorithms(kh, addr, port)
@@ -722,9 +750,12 @@ func (h *hostKeyCheck) callback(hostname string, remote net.Addr, key ssh.Public
 		KeyType:     key.Type(),
 		Fingerprint: ssh.FingerprintSHA256(key),
 		KnownHosts:  h.file,
+		// the line to add once the fingerprint is verified: the key just
+		// seen, not a fresh ssh-keyscan (which could fetch another one)
+		Line:              knownhosts.Line([]string{knownhosts.Normalize(h.addr)}, key),
+		KnownHostsMissing: h.userMissing,
 	}
 	if h.missing {
-		e.KnownHostsMissing = true
 		return h.refuse(e)
 	}
 	err := h.kh(hostname, remote, key)

@@ -256,9 +256,15 @@ func TestSSHHostKeyChecks(t *testing.T) {
 				if e.Mismatch || e.Revoked || e.KnownHostsMissing {
 					t.Errorf("flags: %+v", e)
 				}
-				want := fmt.Sprintf("ssh-keyscan -p %d -t ed25519 127.0.0.1 >> %s", srv.Port, e.KnownHosts)
-				if !strings.Contains(msg, want) {
-					t.Errorf("message lacks %q", want)
+				// the key just seen, ready to paste once verified; never a
+				// fresh ssh-keyscan, which could fetch another key
+				line := knownhosts.Line([]string{knownhosts.Normalize(srv.HostPort())}, srv.HostPublicKey)
+				want := fmt.Sprintf("the server offered ssh-ed25519 %s. ", ssh.FingerprintSHA256(srv.HostPublicKey))
+				if !strings.Contains(msg, want) || !strings.Contains(msg, "then add this line to "+e.KnownHosts+": "+line) || e.Line != line {
+					t.Errorf("message %q lacks the fingerprint or the known_hosts line %q", msg, line)
+				}
+				if strings.Contains(msg, "ssh-keyscan") {
+					t.Errorf("message proposes a fresh ssh-keyscan: %q", msg)
 				}
 			},
 		},
@@ -300,7 +306,7 @@ func TestSSHHostKeyChecks(t *testing.T) {
 				target.KnownHosts = filepath.Join(t.TempDir(), "nope", "known_hosts")
 			},
 			check: func(t *testing.T, e *remote.HostKeyError, msg string, srv *sshd.Server) {
-				if !e.KnownHostsMissing || !strings.Contains(msg, "does not exist") || !strings.Contains(msg, "ssh-keyscan") {
+				if !e.KnownHostsMissing || !strings.Contains(msg, "does not exist") || !strings.Contains(msg, "mkdir -p -m 700") || !strings.Contains(msg, "add this line to "+e.KnownHosts+": "+e.Line) {
 					t.Errorf("KnownHostsMissing = %v, message %q", e.KnownHostsMissing, msg)
 				}
 			},
@@ -713,3 +719,35 @@ func newProxy(t *testing.T, backend string) *proxy {
 }
 
 func (p *proxy) freeze() { p.frozen.Store(true) }
+
+// The system-wide known_hosts (/etc/ssh/ssh_known_hosts by default) is read
+// besides the target's own, as OpenSSH does: a host listed only there is
+// trusted, and a different key there is a mismatch.
+func TestSSHReadsTheGlobalKnownHosts(t *testing.T) {
+	t.Parallel()
+	srv := sshd.Start(t)
+	dir := t.TempDir()
+	global := filepath.Join(dir, "ssh_known_hosts")
+	writeFile(t, global, knownhosts.Line([]string{knownhosts.Normalize(srv.HostPort())}, srv.HostPublicKey)+"\n")
+	target := srv.Target("a-app")
+	target.KnownHosts = filepath.Join(dir, "empty_known_hosts")
+	writeFile(t, target.KnownHosts, "")
+	r, err := remote.SSHDialer{Options: remote.Options{GlobalKnownHosts: global}}.Dial(t.Context(), target)
+	if err != nil {
+		t.Fatalf("host listed in the global known_hosts only: %v", err)
+	}
+	r.Close()
+	// the user's file missing altogether: the global one still answers
+	target.KnownHosts = filepath.Join(dir, "nope", "known_hosts")
+	r, err = remote.SSHDialer{Options: remote.Options{GlobalKnownHosts: global}}.Dial(t.Context(), target)
+	if err != nil {
+		t.Fatalf("no user known_hosts, host in the global one: %v", err)
+	}
+	r.Close()
+	writeFile(t, global, knownhosts.Line([]string{knownhosts.Normalize(srv.HostPort())}, newEd25519(t))+"\n")
+	_, err = remote.SSHDialer{Options: remote.Options{GlobalKnownHosts: global}}.Dial(t.Context(), target)
+	var e *remote.HostKeyError
+	if !errors.As(err, &e) || !e.Mismatch || !strings.Contains(err.Error(), global+":1") {
+		t.Fatalf("another key in the global known_hosts: %v, want a mismatch naming %s:1", err, global)
+	}
+}

@@ -81,7 +81,7 @@ runs. For a plain, non-interactive view use: sitectl status --watch`,
 func boardRun(ctx context.Context, opts *Options) error {
 	f := opts.F
 	// logs: $SITECTL_LOG or nowhere, never the screen
-	log, closeLog := cmdutil.NewLogger(io.Discard, f.Globals.Verbose, f.Getenv)
+	log, closeLog := cmdutil.NewLogger(io.Discard, f.Globals.Verbose, f.Getenv, f.Redact)
 	defer closeLog()
 	f.Dialer = cmdutil.LoggingDialer(f.Dialer, log)
 
@@ -122,11 +122,11 @@ func boardRun(ctx context.Context, opts *Options) error {
 			defer runPool.Close()
 			op := &runbooks.Operation{
 				Inventory: inv, Catalog: cat, Runbook: rb, Site: site, Mode: mode,
-				Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: []string{"board", rb, "--site", site}},
+				Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: []string{"board", rb, "--site", site}, Overrides: cat.Overrides(), Warnings: cmdutil.RunWarnings(inv)},
 				Runner:     runPool,
-				Sink:       sink,
+				Sink:       journal.RedactSink(f.Redactor, sink),
 				JournalDir: dir,
-				Redactor:   cmdutil.Redactor(inv, f.Getenv),
+				Redactor:   f.Redactor(),
 				Hint:       cmdutil.TaskHint(inv),
 			}
 			if mode == runbooks.Execute {
@@ -136,6 +136,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 				op.Moves = cmdutil.Moves(inv, runPool)
 			}
 			_, err := op.Run(ctx)
+			err = cmdutil.RedactError(err, f.Redact)
 			log.Info("board run ended", "runbook", rb, "site", site, "mode", mode.String(), "err", err)
 			return err
 		}

@@ -20,7 +20,7 @@ const (
 	ExitRefused   ExitCode = 3   // a precondition refused the run (safety invariant, confirmation, not ready)
 	ExitLockHeld  ExitCode = 4   // another run holds the deployment's lock
 	ExitUnknown   ExitCode = 5   // partial or unknown outcome: some step's result could not be verified
-	ExitCancelled ExitCode = 130 // interrupted (Ctrl-C / SIGTERM)
+	ExitCancelled ExitCode = 130 // interrupted (Ctrl-C / SIGTERM / SIGHUP)
 )
 
 // ExitCodesHelp is the table shown in --help and docs.
@@ -32,7 +32,7 @@ const ExitCodesHelp = `EXIT STATUS
        confirmation not given, preflight not ready)
   4    lock held: another run holds the deployment's lock
   5    partial/unknown: some step's outcome could not be verified
-  130  cancelled: interrupted by Ctrl-C or SIGTERM
+  130  cancelled: interrupted by Ctrl-C, SIGTERM or SIGHUP
   Any other code must be treated as a failure.`
 
 // ExitError carries an exit code with an error. Silent errors were already

@@ -13,6 +13,7 @@ import (
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // ErrNotExist is what a missing file's error wraps.
@@ -51,6 +52,32 @@ type Factory struct {
 	invOnce sync.Once
 	inv     *inventory.Inventory
 	invErr  error
+
+	redactMu sync.Mutex
+	redactor journal.Redactor
+}
+
+// Redactor is the one redactor of every output: the renderers (text and
+// JSON), the journal, the report, the board, $SITECTL_LOG and the final
+// error line. Until the inventory is loaded it masks password-like
+// assignments only; from then on also the secrets the inventory points at.
+func (f *Factory) Redactor() journal.Redactor {
+	f.redactMu.Lock()
+	defer f.redactMu.Unlock()
+	if f.redactor == nil {
+		f.redactor = journal.NewRedactor()
+	}
+	return f.redactor
+}
+
+// Redact masks the secrets in s (see Redactor).
+func (f *Factory) Redact(s string) string { return f.Redactor()(s) }
+
+func (f *Factory) learnSecrets(inv *inventory.Inventory) {
+	r := Redactor(inv, f.Getenv)
+	f.redactMu.Lock()
+	f.redactor = r
+	f.redactMu.Unlock()
 }
 
 // Inventory loads the inventory named by --inventory / $SITECTL_INVENTORY once.
@@ -74,6 +101,10 @@ func (f *Factory) Inventory() (*inventory.Inventory, error) {
 			return
 		}
 		f.inv = inv
+		f.learnSecrets(inv)
+		for _, w := range CredentialFileWarnings(inv) {
+			fmt.Fprintf(f.IO.ErrOut, "warning: %s\n", w)
+		}
 	})
 	return f.inv, f.invErr
 }

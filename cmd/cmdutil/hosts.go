@@ -11,8 +11,14 @@ import (
 	"github.com/sitectl/sitectl/runbooks"
 )
 
-// Targets converts the inventory's hosts into connection targets.
-func Targets(inv *inventory.Inventory) map[string]remote.Target {
+// Targets converts the inventory's hosts into connection targets; a local
+// host's declared env is read from the process environment.
+func Targets(inv *inventory.Inventory) map[string]remote.Target { return TargetsEnv(inv, os.Getenv) }
+
+// TargetsEnv is Targets with the values of a local host's env read with
+// getenv: those variables, and remote.LocalBaseEnv, are all of sitectl's
+// environment its commands get.
+func TargetsEnv(inv *inventory.Inventory, getenv func(string) string) map[string]remote.Target {
 	out := map[string]remote.Target{}
 	for _, h := range inv.AllHosts() {
 		ssh := inv.SSHFor(h)
@@ -20,6 +26,15 @@ func Targets(inv *inventory.Inventory) map[string]remote.Target {
 			Name: h.Name, Local: h.Local, Address: h.Address, Port: ssh.Port, User: ssh.User,
 			KeyFile: expandHome(ssh.Key), UseAgent: ssh.Agent, KnownHosts: expandHome(ssh.KnownHosts),
 			InsecureIgnoreHostKey: ssh.InsecureIgnoreHostKey, ConnectTimeout: ssh.ConnectTimeout.D(),
+		}
+		if h.Local {
+			t := out[h.Name]
+			for _, k := range h.Env {
+				if v := getenv(k); v != "" {
+					t.Env = append(t.Env, k+"="+v)
+				}
+			}
+			out[h.Name] = t
 		}
 	}
 	return out
@@ -36,7 +51,7 @@ func expandHome(p string) string {
 
 // Pool opens (lazily) one connection per host of the inventory.
 func (f *Factory) Pool(inv *inventory.Inventory) *remote.Pool {
-	return remote.NewPool(f.Dialer, Targets(inv))
+	return remote.NewPool(f.Dialer, TargetsEnv(inv, f.Getenv))
 }
 
 // SSHCommand is the exact command an operator can paste to run cmd on host.
@@ -77,4 +92,31 @@ func TaskHint(inv *inventory.Inventory) func(*runbooks.Task) string {
 		}
 		return SSHCommand(inv, t.Host, cmd)
 	}
+}
+
+// RunWarnings are the warnings every run prints at its start and journals
+// in its run.start record: SSH hosts whose host key is not verified
+// (insecure_ignore_host_key; in defaults.ssh it applies to every host).
+func RunWarnings(inv *inventory.Inventory) []string {
+	var hosts []string
+	var all []*inventory.Host
+	for _, s := range inv.Sites {
+		all = append(all, s.Hosts...)
+	}
+	if inv.Witness != nil {
+		all = append(all, inv.Witness.Hosts...)
+	}
+	for _, h := range all {
+		if !h.Local && inv.SSHFor(h).InsecureIgnoreHostKey {
+			hosts = append(hosts, h.Name)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	where := "their ssh settings"
+	if inv.Defaults.SSH.InsecureIgnoreHostKey {
+		where = "defaults.ssh, so for every host"
+	}
+	return []string{fmt.Sprintf("host keys are NOT verified for %s (insecure_ignore_host_key in %s): anyone on the path can impersonate them; for labs only", strings.Join(hosts, ", "), where)}
 }

@@ -3,9 +3,11 @@ package cmdutil
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 )
@@ -19,6 +21,8 @@ type IOStreams struct {
 	stdinTTY, stdoutTTY, stderrTTY bool
 	colorOff                       bool
 	reader                         *bufio.Reader
+	mu                             sync.Mutex
+	pending                        chan lineResult // a read in progress
 }
 
 // System returns the process's streams.
@@ -56,13 +60,42 @@ func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 func (s *IOStreams) ColorEnabled() bool { return !s.colorOff && s.stderrTTY }
 
 // ReadLine reads one line of input without the newline.
-func (s *IOStreams) ReadLine() (string, error) {
+func (s *IOStreams) ReadLine() (string, error) { return s.ReadLineContext(context.Background()) }
+
+type lineResult struct {
+	line string
+	err  error
+}
+
+// ReadLineContext reads one line of input without the newline, or returns
+// ctx's error as soon as ctx ends (Ctrl-C at a prompt exits without Enter).
+// The read itself goes on in the background; a later call gets its line.
+func (s *IOStreams) ReadLineContext(ctx context.Context) (string, error) {
+	s.mu.Lock()
 	if s.reader == nil {
 		s.reader = bufio.NewReader(s.In)
 	}
-	line, err := s.reader.ReadString('\n')
-	if err != nil && line == "" {
-		return "", err
+	if s.pending == nil {
+		ch := make(chan lineResult, 1)
+		s.pending = ch
+		r := s.reader
+		go func() {
+			line, err := r.ReadString('\n')
+			if err != nil && line != "" {
+				err = nil
+			}
+			ch <- lineResult{strings.TrimRight(line, "\r\n"), err}
+		}()
 	}
-	return strings.TrimRight(line, "\r\n"), nil
+	ch := s.pending
+	s.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case r := <-ch:
+		s.mu.Lock()
+		s.pending = nil
+		s.mu.Unlock()
+		return r.line, r.err
+	}
 }

@@ -106,7 +106,9 @@ func AcquireLock(ctx context.Context, f *Factory, inv *inventory.Inventory, pool
 			return nil, nil, err
 		}
 		for _, e := range prev {
-			fmt.Fprintf(f.IO.ErrOut, "took over the lock %s left by run %s (%s@%s pid %d, gone)\n", e.Where, e.Holder.RunID, e.Holder.User, e.Holder.Hostname, e.Holder.PID)
+			msg := fmt.Sprintf("took over the lock %s left by run %s (%s@%s pid %d, gone)", e.Where, e.Holder.RunID, e.Holder.User, e.Holder.Hostname, e.Holder.PID)
+			fmt.Fprintln(f.IO.ErrOut, msg)
+			event.Note(ctx, msg) // journaled as a lock event of this run
 		}
 	} else if err := l.Acquire(ctx); err != nil {
 		return nil, nil, err
@@ -133,7 +135,7 @@ func BreakLocks(ctx context.Context, f *Factory, inv *inventory.Inventory, pool 
 		return nil, "", err
 	}
 	runID := journal.NewRunID(f.Now())
-	jw, err := journal.Create(dir, runID, journal.WithRedactor(Redactor(inv, f.Getenv)))
+	jw, err := journal.Create(dir, runID, journal.WithRedactor(f.Redactor()))
 	if err != nil {
 		return nil, "", err
 	}

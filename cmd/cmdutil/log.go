@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,9 +14,9 @@ import (
 // NewLogger returns sitectl's diagnostic logger: debug lines on stderr with
 // --verbose, otherwise warnings only; with $SITECTL_LOG=<file> JSON lines go
 // to that file instead (the board uses it so nothing writes to the screen it
-// owns). Secrets never reach the logger: commands are logged, credentials
-// are not.
-func NewLogger(stderr io.Writer, verbose bool, getenv func(string) string) (*slog.Logger, func()) {
+// owns). Credentials are never logged, and every message and value goes
+// through redact (the factory's redactor) on its way to either sink.
+func NewLogger(stderr io.Writer, verbose bool, getenv func(string) string, redact func(string) string) (*slog.Logger, func()) {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -23,10 +24,54 @@ func NewLogger(stderr io.Writer, verbose bool, getenv func(string) string) (*slo
 	if path := getenv("SITECTL_LOG"); path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err == nil {
-			return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})), func() { f.Close() }
+			return slog.New(redactHandler{slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: redactAttr(redact)}), redact}), func() { f.Close() }
 		}
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), func() {}
+	return slog.New(redactHandler{slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr(redact)}), redact}), func() {}
+}
+
+// redactHandler masks the record's message; redactAttr its values.
+type redactHandler struct {
+	slog.Handler
+	redact func(string) string
+}
+
+func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.redact != nil {
+		r.Message = h.redact(r.Message)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return redactHandler{h.Handler.WithAttrs(as), h.redact}
+}
+
+func (h redactHandler) WithGroup(name string) slog.Handler {
+	return redactHandler{h.Handler.WithGroup(name), h.redact}
+}
+
+func redactAttr(redact func(string) string) func([]string, slog.Attr) slog.Attr {
+	return func(_ []string, a slog.Attr) slog.Attr {
+		if redact == nil {
+			return a
+		}
+		switch v := a.Value.Any().(type) {
+		case string:
+			a.Value = slog.StringValue(redact(v))
+		case error:
+			a.Value = slog.StringValue(redact(v.Error()))
+		case []string:
+			out := make([]string, len(v))
+			for i, s := range v {
+				out[i] = redact(s)
+			}
+			a.Value = slog.AnyValue(out)
+		case fmt.Stringer:
+			a.Value = slog.StringValue(redact(v.String()))
+		}
+		return a
+	}
 }
 
 // LoggingDialer logs every connection attempt, its duration and error.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // TextRenderer draws the event stream for people: one line per finished
@@ -54,6 +55,12 @@ func (r *TextRenderer) Emit(e event.Event) {
 	case event.RunStart:
 		if e.Run != nil {
 			fmt.Fprintf(w, "%s %s --site %s  (run %s, %s)\n", modeVerb(e.Run.Mode), e.Run.Runbook, e.Run.Site, e.Run.ID, e.Run.Mode)
+			for _, o := range e.Run.Overrides {
+				fmt.Fprintf(w, "! runbook override: %s\n", o)
+			}
+			for _, m := range e.Run.Warnings {
+				fmt.Fprintf(w, "! warning: %s\n", m)
+			}
 		}
 	case event.StepEnd:
 		label := fmt.Sprintf("%-9s", OutcomeLabel(e.Outcome))
@@ -193,9 +200,10 @@ func (f *Factory) RunRenderer(ctx context.Context) (sink event.Sink, stop func()
 }
 
 // Renderer returns the event renderer chosen by --output.
+// Every event goes through the factory's redactor first.
 func (f *Factory) Renderer() event.Sink {
 	if f.Globals.JSON() {
-		return &JSONRenderer{W: f.IO.Out}
+		return journal.RedactSink(f.Redactor, &JSONRenderer{W: f.IO.Out})
 	}
-	return &TextRenderer{W: f.IO.ErrOut, Verbose: f.Globals.Verbose, Color: f.IO.ColorEnabled()}
+	return journal.RedactSink(f.Redactor, &TextRenderer{W: f.IO.ErrOut, Verbose: f.Globals.Verbose, Color: f.IO.ColorEnabled()})
 }

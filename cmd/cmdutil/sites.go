@@ -105,7 +105,10 @@ func oneLine(s string) string {
 }
 
 // Secrets returns the credential values the inventory points at (env vars
-// and files), so they can be masked in journals and logs.
+// and files), so they can be masked in every output. They are read with
+// inventory.ReadCredentials, the parser MongoDB and ActiveMQ use, so a
+// YAML-quoted password is masked as it is used. A password environment
+// variable is masked even when the rest of the credentials cannot be read.
 func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 	var creds []*inventory.Credentials
 	if inv.MongoDB != nil {
@@ -122,18 +125,41 @@ func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 		if c.PasswordEnv != "" {
 			out = append(out, getenv(c.PasswordEnv))
 		}
-		if c.File != "" {
-			if b, err := os.ReadFile(c.File); err == nil {
-				for _, line := range strings.Split(string(b), "\n") {
-					line = strings.TrimSpace(line)
-					if i := strings.IndexAny(line, ":"); i >= 0 {
-						out = append(out, strings.TrimSpace(line[i+1:]))
-					}
-				}
-			}
+		if _, pass, err := inventory.ReadCredentials(c, getenv); err == nil && pass != "" {
+			out = append(out, pass)
 		}
 	}
 	return out
+}
+
+// CredentialFileWarnings names every credentials file that others than its
+// owner may read or write (like ssh with a private key, but a warning).
+func CredentialFileWarnings(inv *inventory.Inventory) []string {
+	var out []string
+	for _, c := range []struct {
+		layer string
+		c     *inventory.Credentials
+	}{{"mongodb", credsOf(inv.MongoDB != nil, func() *inventory.Credentials { return inv.MongoDB.Credentials })},
+		{"activemq", credsOf(inv.ActiveMQ != nil, func() *inventory.Credentials { return inv.ActiveMQ.Credentials })}} {
+		if c.c == nil || c.c.File == "" {
+			continue
+		}
+		st, err := os.Stat(c.c.File)
+		if err != nil {
+			continue // reading it fails later, naming the file
+		}
+		if m := st.Mode().Perm(); m&0o077 != 0 {
+			out = append(out, fmt.Sprintf("%s credentials file %s is readable by others than its owner (mode %04o): chmod 600 %s", c.layer, c.c.File, m, c.c.File))
+		}
+	}
+	return out
+}
+
+func credsOf(ok bool, get func() *inventory.Credentials) *inventory.Credentials {
+	if !ok {
+		return nil
+	}
+	return get()
 }
 
 // Redactor masks the inventory's secrets and password-like assignments.
@@ -179,3 +205,20 @@ func WriteVerdict(w io.Writer, v checks.Verdict, rows bool) {
 		fmt.Fprintf(w, "  fix %s\n", f)
 	}
 }
+
+// RedactError returns err with its text masked by redact; errors.Is and
+// errors.As still see the original.
+func RedactError(err error, redact func(string) string) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{err: err, msg: redact(err.Error())}
+}
+
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

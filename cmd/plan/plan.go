@@ -87,7 +87,8 @@ func planRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	op := &runbooks.Operation{Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.DryRun, Hint: cmdutil.TaskHint(inv)}
+	op := &runbooks.Operation{Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.DryRun, Hint: cmdutil.TaskHint(inv),
+		Info: event.RunInfo{Overrides: cat.Overrides()}}
 	if opts.Offline {
 		op.Mode = runbooks.Offline
 	} else {
@@ -96,7 +97,11 @@ func planRun(ctx context.Context, opts *Options) error {
 		op.Runner = pool
 	}
 	if f.Globals.Verbose && opts.Format != "json" {
-		op.Sink = f.Renderer()
+		op.Sink = f.Renderer() // prints the overrides with the run's start
+	} else {
+		for _, o := range cat.Overrides() {
+			fmt.Fprintf(f.IO.ErrOut, "! runbook override: %s\n", o)
+		}
 	}
 	rep, err := op.Run(ctx)
 	if rep == nil || rep.Result == nil {

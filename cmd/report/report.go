@@ -3,6 +3,7 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -69,17 +70,24 @@ func reportRun(_ context.Context, opts *Options) error {
 		return err
 	}
 	plan, why := planOf(f, r)
-	switch opts.Format {
-	case "html":
-		return writeHTML(f.IO.Out, r, plan, why)
-	case "json":
+	if opts.Format == "json" {
 		return writeJSON(f, r, plan, why)
 	}
-	if err := journal.Markdown(f.IO.Out, r); err != nil {
-		return err
+	var b bytes.Buffer
+	if opts.Format == "html" {
+		if err := writeHTML(&b, r, plan, why); err != nil {
+			return err
+		}
+	} else {
+		if err := journal.Markdown(&b, r); err != nil {
+			return err
+		}
+		writeTime(&b, runbooks.CriticalPath(r, plan), why)
 	}
-	writeTime(f.IO.Out, runbooks.CriticalPath(r, plan), why)
-	return nil
+	// the journal was redacted when written; the report goes through the
+	// same redactor again, with the inventory's secrets of today
+	_, err = io.WriteString(f.IO.Out, f.Redact(b.String()))
+	return err
 }
 
 // planOf is the run's plan for the order of its steps, or why there is none.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,7 @@ import (
 	journalCmd "github.com/sitectl/sitectl/cmd/journal"
 	"github.com/sitectl/sitectl/cmd/run"
 	"github.com/sitectl/sitectl/runbooks"
+	"github.com/sitectl/sitectl/runbooks/event"
 )
 
 // Options of sitectl resume.
@@ -22,6 +25,9 @@ type Options struct {
 	Run    string
 	Yes    bool
 	NoWait bool
+	// InventoryChanged lets a resume go on with an inventory whose path or
+	// content differs from the run's (same deployment only); journaled.
+	InventoryChanged bool
 }
 
 // NewCmdResume builds the command; runF replaces resumeRun in tests.
@@ -54,6 +60,7 @@ deadline has passed before it observes again; --no-wait skips that wait.
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	cmd.Flags().BoolVar(&opts.InventoryChanged, "inventory-changed", false, "resume although the inventory file or its content changed since the run (same deployment only; journaled)")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "do not wait for commands the interrupted run left in flight to reach their deadline")
 	return cmd
 }
@@ -70,6 +77,10 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	info := old.Info
 	if info.Mode != "run" && info.Mode != "resume" {
 		return cmdutil.Exit(cmdutil.ExitUsage, fmt.Errorf("run %s was a %s, not a run that changes anything", info.ID, info.Mode))
+	}
+	changedInv, err := sameDeployment(opts, info)
+	if err != nil {
+		return err
 	}
 	plan, err := journalCmd.Plan(f, info)
 	var changed *journalCmd.ChangedError
@@ -91,8 +102,57 @@ func resumeRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	ro := &run.Options{F: f, Runbook: info.Runbook, Site: info.Site, Yes: opts.Yes, ResumeOf: info.ID, Args: os.Args[1:],
-		Reason: info.Reason, Force: info.Reason != "" && hasForce(info.Args)}
+		Reason: info.Reason, Force: info.Reason != "" && hasForce(info.Args), InventoryChanged: changedInv}
 	return run.Run(ctx, ro)
+}
+
+// sameDeployment binds a resume to the run's deployment and inventory. The
+// run's inventory is used when none is given, and its --runbooks when no
+// --runbooks is given. Another deployment is always refused; another
+// inventory file, or the same file with another content, only goes on with
+// --inventory-changed, and the difference is returned to be journaled.
+func sameDeployment(opts *Options, info *event.RunInfo) (string, error) {
+	f := opts.F
+	if f.Globals.Inventory == "" && f.Getenv("SITECTL_INVENTORY") == "" {
+		f.Globals.Inventory = info.Inventory
+	}
+	if len(f.Globals.Runbooks) == 0 && len(info.Runbooks) > 0 {
+		f.Globals.Runbooks = info.Runbooks
+		fmt.Fprintf(f.IO.ErrOut, "runbooks of run %s: %s\n", info.ID, strings.Join(info.Runbooks, ", "))
+	}
+	inv, err := f.Inventory()
+	if err != nil {
+		return "", err
+	}
+	if info.Deployment != "" && inv.Deployment != info.Deployment {
+		return "", cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: it ran on deployment %q (inventory %s), but inventory %s is deployment %q; resume it with its own inventory: sitectl resume %s --inventory %s",
+			info.ID, info.Deployment, info.Inventory, inv.File, inv.Deployment, info.ID, info.Inventory))
+	}
+	was, _ := filepath.Abs(info.Inventory)
+	now, _ := filepath.Abs(inv.File)
+	var diff []string
+	if info.Inventory != "" && was != now {
+		diff = append(diff, fmt.Sprintf("the run used %s, this resume %s", was, now))
+	}
+	if info.InventoryDigest != "" && info.InventoryDigest != inv.Digest {
+		diff = append(diff, fmt.Sprintf("its content changed (sha256 %s, now %s)", short(info.InventoryDigest), short(inv.Digest)))
+	}
+	if len(diff) == 0 {
+		return "", nil
+	}
+	why := "inventory changed since run " + info.ID + ": " + strings.Join(diff, "; ")
+	if !opts.InventoryChanged {
+		return "", cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %s. Check the change; then resume with --inventory-changed (journaled), or start a new run: sitectl %s --site %s", info.ID, why, info.Runbook, info.Site))
+	}
+	fmt.Fprintf(f.IO.ErrOut, "warning: %s (--inventory-changed: going on; journaled)\n", why)
+	return why, nil
+}
+
+func short(digest string) string {
+	if len(digest) > 12 {
+		return digest[:12]
+	}
+	return digest
 }
 
 // waitInFlight says which steps the interrupted run left in flight and

@@ -39,6 +39,7 @@ type deployment struct {
 	override map[string]string // host -> YAML for the host entry (tests that break a host)
 	extra    string            // YAML appended to the inventory (mongodb, activemq, haproxy sections)
 	match    map[string]string // site -> consumer_match line
+	env      map[string]string // the environment sitectl sees besides SITECTL_INVENTORY
 }
 
 var hosts = []string{"a-app", "a-rpt", "b-app", "b-rpt"}
@@ -102,7 +103,12 @@ func (d *deployment) sitectl(ctx context.Context, stdin *string, args ...string)
 	}
 	f := &cmdutil.Factory{
 		IO: io, Globals: &cmdutil.Globals{}, Version: "test", Now: time.Now,
-		Getenv:   func(k string) string { return map[string]string{"SITECTL_INVENTORY": d.inv}[k] },
+		Getenv: func(k string) string {
+			if k == "SITECTL_INVENTORY" {
+				return d.inv
+			}
+			return d.env[k]
+		},
 		Dialer:   remote.NewDialer(remote.Options{}),
 		StateDir: func() (string, error) { return d.state, nil },
 	}
@@ -317,7 +323,7 @@ func TestUnknownHostKeyIsRefused(t *testing.T) {
 	d.override["b-app"] = fmt.Sprintf("{name: b-app, address: 127.0.0.1, ssh: {port: %d, user: %s, key: %s, known_hosts: %s}}", s.Port, s.User, s.KeyFile, empty)
 	d.write()
 	r := d.sitectl(t.Context(), nil, "status", "--site", "B")
-	for _, want := range []string{"b-app", "ACCESS PROBLEM", "ssh-ed25519", "ssh-keyscan"} {
+	for _, want := range []string{"b-app", "ACCESS PROBLEM", "ssh-ed25519", "add this line to"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("status lacks %q:\n%s", want, r.out)
 		}
@@ -520,6 +526,15 @@ func TestSIGKILLMidRunThenResume(t *testing.T) {
 	if !strings.Contains(string(out), "took over the lock") {
 		t.Errorf("resume did not say it took over the lock:\n%s", out)
 	}
+	journaled := false
+	for _, e := range d.lastRun().Events {
+		if e.Kind == event.Lock && strings.Contains(e.Message, "took over the lock") && strings.Contains(e.Message, "left by run "+id) {
+			journaled = true
+		}
+	}
+	if !journaled {
+		t.Error("the resume's journal does not record the stale lock it took over and its holder")
+	}
 	// the killed run's start of mre was in flight: resume names it and waits
 	// for the host's deadline (command_timeout 5s + 2s) before acting again
 	for _, want := range []string{"1 step(s) in flight", "start-mre/b-app/mre on b-app: its command may still be running there until", "waiting "} {
@@ -567,27 +582,25 @@ func TestCtrlCCancelsReleasesAndPrintsResume(t *testing.T) {
 
 // status --watch reprints the status every interval (separated frames when
 // stdout is not a terminal), shows a change between frames, and ends
-// normally (exit 0) on Ctrl-C.
+// normally (exit 0) on Ctrl-C. The test synchronises on the frames it reads
+// (never on how many fit in some wall-clock time): a frame before the
+// change, the change, then a frame that shows it, then Ctrl-C.
 func TestStatusWatchRefreshesUntilCancelled(t *testing.T) {
 	d := newDeployment(t)
+	ios, _, _, errOut := cmdutil.Test()
+	out := &syncBuffer{}
+	ios.Out = out
+	f := &cmdutil.Factory{
+		IO: ios, Globals: &cmdutil.Globals{}, Version: "test", Now: time.Now,
+		Getenv:   func(k string) string { return map[string]string{"SITECTL_INVENTORY": d.inv}[k] },
+		Dialer:   remote.NewDialer(remote.Options{}),
+		StateDir: func() (string, error) { return d.state, nil },
+	}
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		time.Sleep(700 * time.Millisecond)
-		d.svc.Start("b-chat")
-		time.Sleep(1300 * time.Millisecond)
-		cancel() // Ctrl-C
-	}()
-	r := d.sitectl(ctx, nil, "status", "--watch", "--interval", "150ms")
-	if r.code != 0 {
-		t.Fatalf("status --watch ended with exit %d, want 0 on Ctrl-C\n%s%s", r.code, r.out, r.errOut)
-	}
-	frames := strings.Split(r.out, "--- ")[1:]
-	if len(frames) < 3 {
-		t.Fatalf("%d frames in 2 s at a 150ms interval, want at least 3:\n%s", len(frames), r.out)
-	}
-	if strings.Contains(r.out, "\x1b[") {
-		t.Error("cursor escapes written to a stdout that is not a terminal")
-	}
+	defer cancel()
+	done := make(chan cmdutil.ExitCode, 1)
+	go func() { done <- Execute(ctx, f, []string{"status", "--watch", "--interval", "150ms"}) }()
+
 	chatLine := func(frame string) string {
 		for _, l := range strings.Split(frame, "\n") {
 			if strings.Contains(l, "b-app") && strings.Contains(l, "chat") {
@@ -596,17 +609,52 @@ func TestStatusWatchRefreshesUntilCancelled(t *testing.T) {
 		}
 		return ""
 	}
-	first, last := chatLine(frames[0]), ""
-	for _, f := range frames { // the frame Ctrl-C interrupted may be empty
-		if l := chatLine(f); l != "" {
-			last = l
+	// frames are complete once the next separator follows them
+	complete := func(s string) []string {
+		fr := strings.Split(s, "--- ")[1:]
+		if len(fr) == 0 {
+			return nil
+		}
+		return fr[:len(fr)-1]
+	}
+	waitFor := func(what string, ok func(frames []string) bool) []string {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second) // a bound on a hang, not a rate
+		for {
+			fr := complete(out.String())
+			if ok(fr) {
+				return fr
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status --watch: %s never came:\n%s%s", what, out.String(), errOut.String())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if first == "" || first == last {
-		t.Errorf("b-app chat did not change between the first and last frame:\nfirst: %q\nlast:  %q\n%s", first, last, r.out)
+	before := waitFor("a first complete frame", func(fr []string) bool { return len(fr) >= 1 })
+	first := chatLine(before[0])
+	if first == "" || strings.Contains(first, "running") {
+		t.Fatalf("first frame's b-app chat line %q, want it stopped", first)
 	}
-	if !strings.Contains(last, "running") {
-		t.Errorf("last frame's b-app chat line %q, want running", last)
+	n := len(before)
+	d.svc.Start("b-chat")
+	after := waitFor("a frame showing b-chat running", func(fr []string) bool {
+		return len(fr) > n && strings.Contains(chatLine(fr[len(fr)-1]), "running")
+	})
+	cancel() // Ctrl-C
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("status --watch ended with exit %d, want 0 on Ctrl-C\n%s", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("status --watch did not end on Ctrl-C")
+	}
+	if strings.Contains(out.String(), "\x1b[") {
+		t.Error("cursor escapes written to a stdout that is not a terminal")
+	}
+	if last := chatLine(after[len(after)-1]); last == first {
+		t.Errorf("b-app chat did not change between the first and last frame: %q", last)
 	}
 }
 

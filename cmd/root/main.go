@@ -44,7 +44,9 @@ func Main(b Build, args []string) cmdutil.ExitCode {
 			}
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (the SSH session to a jump host dropped) ends a run like
+	// SIGTERM and Ctrl-C: cancelled, journaled, locks released, resumable.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	f := NewFactory(b.Version)
 	f.Commit, f.Date = b.Commit, b.Date
@@ -84,7 +86,7 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 		if f.Globals.Output != "text" && f.Globals.Output != "json" {
 			return cmdutil.FlagErrorf("--output %q: expected text or json", f.Globals.Output)
 		}
-		log, closeLog := cmdutil.NewLogger(f.IO.ErrOut, f.Globals.Verbose, f.Getenv)
+		log, closeLog := cmdutil.NewLogger(f.IO.ErrOut, f.Globals.Verbose, f.Getenv, f.Redact)
 		closers = append(closers, closeLog)
 		f.Dialer = cmdutil.LoggingDialer(f.Dialer, log)
 		log.Debug("sitectl", "version", f.Version, "args", args)
@@ -115,11 +117,12 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 	if errors.Is(err, context.DeadlineExceeded) && f.Globals.Timeout > 0 {
 		err = fmt.Errorf("timed out after --timeout %s: %w", f.Globals.Timeout, err)
 	}
+	msg := f.Redact(err.Error()) // the final line goes through the same redactor as every other output
 	if f.Globals.JSON() {
-		_ = cmdutil.WriteJSON(f.IO.Out, "exit_error", map[string]any{"code": int(code), "message": err.Error()})
+		_ = cmdutil.WriteJSON(f.IO.Out, "exit_error", map[string]any{"code": int(code), "message": msg})
 		return code
 	}
-	fmt.Fprintf(f.IO.ErrOut, "sitectl: %v\n", err)
+	fmt.Fprintf(f.IO.ErrOut, "sitectl: %s\n", msg)
 	var fe *cmdutil.FlagError
 	if errors.As(err, &fe) && c != nil {
 		fmt.Fprintf(f.IO.ErrOut, "\n%s", c.UsageString())

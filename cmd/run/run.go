@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,9 @@ type Options struct {
 	Reason   string
 	ResumeOf string // set by `sitectl resume`
 	Args     []string
+	// InventoryChanged (set by `sitectl resume --inventory-changed`) says
+	// how the inventory differs from the resumed run's; journaled.
+	InventoryChanged string
 
 	// Disaster promotion of the site's MongoDB member by forced reconfig:
 	// its own flag, the lost site stated fenced, and the site name typed
@@ -156,11 +160,12 @@ func Run(ctx context.Context, opts *Options) error {
 	op := &runbooks.Operation{
 		Inventory: inv, Catalog: cat, Runbook: opts.Runbook, Site: opts.Site, Mode: runbooks.Execute,
 		Force: opts.Force, Reason: opts.Reason, ResumeOf: opts.ResumeOf,
-		Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: opts.Args},
+		Info: event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: opts.Args, Overrides: cat.Overrides(),
+			Runbooks: absPaths(f.Globals.Runbooks), InventoryChanged: opts.InventoryChanged, Warnings: cmdutil.RunWarnings(inv)},
 		Runner:     pool,
 		Sink:       sink,
 		JournalDir: dir,
-		Redactor:   cmdutil.Redactor(inv, f.Getenv),
+		Redactor:   f.Redactor(),
 		Hint:       cmdutil.TaskHint(inv),
 		Lock: func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
 			return cmdutil.AcquireLock(ctx, f, inv, pool, runID, opts.ResumeOf)
@@ -171,7 +176,10 @@ func Run(ctx context.Context, opts *Options) error {
 		typed := opts.ConfirmSite
 		if typed == "" {
 			fmt.Fprintf(f.IO.ErrOut, "\nFORCED MongoDB promotion requested. If the replica set has lost its majority, the member of site %s\nwill be made primary by a forced reconfig. MongoDB documents this for catastrophic failures only:\nwrites that did not reach it are rolled back, and site %s must stay fenced.\nType the site name (%s) to allow the forced promotion: ", opts.Site, opts.Fenced, opts.Site)
-			line, err := f.IO.ReadLine()
+			line, err := f.IO.ReadLineContext(ctx)
+			if ctx.Err() != nil {
+				return cmdutil.Exit(cmdutil.ExitCancelled, fmt.Errorf("cancelled at the prompt: nothing was changed"))
+			}
 			if err != nil {
 				return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("forced promotion not confirmed: %v", err))
 			}
@@ -185,14 +193,29 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if !opts.Yes {
 		op.Confirm = func(ctx context.Context, p *runbooks.Plan, before []checks.SiteStatus) error {
-			return confirm(f, p, before)
+			return confirm(ctx, f, p, before)
 		}
 	}
 	rep, err := op.Run(ctx)
+	if err != nil && ctx.Err() != nil && runbooks.IsRefused(err) {
+		// Ctrl-C (or SIGTERM, SIGHUP) at the confirmation prompt
+		return cmdutil.Exit(cmdutil.ExitCancelled, fmt.Errorf("cancelled at the confirmation prompt: nothing was changed"))
+	}
 	return finish(f, rep, err)
 }
 
-func confirm(f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) error {
+func absPaths(ps []string) []string {
+	var out []string
+	for _, p := range ps {
+		if a, err := filepath.Abs(p); err == nil {
+			p = a
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func confirm(ctx context.Context, f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) error {
 	w := f.IO.ErrOut
 	fmt.Fprintf(w, "\nDeployment %s — state before %s --site %s:\n", p.Inventory.Deployment, p.Runbook.Name, p.Site)
 	cmdutil.WriteSites(w, before)
@@ -202,7 +225,7 @@ func confirm(f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) e
 	}
 	fmt.Fprintf(w, "\n%s will run %d steps (%d tasks) on site %s: %s\n", p.Runbook.Name, len(p.Steps), n, p.Site, p.Runbook.Description)
 	fmt.Fprintf(w, "Type the site name (%s) to confirm: ", p.Site)
-	line, err := f.IO.ReadLine()
+	line, err := f.IO.ReadLineContext(ctx)
 	if err != nil {
 		return fmt.Errorf("no answer: %v", err)
 	}

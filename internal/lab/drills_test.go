@@ -365,6 +365,8 @@ func TestDrills(t *testing.T) {
 	t.Run("8-refusals", drillRefusals)
 	t.Run("9-board", drillBoard)
 	t.Run("10-site-loss-evidence", drillSiteLoss)
+	t.Run("11-dead-service-switchover", drillDeadServiceSwitchover)
+	t.Run("11-dead-service-renounce", drillDeadServiceRenounce)
 	t.Run("5-mongodb-scenarios", drillMongo) // last: a forced reconfig is undone by restarting every member
 }
 
@@ -538,6 +540,50 @@ func drillComponent(t *testing.T) {
 	}
 	d.waitServes("A", 15*time.Second)
 	d.report("4 component failure (chat A restarted)", r)
+}
+
+// chatDown kills A's chat and waits until HAProxy marks chat-a DOWN.
+func (d *drill) chatDown() {
+	d.t.Helper()
+	d.l.KillService("A", "chat")
+	until(d.t, 15*time.Second, "chat-a DOWN", func() bool {
+		for _, s := range d.l.Servers() {
+			if s.Server == "chat-a" {
+				return strings.HasPrefix(s.Status, "DOWN")
+			}
+		}
+		return false
+	})
+}
+
+// The usual reason to leave a site: a core service died there. HAProxy
+// shows its server DOWN (never DRAIN); the drain accepts it at once, says
+// so, and the switchover ends with every layer on B.
+func drillDeadServiceSwitchover(t *testing.T) {
+	d := newDrill(t)
+	d.freshMongoAtReset() // move-mongodb reconfigured the priorities
+	d.chatDown()
+	r := d.want(0, "switchover", "--site", "B", "--yes")
+	if !strings.Contains(r.out, "nothing to drain") {
+		t.Errorf("the switchover does not say chat-a was DOWN with nothing to drain")
+	}
+	d.primary("B", 10*time.Second)
+	d.waitServes("B", 15*time.Second)
+	d.report("10 dead chat on A: switchover B", r)
+}
+
+// The same, by hand: renounce of the broken site, then takeover of the
+// other; every layer ends on B (MongoDB keeps a writable primary).
+func drillDeadServiceRenounce(t *testing.T) {
+	d := newDrill(t)
+	d.chatDown()
+	r := d.want(0, "renounce", "--site", "A", "--yes", "--force", "--reason", "chat died on A")
+	if !strings.Contains(r.out, "nothing to drain") {
+		t.Errorf("the renounce does not say chat-a was DOWN with nothing to drain")
+	}
+	d.want(0, "takeover", "--site", "B", "--yes")
+	d.waitServes("B", 15*time.Second)
+	d.report("10 dead chat on A: renounce A, takeover B", r)
 }
 
 // waitMongo polls `check --site site` until the mongodb layer's notes or

@@ -50,22 +50,34 @@ func (o Outcome) Succeeded() bool { return o == OK || o == Skipped }
 
 // RunInfo describes a run; it is set on RunStart.
 type RunInfo struct {
-	ID              string    `json:"id"`
-	Runbook         string    `json:"runbook"`
-	RunbookDigest   string    `json:"runbook_digest"`
-	Site            string    `json:"site"`
-	Deployment      string    `json:"deployment"`
-	Inventory       string    `json:"inventory"`
-	InventoryDigest string    `json:"inventory_digest"`
-	User            string    `json:"user"`
-	Hostname        string    `json:"hostname"`
-	PID             int       `json:"pid"`
-	Version         string    `json:"version"`
-	Args            []string  `json:"args,omitempty"`
-	Mode            string    `json:"mode"` // run | plan | resume
-	ResumeOf        string    `json:"resume_of,omitempty"`
-	Reason          string    `json:"reason,omitempty"` // operator reason (--force, unlock)
-	Started         time.Time `json:"started"`
+	ID              string   `json:"id"`
+	Runbook         string   `json:"runbook"`
+	RunbookDigest   string   `json:"runbook_digest"`
+	Site            string   `json:"site"`
+	Deployment      string   `json:"deployment"`
+	Inventory       string   `json:"inventory"`
+	InventoryDigest string   `json:"inventory_digest"`
+	User            string   `json:"user"`
+	Hostname        string   `json:"hostname"`
+	PID             int      `json:"pid"`
+	Version         string   `json:"version"`
+	Args            []string `json:"args,omitempty"`
+	Mode            string   `json:"mode"` // run | plan | resume
+	ResumeOf        string   `json:"resume_of,omitempty"`
+	Reason          string   `json:"reason,omitempty"` // operator reason (--force, unlock)
+	// Overrides are the built-in runbooks replaced by user ones for this
+	// run ("takeover: built-in replaced by FILE").
+	Overrides []string `json:"overrides,omitempty"`
+	// Runbooks are the --runbooks paths (absolute) the run loaded: resume
+	// loads them again without the flag.
+	Runbooks []string `json:"runbooks,omitempty"`
+	// InventoryChanged says why a resume went on with an inventory that
+	// differs from the resumed run's (--inventory-changed).
+	InventoryChanged string `json:"inventory_changed,omitempty"`
+	// Warnings are printed at the start of every run and journaled here
+	// (host key checking turned off by the inventory, …).
+	Warnings []string  `json:"warnings,omitempty"`
+	Started  time.Time `json:"started"`
 }
 
 // Event is one record of the stream. Fields are optional according to Kind.

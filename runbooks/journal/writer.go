@@ -56,11 +56,11 @@ func Create(dir, runID string, opts ...Option) (*Writer, error) {
 		return nil, err
 	}
 	runs := RunsDir(dir)
-	if err := mkdirAllSync(runs, 0o750); err != nil {
+	if err := mkdirAllSync(runs, 0o700); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	p := Path(dir, runID)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: create: %w", err)
 	}
@@ -186,8 +186,20 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-func (w *Writer) redactEvent(e event.Event) event.Event {
-	r := w.redact
+func (w *Writer) redactEvent(e event.Event) event.Event { return RedactEvent(w.redact, e) }
+
+// RedactSink masks every event with r before next sees it: the renderers
+// (text, JSON), the board and the journal all go through the same
+// redactor. r is called per event, so a redactor that learns its secrets
+// later (once the inventory is loaded) applies from then on.
+func RedactSink(r func() Redactor, next event.Sink) event.Sink {
+	return event.SinkFunc(func(e event.Event) { next.Emit(RedactEvent(r(), e)) })
+}
+
+// RedactEvent masks every text field of e that may carry a secret: the
+// command, its output, messages, hints, observed and expected states, the
+// run's arguments and reason.
+func RedactEvent(r Redactor, e event.Event) event.Event {
 	if r == nil {
 		return e
 	}

@@ -20,7 +20,7 @@ const guardTimeout = 10 * time.Second
 // so it cannot go stale. Acquire needs no guard: it only creates a missing
 // lock, atomically.
 func lockGuard(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

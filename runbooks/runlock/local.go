@@ -102,7 +102,7 @@ func createExclusive(p string, content []byte) error {
 	defer os.Remove(tmpName)
 	_, err = tmp.Write(content)
 	if err == nil {
-		err = tmp.Chmod(0o644)
+		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
 		err = tmp.Sync()
@@ -121,7 +121,7 @@ func createExclusive(p string, content []byte) error {
 		return lerr
 	}
 	// No hard links here: create in place.
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func mkdirAllSync(dir string) error {
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // the state directory is the operator's alone
 		return err
 	}
 	return syncDir(filepath.Dir(dir))

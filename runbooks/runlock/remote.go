@@ -70,8 +70,9 @@ func scriptErr(host, p, op string, res remote.Result) error {
 // createScript creates the lock with the shell's noclobber (O_EXCL) and
 // exits 0; if the lock exists it prints it and exits exitHeld.
 func createScript(p string, content []byte) string {
-	q := shq(p)
+	q := shpath(p)
 	return fmt.Sprintf(`set -C
+umask 077
 mkdir -p -- %s || exit %d
 i=0
 while [ "$i" -lt 3 ]; do
@@ -79,7 +80,7 @@ while [ "$i" -lt 3 ]; do
 	if [ -e %s ]; then cat -- %s; exit %d; fi
 	i=$((i+1))
 done
-exit %d`, shq(path.Dir(p)), exitNoCreate, shq(string(content)), q, q, q, exitHeld, exitNoCreate)
+exit %d`, shpath(path.Dir(p)), exitNoCreate, shq(string(content)), q, q, q, exitHeld, exitNoCreate)
 }
 
 // AcquireRemote takes the lock file path on host hostName through r. If it
@@ -146,7 +147,7 @@ func (l *RemoteLock) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	q := shq(l.path)
+	q := shpath(l.path)
 	mine := shq(`"run_id":` + string(mustJSON(l.holder.RunID)))
 	script := fmt.Sprintf(`c=$(cat -- %s 2>/dev/null) || exit %d
 case $c in
@@ -176,7 +177,7 @@ exit %d`, q, exitMissing, mine, q, exitOther)
 // readRemote returns the raw lock content; exists is false when there is
 // no lock.
 func readRemote(ctx context.Context, r remote.Runner, host, p string) (content []byte, exists bool, err error) {
-	q := shq(p)
+	q := shpath(p)
 	// The lock can vanish between the test and the read (a takeover renames
 	// it aside): a read that fails because the file is gone is "missing".
 	script := fmt.Sprintf(`if [ -e %[1]s ]; then
@@ -227,15 +228,15 @@ func BreakRemote(ctx context.Context, r remote.Runner, hostName, p string) (Hold
 	if err := checkPath(p); err != nil {
 		return Holder{}, err
 	}
-	q := shq(p)
-	t := shq(p + ".broken." + randHex())
+	q := shpath(p)
+	t := shpath(p + ".broken." + randHex())
 	script := fmt.Sprintf(`if ! mv -f -- %s %s 2>/dev/null; then
 	[ -e %s ] || exit %d
 	mv -f -- %s %s || exit 1
 fi
 rm -f -- %s
 cat -- %s
-rm -f -- %s`, q, t, q, exitMissing, q, t, shq(tokenPath(p)), t, t)
+rm -f -- %s`, q, t, q, exitMissing, q, t, shpath(tokenPath(p)), t, t)
 	res, err := run(ctx, r, hostName, p, "break lock", script)
 	if err != nil {
 		return Holder{}, err
@@ -324,8 +325,9 @@ func tokenPath(p string) string { return p + ".takeover" }
 // and create ours. Under the token no other takeover can act between the
 // check and the removal.
 func takeOverScript(p string, old, content []byte) string {
-	q, tok := shq(p), shq(tokenPath(p))
+	q, tok := shpath(p), shpath(tokenPath(p))
 	return fmt.Sprintf(`set -C
+umask 077
 i=0
 until printf '%%s\n' %s > %s; do
 	if [ -e %s ]; then cat -- %s; exit %d; fi
