@@ -104,7 +104,8 @@ func TestJSONEverywhere(t *testing.T) {
 		{[]string{"runbook", "list"}, 0, "runbook_list"},
 		{[]string{"runbook", "show", "takeover"}, 0, "runbook"},
 		{[]string{"runbook", "lint"}, 0, "runbook_lint"},
-		{[]string{"plan", "renounce", "--site", "B"}, 0, "plan"},
+		{[]string{"plan", "takeover", "--site", "B"}, 0, "plan"},
+		{[]string{"plan", "renounce", "--site", "B"}, cmdutil.ExitRefused, "plan"}, // B is the only active site
 		{[]string{"plan", "--all", "--offline"}, 0, "plan_all"},
 		{[]string{"journal", "list"}, 0, "journal_list"},
 		{[]string{"journal", "show", run}, 0, "event"},
@@ -350,8 +351,9 @@ func TestNoColourQueryAtStart(t *testing.T) {
 // outcome.
 func TestDynamicCompletions(t *testing.T) {
 	d := newDeployment(t)
-	for _, rb := range []string{"takeover", "renounce"} {
-		if r := d.sitectl(t.Context(), nil, rb, "--site", "B", "--yes"); r.code != 0 {
+	for _, args := range [][]string{{"takeover"}, {"renounce", "--force", "--reason", "test: leave no site active"}} {
+		rb := args[0]
+		if r := d.sitectl(t.Context(), nil, append(args, "--site", "B", "--yes")...); r.code != 0 {
 			t.Fatalf("%s: exit %d\n%s", rb, r.code, r.errOut)
 		}
 	}

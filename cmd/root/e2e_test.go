@@ -407,7 +407,8 @@ func TestConfirmation(t *testing.T) {
 
 func TestLockRefusesASecondRun(t *testing.T) {
 	d := newDeployment(t)
-	// another machine holds the lock on site B's first host
+	// another machine holds the lock on site B's first host (all test
+	// hosts share this file system: every lock host sees it, a-app first)
 	other := runlock.Holder{RunID: "20261122T010000Z-abcdef", User: "alice", Hostname: "ops-laptop", PID: 4242, Command: "sitectl takeover --site B", Since: time.Now().Add(-time.Minute)}
 	r0, err := remote.NewDialer(remote.Options{}).Dial(t.Context(), d.servers["b-app"].Target("b-app"))
 	if err != nil {
@@ -422,7 +423,7 @@ func TestLockRefusesASecondRun(t *testing.T) {
 	if r.code != cmdutil.ExitLockHeld {
 		t.Fatalf("exit %d, want 4\n%s", r.code, r.errOut)
 	}
-	for _, want := range []string{"alice", "ops-laptop", "b-app"} {
+	for _, want := range []string{"alice", "ops-laptop", "a-app:" + d.lockPath} {
 		if !strings.Contains(r.errOut, want) {
 			t.Errorf("lock message lacks %q:\n%s", want, r.errOut)
 		}
