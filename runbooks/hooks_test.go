@@ -67,7 +67,7 @@ func TestHooksRunWithTheRunsFacts(t *testing.T) {
 	dir := t.TempDir()
 	l.inv.Hooks = &inventory.Hooks{
 		BeforeRun:  []*inventory.Hook{hook("before", envFile(dir, "before"))},
-		AfterRun:   []*inventory.Hook{hook("after", envFile(dir, "after") + "; echo password=hunter2")},
+		AfterRun:   []*inventory.Hook{hook("after", envFile(dir, "after")+"; echo password=hunter2")},
 		OnFailure:  []*inventory.Hook{hook("failure", envFile(dir, "failure"))},
 		BeforeStep: map[string][]*inventory.Hook{"start-chat": {hook("before chat", envFile(dir, "before-chat"))}},
 		AfterStep:  map[string][]*inventory.Hook{"start-chat": {hook("after chat", envFile(dir, "after-chat"))}},
