@@ -147,8 +147,8 @@ type Model struct {
 	fails      int
 	lastErr    error
 	inFlight   bool
-	hosts      map[string]hostEntry  // site/host -> last reachable observation
-	since      checks.Since // site/host/service -> state and since when
+	hosts      map[string]hostEntry // site/host -> last reachable observation
+	since      checks.Since         // site/host/service -> state and since when
 	lockHolder string
 
 	// confirmation
