@@ -157,7 +157,7 @@ func gaugeOf(t *testing.T, c prometheus.Collector, name string) prometheus.Colle
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc) {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 // TestExporterServesARealDeployment: `sitectl exporter` observes a real
