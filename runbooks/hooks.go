@@ -29,6 +29,39 @@ type hookRef struct {
 	Hook   *inventory.Hook
 }
 
+// PlannedHook is a hook a plan's run would run.
+type PlannedHook struct {
+	ID      string `json:"id"`
+	Point   string `json:"point"`
+	Step    string `json:"step,omitempty"`
+	Source  string `json:"source"` // inventory or runbook
+	Name    string `json:"name"`
+	Command string `json:"command"`
+	Host    string `json:"host,omitempty"` // "" : this machine
+	Timeout string `json:"timeout"`
+	OnError string `json:"on_error"`
+}
+
+// Hooks lists the hooks a run of the plan would run, in their order:
+// before_run, then each step's (in plan order) before_step and
+// after_step, then after_run and on_failure.
+func (p *Plan) Hooks() []PlannedHook {
+	var refs []hookRef
+	refs = append(refs, p.hooksAt(inventory.HookBeforeRun, nil)...)
+	for _, s := range p.Steps {
+		refs = append(refs, p.hooksAt(inventory.HookBeforeStep, s)...)
+		refs = append(refs, p.hooksAt(inventory.HookAfterStep, s)...)
+	}
+	refs = append(refs, p.hooksAt(inventory.HookAfterRun, nil)...)
+	refs = append(refs, p.hooksAt(inventory.HookOnFailure, nil)...)
+	out := []PlannedHook{}
+	for _, r := range refs {
+		out = append(out, PlannedHook{ID: r.ID, Point: r.Point, Step: r.Step, Source: r.Source, Name: r.Hook.Label(), Command: r.Hook.Command,
+			Host: r.Hook.Host, Timeout: r.Hook.Deadline().String(), OnError: r.Hook.Policy(r.Point)})
+	}
+	return out
+}
+
 // HookFailure is a hook that did not end ok.
 type HookFailure struct {
 	ID, Point, Label string
@@ -40,12 +73,14 @@ type HookFailure struct {
 // the inventory's first, then the runbook's. A step hook is found by the
 // step's qualified name (switchover's "takeover/start-chat") or its bare
 // name ("start-chat").
-func (r *running) hooksAt(point string, step *Step) []hookRef {
+func (r *running) hooksAt(point string, step *Step) []hookRef { return r.plan.hooksAt(point, step) }
+
+func (p *Plan) hooksAt(point string, step *Step) []hookRef {
 	var out []hookRef
 	for _, src := range []struct {
 		name string
 		h    *inventory.Hooks
-	}{{"inventory", r.o.Inventory.Hooks}, {"runbook", r.plan.Runbook.Hooks}} {
+	}{{"inventory", p.Inventory.Hooks}, {"runbook", p.Runbook.Hooks}} {
 		if src.h == nil {
 			continue
 		}

@@ -294,9 +294,9 @@ func screenshotGraph(t *testing.T, base string, from time.Time, out string) {
 		t.Logf("no chromium: no screenshot")
 		return
 	}
-	rng := int(time.Since(from).Seconds()) + 30
+	rng := int(time.Since(from).Seconds()) + 5
 	q := url.Values{}
-	q.Set("g0.expr", `sitectl_verdict == 1`)
+	q.Set("g0.expr", `sitectl_verdict`)
 	q.Set("g0.tab", "0")
 	q.Set("g0.range_input", strconv.Itoa(rng)+"s")
 	q.Set("g0.stacked", "0")
@@ -305,7 +305,7 @@ func screenshotGraph(t *testing.T, base string, from time.Time, out string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-		"--window-size=1280,720", "--virtual-time-budget=15000", "--screenshot="+out, u)
+		"--window-size=1280,1000", "--virtual-time-budget=15000", "--screenshot="+out, u)
 	if b, err := c.CombinedOutput(); err != nil {
 		t.Errorf("chromium screenshot of %s: %v\n%s", u, err, b)
 		return
