@@ -4,6 +4,7 @@
 # resident memory (now and peak). Brings the lab up when it is not, and
 # takes it down again only then. Needs root (the lab).
 #   DURATION=300 bash scripts/bench-exporter.sh
+#   INTERVAL=2s DURATION=120 bash scripts/bench-exporter.sh   # another --interval
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${DURATION:-300}
@@ -24,7 +25,9 @@ cleanup() {
 trap cleanup EXIT
 go build -o "$work/sitectl" ./cmd/sitectl
 export SITECTL_INVENTORY=$labdir/inventory.yaml SITECTL_STATE_DIR=$work/state
-"$work/sitectl" exporter --listen 127.0.0.1:0 2>"$work/stderr" &
+args=(exporter --listen 127.0.0.1:0)
+[ -n "${INTERVAL:-}" ] && args+=(--interval "$INTERVAL")
+"$work/sitectl" "${args[@]}" 2>"$work/stderr" &
 pid=$!
 sleep 2
 addr=$(sed -n 's|.* on http://\([^ ]*\)/metrics.*|\1|p' "$work/stderr" | head -1)
