@@ -308,3 +308,23 @@ func TestPlanShowsHooks(t *testing.T) {
 		t.Error("a hook ran in a plan")
 	}
 }
+
+// TestBeforeRunHookOnErrorFail: the run goes on (B is taken over) and
+// fails at its end, naming the hook.
+func TestBeforeRunHookOnErrorFail(t *testing.T) {
+	l := newLab(t)
+	l.svc.Start("a-ccm")
+	l.svc.Start("b-ccm")
+	h := hook("ticket", "exit 2")
+	h.OnError = inventory.HookFail
+	l.inv.Hooks = &inventory.Hooks{BeforeRun: []*inventory.Hook{h}}
+	op, _ := l.operation(t, "takeover", "B", nil)
+	rep, err := op.Run(t.Context())
+	var oe *OutcomeError
+	if !errors.As(err, &oe) || oe.Outcome != event.Failed || !strings.Contains(oe.Msg, `HOOK FAILED: before_run hook "ticket" failed on this machine: exit 2`) {
+		t.Fatalf("err %v, expected failed naming the hook", err)
+	}
+	if !l.svc.Running("b-chat") || len(rep.HookFailures) != 1 {
+		t.Errorf("b-chat running %v (expected the run to go on), hook failures %+v", l.svc.Running("b-chat"), rep.HookFailures)
+	}
+}

@@ -204,14 +204,22 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 	// disaster takeover included)
 	r.notifyStart(ctx)
 	if fails := r.failing(r.runHooks(ctx, inventory.HookBeforeRun, nil, "")); len(fails) > 0 {
-		rep.HookFailures = fails
+		if ctx.Err() != nil {
+			r.notifyEnd(ctx, event.Cancelled, "cancelled in a before_run hook, before anything changed")
+			r.finish(event.Cancelled, "cancelled in a before_run hook, before anything changed")
+			return rep, &OutcomeError{Outcome: event.Cancelled, RunID: o.RunID, Msg: "cancelled in a before_run hook, before anything changed"}
+		}
 		if f := stops(fails); f != nil {
+			rep.HookFailures = fails
 			ref := &RefusedError{Reason: "a before_run hook stopped the run before anything changed: " + f.Msg,
 				Hint: "fix the hook or the cause, then re-run; or set on_error: continue on the hook (inventory or runbook hooks)"}
 			r.notifyEnd(ctx, event.Refused, ref.Error())
 			r.finish(event.Refused, ref.Error())
 			return rep, ref
 		}
+		r.hookMu.Lock() // on_error: fail: the run goes on, and fails at its end
+		r.hookFails = append(r.hookFails, fails...)
+		r.hookMu.Unlock()
 	}
 
 	// 5. fence a lost site before anything of this one starts
