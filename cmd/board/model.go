@@ -34,7 +34,9 @@ type Deps struct {
 	Now      func() time.Time
 	Interval time.Duration // between the starts of two refreshes (default 2s)
 	// Timeout is the deadline of one refresh (default 9/10 of Interval,
-	// the rest leaves room to draw). What has not answered by then is shown
+	// the rest leaves room to draw, and never under MinTimeout: a short
+	// interval must not turn a busy operator machine into hosts that do
+	// not answer). What has not answered by then is shown
 	// as not answering (and what was seen of it before with its age), so a
 	// dead host or site shows within two intervals, never hidden behind a
 	// refresh still waiting for it.
@@ -43,6 +45,13 @@ type Deps struct {
 	// partial answer before the whole refresh counts as failed (default 1s).
 	Grace time.Duration
 }
+
+// MinTimeout is the shortest default deadline of one refresh: an SSH
+// command on a live host can take a second when the operator's machine is
+// busy, and a refresh cut shorter than that would show live hosts as not
+// answering on every refresh. With --interval under 1.67s a refresh may
+// therefore outlast the interval; the next one then starts at once.
+const MinTimeout = 1500 * time.Millisecond
 
 // StaleAfter is the number of failed refreshes after which shown values are
 // marked stale.
@@ -178,7 +187,7 @@ func New(ctx context.Context, d Deps) Model {
 		d.Interval = 2 * time.Second
 	}
 	if d.Timeout <= 0 {
-		d.Timeout = d.Interval * 9 / 10
+		d.Timeout = max(d.Interval*9/10, MinTimeout)
 	}
 	if d.Grace <= 0 {
 		d.Grace = time.Second
