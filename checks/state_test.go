@@ -1,7 +1,9 @@
 package checks
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -58,4 +60,32 @@ func TestHostReportsNoAnswerAtDeadline(t *testing.T) {
 			t.Errorf("%s: %s, want unknown", s.Service, s.State)
 		}
 	}
+}
+
+// FuzzParseBatch: any output parses without panic into non-negative
+// indexes, and the marker lines of a real batch's answer read back exactly
+// whatever surrounds them.
+func FuzzParseBatch(f *testing.F) {
+	f.Add([]byte("@@sitectl-status 0 0\n@@sitectl-status 1 3\n"), uint8(3))
+	f.Add([]byte("motd\n@@sitectl-status -1 0\n@@sitectl-status x 1\n@@sitectl-status 2 y\n"), uint8(0))
+	f.Fuzz(func(t *testing.T, noise []byte, n uint8) {
+		for i := range ParseBatch(noise) {
+			if i < 0 {
+				t.Fatalf("negative index %d", i)
+			}
+		}
+		// noise first (a login banner), then the answer of n services
+		var b bytes.Buffer
+		b.Write(noise)
+		b.WriteString("\n")
+		for i := range int(n % 16) {
+			fmt.Fprintf(&b, "%s %d %d\n", marker, i, i*7%256)
+		}
+		got := ParseBatch(b.Bytes())
+		for i := range int(n % 16) {
+			if got[i] != i*7%256 {
+				t.Fatalf("service %d: exit %d, want %d (noise %q)", i, got[i], i*7%256, noise)
+			}
+		}
+	})
 }
