@@ -52,12 +52,15 @@ func TestBoardInTmux(t *testing.T) {
 	}
 	waitFor("site A serves", 60*time.Second, func(s string) bool { return strings.Contains(s, "site A serves") })
 
-	// cut site A: its hosts stop answering, its connector and its HAProxy
-	// server go with it
+	// lose site A: its hosts stop answering, its connector, its HAProxy
+	// server and its MongoDB member go with it, so the other site, the
+	// witness and HAProxy all see it down (a partial cut is refused: the
+	// site-loss evidence, docs/checks.md)
 	l.servers["a-app"].Stop()
 	l.servers["a-rpt"].Stop()
 	l.conA.Close()
 	l.hap.Standin("be_chat", "chat_a").Kill()
+	l.sim.Stop("mongo-a")
 	s, took := waitFor("the verdict to change", 60*time.Second, func(s string) bool {
 		head := strings.SplitN(s, "\n", 2)[0]
 		return !strings.Contains(head, "site A serves")
