@@ -17,6 +17,7 @@ import (
 	"github.com/sitectl/sitectl/cmd/run"
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // Options of sitectl resume.
@@ -80,7 +81,7 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	}
 	changedInv, err := sameDeployment(opts, info)
 	if err != nil {
-		return err
+		return noteRefusal(f, info.ID, err)
 	}
 	plan, err := journalCmd.Plan(f, info)
 	var changed *journalCmd.ChangedError
@@ -89,9 +90,9 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	case errors.As(err, &exit):
 		return err // an invalid inventory or runbooks: their own exit code
 	case errors.As(err, &changed):
-		return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w; start a new run instead: sitectl %s --site %s", info.ID, err, info.Runbook, info.Site))
+		return noteRefusal(f, info.ID, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w; start a new run instead: sitectl %s --site %s", info.ID, err, info.Runbook, info.Site)))
 	case err != nil:
-		return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w", info.ID, err))
+		return noteRefusal(f, info.ID, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w", info.ID, err)))
 	}
 	if !old.Interrupted() && old.Outcome == "ok" {
 		fmt.Fprintf(f.IO.ErrOut, "run %s already ended ok; resuming re-verifies it\n", info.ID)
@@ -206,4 +207,30 @@ func hasForce(args []string) bool {
 		}
 	}
 	return false
+}
+
+// noteRefusal adds a refused resume to the journal of the run it would have
+// resumed (who, from where, why), so that the run's history shows every
+// attempt, and returns err. Only refusals (exit 3) are noted; a journal
+// that cannot be appended to is said on stderr and does not change err.
+func noteRefusal(f *cmdutil.Factory, runID string, err error) error {
+	var exit *cmdutil.ExitError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitRefused {
+		return err
+	}
+	dir, derr := f.StateDir()
+	if derr != nil {
+		return err
+	}
+	who, host := cmdutil.Who(f)
+	jw, jerr := journal.OpenAppend(dir, runID, journal.WithRedactor(f.Redactor()))
+	if jerr == nil {
+		jw.Emit(event.Event{Time: f.Now(), RunID: runID, Kind: event.Message, Outcome: event.Refused, Action: "resume",
+			Message: fmt.Sprintf("resume refused (%s@%s pid %d): %s", who, host, os.Getpid(), err.Error())})
+		jerr = errors.Join(jw.Err(), jw.Close())
+	}
+	if jerr != nil {
+		fmt.Fprintf(f.IO.ErrOut, "warning: the refusal could not be added to the journal of %s: %v\n", runID, jerr)
+	}
+	return err
 }
