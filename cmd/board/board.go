@@ -148,6 +148,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 		Lock:     func(ctx context.Context) string { return lockHolder(ctx, dir, inv, pool) },
 		Now:      f.Now,
 		Interval: opts.Interval,
+		Redact:   f.Redact,
 		Roles:    map[string]string{},
 	}
 	for _, s := range inv.Sites {

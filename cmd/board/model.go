@@ -41,6 +41,9 @@ type Deps struct {
 	// dead host or site shows within two intervals, never hidden behind a
 	// refresh still waiting for it.
 	Timeout time.Duration
+	// Redact masks secrets in every line the board draws (the one
+	// redactor of every output, cmdutil.Factory.Redact); nil draws as is.
+	Redact func(string) string
 	// Grace is how long past Timeout a refresh may take to hand in its
 	// partial answer before the whole refresh counts as failed (default 1s).
 	Grace time.Duration
@@ -191,6 +194,9 @@ func New(ctx context.Context, d Deps) Model {
 	}
 	if d.Grace <= 0 {
 		d.Grace = time.Second
+	}
+	if d.Redact == nil {
+		d.Redact = func(s string) string { return s }
 	}
 	return Model{deps: d, ctx: ctx, width: 80, height: 24, keys: defaultKeys(), st: newStyles(), hosts: map[string]hostEntry{}, since: map[string]sinceEntry{}, inFlight: true}
 }
@@ -513,3 +519,6 @@ func (m Model) WaitRun(d time.Duration) bool {
 		return false
 	}
 }
+
+// redact masks secrets in a line of the screen (Deps.Redact).
+func (m Model) redact(s string) string { return m.deps.Redact(s) }
