@@ -328,6 +328,14 @@ func TestUnknownHostKeyIsRefused(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, r.out)
 		}
 	}
+	// what cannot be told is never a success: exit 5, for the site and
+	// for the whole deployment's verdict
+	if r.code != cmdutil.ExitUnknown {
+		t.Errorf("status --site B with b-app's key unknown: exit %d, want 5", r.code)
+	}
+	if r = d.sitectl(t.Context(), nil, "status"); r.code != cmdutil.ExitUnknown || !strings.Contains(r.out, "UNKNOWN") {
+		t.Errorf("status with b-app's key unknown: exit %d, want 5 and an UNKNOWN verdict:\n%s", r.code, r.out)
+	}
 	r = d.sitectl(t.Context(), nil, "takeover", "--site", "B", "--yes")
 	if r.code == 0 {
 		t.Fatal("takeover ran against a host whose key is unknown")
