@@ -29,6 +29,9 @@ type Options struct {
 	// InventoryChanged lets a resume go on with an inventory whose path or
 	// content differs from the run's (same deployment only); journaled.
 	InventoryChanged bool
+	// Sleep waits for commands left in flight (nil: a real timer that
+	// ctx cancels); tests record the wait instead.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // NewCmdResume builds the command; runF replaces resumeRun in tests.
@@ -190,7 +193,16 @@ func waitInFlight(ctx context.Context, opts *Options, tasks []runbooks.InFlight)
 		return nil
 	}
 	fmt.Fprintf(f.IO.ErrOut, "waiting %s for the hosts to end them before observing again (Ctrl-C stops; --no-wait skips this)\n", wait)
-	timer := time.NewTimer(until.Sub(now))
+	sleep := opts.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	return sleep(ctx, until.Sub(now))
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
