@@ -84,7 +84,7 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	}
 	changedInv, err := sameDeployment(opts, info)
 	if err != nil {
-		return noteRefusal(f, info.ID, err)
+		return noteRefusal(f, old, err)
 	}
 	plan, err := journalCmd.Plan(f, info)
 	var changed *journalCmd.ChangedError
@@ -93,9 +93,9 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	case errors.As(err, &exit):
 		return err // an invalid inventory or runbooks: their own exit code
 	case errors.As(err, &changed):
-		return noteRefusal(f, info.ID, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w; start a new run instead: sitectl %s --site %s", info.ID, err, info.Runbook, info.Site)))
+		return noteRefusal(f, old, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w; start a new run instead: sitectl %s --site %s", info.ID, err, info.Runbook, info.Site)))
 	case err != nil:
-		return noteRefusal(f, info.ID, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w", info.ID, err)))
+		return noteRefusal(f, old, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w", info.ID, err)))
 	}
 	if !old.Interrupted() && old.Outcome == "ok" {
 		fmt.Fprintf(f.IO.ErrOut, "run %s already ended ok; resuming re-verifies it\n", info.ID)
@@ -225,7 +225,7 @@ func hasForce(args []string) bool {
 // resumed (who, from where, why), so that the run's history shows every
 // attempt, and returns err. Only refusals (exit 3) are noted; a journal
 // that cannot be appended to is said on stderr and does not change err.
-func noteRefusal(f *cmdutil.Factory, runID string, err error) error {
+func noteRefusal(f *cmdutil.Factory, old journal.Run, err error) error {
 	var exit *cmdutil.ExitError
 	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitRefused {
 		return err
@@ -234,10 +234,11 @@ func noteRefusal(f *cmdutil.Factory, runID string, err error) error {
 	if derr != nil {
 		return err
 	}
+	runID := old.Info.ID
 	who, host := cmdutil.Who(f)
 	jw, jerr := journal.OpenAppend(dir, runID, journal.WithRedactor(f.Redactor()))
 	if jerr == nil {
-		jw.Emit(event.Event{Time: f.Now(), RunID: runID, Kind: event.Message, Outcome: event.Refused, Action: "resume",
+		jw.Emit(event.Event{Time: f.Now(), RunID: runID, Seq: old.LastSeq + 1, Kind: event.Message, Outcome: event.Refused, Action: "resume",
 			Message: fmt.Sprintf("resume refused (%s@%s pid %d): %s", who, host, os.Getpid(), err.Error())})
 		jerr = errors.Join(jw.Err(), jw.Close())
 	}

@@ -63,7 +63,10 @@ func TestResumeIsBoundToItsDeploymentAndInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var refusals []string
-	for _, e := range old.Events {
+	for i, e := range old.Events {
+		if i > 0 && e.Seq <= old.Events[i-1].Seq {
+			t.Errorf("event %d of run %s has seq %d after %d: the journal's sequence is broken", i, id, e.Seq, old.Events[i-1].Seq)
+		}
 		if e.Kind == event.Message && e.Outcome == event.Refused && e.Action == "resume" {
 			refusals = append(refusals, e.Message)
 		}
