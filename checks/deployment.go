@@ -48,9 +48,6 @@ type Duration time.Duration
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-// DefaultLayers returns the observers of the layers inv describes.
-func DefaultLayers(inv *inventory.Inventory) []LayerObserver { return defaultLayers(inv, true) }
-
 func defaultLayers(inv *inventory.Inventory, withActiveMQ bool) []LayerObserver {
 	var out []LayerObserver
 	if inv.MongoDB != nil {

@@ -26,10 +26,19 @@ type Refresh struct {
 	Took time.Duration // wall-clock time the refresh took
 }
 
-// RefreshDefaults are the board's: a refresh gets 9/10 of the interval
-// (the rest leaves room to draw), and one second of grace.
+// MinRefreshTimeout is the shortest default deadline of one refresh: an
+// SSH command on a live host can take a second when the operator's
+// machine is busy, and a refresh cut shorter than that would show live
+// hosts as not answering on every refresh. With an interval under 1.67s a
+// refresh may therefore outlast the interval; the next one then starts at
+// once.
+const MinRefreshTimeout = 1500 * time.Millisecond
+
+// RefreshDefaults are the board's and the exporter's: a refresh gets 9/10
+// of the interval (the rest leaves room to draw), never under
+// MinRefreshTimeout, and one second of grace.
 func RefreshDefaults(interval time.Duration) (timeout, grace time.Duration) {
-	return interval * 9 / 10, time.Second
+	return max(interval*9/10, MinRefreshTimeout), time.Second
 }
 
 // Once takes one snapshot within the deadline.

@@ -534,7 +534,7 @@ runbooks: *g
 	if err == nil || !strings.Contains(err.Error(), "inventory too large") {
 		t.Fatalf("err = %v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > time.Minute { // an expanding bomb would take far longer; not a timing
 		t.Errorf("took %v", d)
 	}
 	src = "m0: &m0 {name: x}\n"

@@ -128,7 +128,7 @@ func TestVerifyDeadlineFailsWhenStateNeverArrives(t *testing.T) {
 	rec := &recorder{}
 	start := time.Now()
 	res := (&Engine{Runner: l.pool, Sink: rec, Poll: 20 * time.Millisecond}).Run(t.Context(), plan)
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > time.Minute { // a guard against a hang, not a timing
 		t.Errorf("took %s, deadline was 500ms", d)
 	}
 	e := rec.ends()["start-comms/b-app/comms"]
@@ -185,12 +185,14 @@ func TestPlanModesChangeNothing(t *testing.T) {
 
 func TestCancelRecordsCancelled(t *testing.T) {
 	l := newLab(t)
-	l.svc.Delay("b-comms", 5*time.Second)
+	l.svc.Delay("b-comms", 10*time.Minute)
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	start := time.Now()
 	res, rec := l.run(t, ctx, "takeover", "B", Execute)
-	if d := time.Since(start); d > 3*time.Second {
+	// the start it cancels takes 10 minutes: a guard far below shows the
+	// cancel ended it, with no timing asserted
+	if d := time.Since(start); d > 2*time.Minute {
 		t.Errorf("cancel took %s", d)
 	}
 	if res.Outcome != event.Cancelled {

@@ -50,4 +50,7 @@ fuzz ./adapters/haproxy FuzzParseStat
 fuzz ./adapters/haproxy FuzzParseServersState
 fuzz ./adapters/activemq FuzzDecodeAdvisory
 fuzz ./internal/mongosim FuzzParseMessage
+fuzz ./checks FuzzParseProbe
+fuzz ./checks FuzzParseBatch
+fuzz ./inventory FuzzParseCredentialsFile
 echo "== all tests passed"

@@ -166,10 +166,6 @@ type config struct {
 // WithCredentials logs in with c (from LoadCredentials).
 func WithCredentials(c Credentials) Option { return func(o *config) { o.creds = c } }
 
-// WithHost sets the STOMP host header sitectl sends (default "sitectl"); the
-// broker reports it as the observer connection's clientIp.
-func WithHost(h string) Option { return func(o *config) { o.host = h } }
-
 // WithQuiet sets how long without an advisory ends the read (default 500ms).
 func WithQuiet(d time.Duration) Option { return func(o *config) { o.quiet = d } }
 

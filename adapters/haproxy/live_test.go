@@ -170,9 +170,10 @@ func TestLiveDrain(t *testing.T) {
 		t.Fatalf("scur %d, want 3", r.Scur)
 	}
 	const hold = 700 * time.Millisecond
-	released := make(chan struct{})
+	releasing, released := make(chan struct{}), make(chan struct{})
 	go func() {
 		time.Sleep(hold)
+		close(releasing) // before the sessions can end
 		h.Standin("be_cc", "site_a").Release()
 		close(released)
 	}()
@@ -183,14 +184,16 @@ func TestLiveDrain(t *testing.T) {
 		_, who, _ := h.Get("be_cc", "/")
 		newTraffic <- who
 	}()
-	start := time.Now()
-	res, err := c.Drain(context.Background(), "be_cc", []string{"site_a"}, time.Now().Add(5*time.Second), 50*time.Millisecond)
-	took := time.Since(start)
+	res, err := c.Drain(context.Background(), "be_cc", []string{"site_a"}, time.Now().Add(time.Minute), 50*time.Millisecond)
 	if err != nil || !res.Done() || res.Outcome != DrainDone {
 		t.Fatalf("drain: %v %+v", err, res)
 	}
-	if took < hold-50*time.Millisecond || took > 3*time.Second {
-		t.Errorf("drain took %s, want about %s", took, hold)
+	// the drain waited for the held sessions (ordered by the channel, no
+	// timing asserted)
+	select {
+	case <-releasing:
+	default:
+		t.Error("the drain ended while site_a still held its sessions")
 	}
 	if len(res.Remaining()) != 0 || res.Servers[0].Sessions != 0 || res.Servers[0].Status != "DRAIN" || res.Polls < 2 {
 		t.Errorf("result %+v", res)
@@ -231,9 +234,8 @@ func TestLiveDrainTimeout(t *testing.T) {
 		_ = wait()
 	}()
 	const limit = 800 * time.Millisecond
-	start := time.Now()
-	res, err := c.Drain(context.Background(), "be_cc", []string{"site_a", "site_b"}, time.Now().Add(limit), 100*time.Millisecond)
-	took := time.Since(start)
+	deadline := time.Now().Add(limit)
+	res, err := c.Drain(context.Background(), "be_cc", []string{"site_a", "site_b"}, deadline, 100*time.Millisecond)
 	if !errors.Is(err, ErrDrainTimeout) || res.Outcome != DrainTimedOut || res.Done() {
 		t.Fatalf("want a timeout: %v %+v", err, res)
 	}
@@ -243,8 +245,8 @@ func TestLiveDrainTimeout(t *testing.T) {
 	if !strings.Contains(err.Error(), "site_a: 2 sessions") {
 		t.Errorf("error %q does not name the sessions", err)
 	}
-	if took < limit || took > limit+time.Second {
-		t.Errorf("drain took %s, deadline %s", took, limit)
+	if now := time.Now(); now.Before(deadline) { // never early; late is the machine's load
+		t.Errorf("the drain gave up %s before its deadline", deadline.Sub(now))
 	}
 
 	// A canceled context ends the drain at once, distinguishable.
@@ -530,15 +532,15 @@ func TestDrainUnknown(t *testing.T) {
 		mu.Unlock()
 		start := time.Now()
 		res, err := c.Drain(context.Background(), "be_cc", []string{"site_a"}, time.Now().Add(500*time.Millisecond), 50*time.Millisecond)
-		took := time.Since(start)
+		took := time.Since(start) // a guard against a hang, not a timing
 		if !errors.Is(err, ErrDrainUnknown) || res.Outcome != DrainUnknown || res.Done() {
 			t.Errorf("%s: %v %+v", m, err, res)
 		}
 		if got := res.Remaining(); !reflect.DeepEqual(got, map[string]int64{"site_a": -1}) {
 			t.Errorf("%s: remaining %v", m, got)
 		}
-		if took > 1500*time.Millisecond {
-			t.Errorf("%s: took %s", m, took)
+		if took > 30*time.Second {
+			t.Errorf("%s: took %s: the drain did not end at its deadline", m, took)
 		}
 		t.Logf("%s: %v", m, err)
 	}

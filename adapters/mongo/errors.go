@@ -79,9 +79,6 @@ func (e *MemberError) Error() string {
 
 func (e *MemberError) Unwrap() error { return e.Err }
 
-// HasCode reports a command error with that server code.
-func (e *MemberError) HasCode(code int32) bool { return e != nil && e.Code == code }
-
 // classify turns a driver or network error into a MemberError.
 func classify(err error, m Member, command string, creds Credentials, timeout time.Duration) *MemberError {
 	e := &MemberError{Member: m.Name, Address: m.Address, Command: command, Err: err}

@@ -225,15 +225,6 @@ func (o *Observation) Primary() *MemberStatus {
 	return nil
 }
 
-// MaxTerm is the newest term any member reported.
-func (o *Observation) MaxTerm() int64 {
-	var t int64
-	for _, m := range o.Members {
-		t = max(t, m.Term)
-	}
-	return t
-}
-
 // Summary is one line about the whole set.
 func (o *Observation) Summary() string {
 	parts := make([]string, 0, len(o.Members))

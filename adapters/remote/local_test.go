@@ -58,12 +58,12 @@ func TestLocalBackgroundProcessHoldingStdout(t *testing.T) {
 	token := "sitectl-test-" + randHex(t)
 	t.Cleanup(func() { _ = exec.Command("pkill", "-f", token).Run() })
 	start := time.Now()
-	res, err := localRunner(t).Run(t.Context(), "setsid sh -c 'sleep 5' "+token+" & echo started")
+	res, err := localRunner(t).Run(t.Context(), "setsid sh -c 'sleep 300' "+token+" & echo started")
 	if err != nil || res.ExitCode != 0 || string(res.Stdout) != "started\n" {
 		t.Fatalf("Run: %+v, %v", res, err)
 	}
-	if d := time.Since(start); d > 4*time.Second {
-		t.Errorf("Run took %v", d)
+	if d := time.Since(start); d > time.Minute { // the daemon lives 5 minutes: a guard, not a timing
+		t.Errorf("Run took %v: it waited for the daemon", d)
 	}
 	if len(pgrep(t, token)) == 0 {
 		t.Errorf("the daemon was killed")

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strings"
 	"sync"
 	"time"
@@ -103,11 +102,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 	if f.Getenv("NO_COLOR") != "" || f.Getenv("TERM") == "dumb" {
 		lipgloss.SetColorProfile(termenv.Ascii)
 	}
-	hostname, _ := os.Hostname()
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
+	who, hostname := cmdutil.Who(f)
 	run := func(mode runbooks.Mode) RunFunc {
 		return func(ctx context.Context, rb, site string, sink event.Sink) error {
 			if errs, _ := cat.Lint(inv); len(errs) > 0 {
@@ -154,6 +149,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 		Lock:     func(ctx context.Context) string { return lockHolder(ctx, dir, inv, pool) },
 		Now:      f.Now,
 		Interval: opts.Interval,
+		Redact:   f.Redact,
 		Roles:    map[string]string{},
 	}
 	for _, s := range inv.Sites {

@@ -34,15 +34,24 @@ type Deps struct {
 	Now      func() time.Time
 	Interval time.Duration // between the starts of two refreshes (default 2s)
 	// Timeout is the deadline of one refresh (default 9/10 of Interval,
-	// the rest leaves room to draw). What has not answered by then is shown
+	// the rest leaves room to draw, and never under MinTimeout: a short
+	// interval must not turn a busy operator machine into hosts that do
+	// not answer). What has not answered by then is shown
 	// as not answering (and what was seen of it before with its age), so a
 	// dead host or site shows within two intervals, never hidden behind a
 	// refresh still waiting for it.
 	Timeout time.Duration
+	// Redact masks secrets in every line the board draws (the one
+	// redactor of every output, cmdutil.Factory.Redact); nil draws as is.
+	Redact func(string) string
 	// Grace is how long past Timeout a refresh may take to hand in its
 	// partial answer before the whole refresh counts as failed (default 1s).
 	Grace time.Duration
 }
+
+// MinTimeout is the shortest default deadline of one refresh
+// (checks.MinRefreshTimeout, shared with the exporter).
+const MinTimeout = checks.MinRefreshTimeout
 
 // StaleAfter is the number of failed refreshes after which shown values are
 // marked stale.
@@ -174,6 +183,9 @@ func New(ctx context.Context, d Deps) Model {
 	}
 	if d.Grace <= 0 {
 		d.Grace = grace
+	}
+	if d.Redact == nil {
+		d.Redact = func(s string) string { return s }
 	}
 	return Model{deps: d, ctx: ctx, width: 80, height: 24, keys: defaultKeys(), st: newStyles(), hosts: map[string]hostEntry{}, since: checks.Since{}, inFlight: true}
 }
@@ -477,3 +489,6 @@ func (m Model) WaitRun(d time.Duration) bool {
 		return false
 	}
 }
+
+// redact masks secrets in a line of the screen (Deps.Redact).
+func (m Model) redact(s string) string { return m.deps.Redact(s) }

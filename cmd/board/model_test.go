@@ -12,6 +12,7 @@ import (
 
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 func update(t *testing.T, m Model, msg tea.Msg) (Model, tea.Cmd) {
@@ -427,4 +428,37 @@ func TestPartialVerdict(t *testing.T) {
 func headline(s string) string {
 	first, _, _ := strings.Cut(s, "\n")
 	return first
+}
+
+// Every line the board draws goes through the one redactor, before it is
+// cut to the column: a secret echoed by a host's check shows neither whole
+// nor in part, at any width, in the main view and in the run pane.
+func TestBoardRedactsEverySecretBeforeCutting(t *testing.T) {
+	const secret = "Tr1cky#Pass-9f2e7c"
+	f := newFake()
+	f.snap = healthySnapshot()
+	f.snap.Sites[0].Hosts[0].Services[0].Probe.Detail = "HTTP 500: login failed for admin:" + secret
+	f.snap.Sites[0].Hosts[0].Error = "ssh: " + secret + " rejected"
+	d := f.deps()
+	d.Redact = journal.NewRedactor(secret)
+	m := New(context.Background(), d)
+	m, _ = update(t, m, refreshMsg{snap: f.snap, at: f.clock.now})
+	m, _ = update(t, m, runEventMsg{e: event.Event{Kind: event.StepAct, Task: "start/a-app1/ccm", Stderr: "password=" + secret}})
+	for _, w := range []int{200, 120, 90, 70, 50} {
+		m, _ = update(t, m, tea.WindowSizeMsg{Width: w, Height: 60})
+		v := m.View()
+		for i := 6; i <= len(secret); i++ {
+			if strings.Contains(v, secret[:i]) {
+				t.Fatalf("width %d: the view shows %q of the secret:\n%s", w, secret[:i], v)
+			}
+		}
+	}
+	// the same view without a redactor does show it: the test sees the line
+	d.Redact = nil
+	m = New(context.Background(), d)
+	m, _ = update(t, m, tea.WindowSizeMsg{Width: 200, Height: 60})
+	m, _ = update(t, m, refreshMsg{snap: f.snap, at: f.clock.now})
+	if !strings.Contains(m.View(), secret[:6]) {
+		t.Fatalf("the secret's line is not on screen at all; the test proves nothing:\n%s", m.View())
+	}
 }

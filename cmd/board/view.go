@@ -19,8 +19,10 @@ type line struct {
 	style *lipgloss.Style
 }
 
-func (l line) render(width int) string {
-	t := ansi.Truncate(l.text, width, "…")
+// render fits l to width; redact masks secrets first, so that truncation
+// can never leave part of a secret on screen.
+func (l line) render(width int, redact func(string) string) string {
+	t := ansi.Truncate(redact(l.text), width, "…")
 	if w := ansi.StringWidth(t); w < width {
 		t += strings.Repeat(" ", width-w)
 	}
@@ -62,7 +64,7 @@ func (m Model) View() string {
 	b.WriteByte('\n')
 	n := 1
 	for _, l := range header[1:] {
-		b.WriteString(l.render(w))
+		b.WriteString(l.render(w, m.redact))
 		b.WriteByte('\n')
 		n++
 	}
@@ -72,7 +74,7 @@ func (m Model) View() string {
 		n++
 	}
 	for _, l := range bottom {
-		b.WriteString(l.render(w))
+		b.WriteString(l.render(w, m.redact))
 		b.WriteByte('\n')
 		n++
 	}
@@ -82,7 +84,7 @@ func (m Model) View() string {
 		b.WriteByte('\n')
 	}
 	for i, l := range footer {
-		b.WriteString(l.render(w))
+		b.WriteString(l.render(w, m.redact))
 		if i < len(footer)-1 {
 			b.WriteByte('\n')
 		}
@@ -159,7 +161,7 @@ func (m Model) headerFirst(w int) string {
 	}
 	full := head + v.text + rest
 	if ansi.StringWidth(full) > w || v.style == nil {
-		return line{text: full, style: nil}.render(w)
+		return line{text: full, style: nil}.render(w, m.redact)
 	}
 	pad := strings.Repeat(" ", w-ansi.StringWidth(full))
 	return head + v.style.Render(v.text) + rest + pad
@@ -205,9 +207,9 @@ func (m Model) columns(now time.Time, w, height int) []string {
 			c := cols[i]
 			switch {
 			case r == colH-1 && len(c) > colH:
-				b.WriteString(plain(fmt.Sprintf("  … %d more lines (widen or heighten the terminal)", len(c)-colH+1)).render(colW))
+				b.WriteString(plain(fmt.Sprintf("  … %d more lines (widen or heighten the terminal)", len(c)-colH+1)).render(colW, m.redact))
 			case r < len(c):
-				b.WriteString(c[r].render(colW))
+				b.WriteString(c[r].render(colW, m.redact))
 			default:
 				b.WriteString(strings.Repeat(" ", colW))
 			}
@@ -219,7 +221,7 @@ func (m Model) columns(now time.Time, w, height int) []string {
 		out = append(out, b.String())
 	}
 	for _, l := range witness {
-		out = append(out, l.render(w))
+		out = append(out, l.render(w, m.redact))
 	}
 	return out
 }

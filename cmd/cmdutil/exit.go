@@ -100,6 +100,6 @@ var ExitCodes = []ExitCodeInfo{
 	{2, "usage", "bad flags or arguments, or an invalid inventory or runbook"},
 	{3, "refused", "a precondition refused the run (both sites would be active, confirmation not given, preflight not ready)"},
 	{4, "lock_held", "another run holds the deployment's lock"},
-	{5, "partial_unknown", "some step's outcome could not be verified"},
+	{5, "partial_unknown", "some step's outcome could not be verified, or status could not tell which site serves (UNKNOWN)"},
 	{130, "cancelled", "interrupted by Ctrl-C or SIGTERM"},
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	osuser "os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -147,4 +148,15 @@ func (f *Factory) InventoryAndRunbooks() (*inventory.Inventory, *runbooks.Catalo
 		return nil, nil, Exit(ExitUsage, fmt.Errorf("runbooks do not fit inventory %s:\n%w", inv.File, errs))
 	}
 	return inv, cat, nil
+}
+
+// Who names the operator and this machine, as the journal and the locks
+// record them ("unknown" when the user cannot be looked up).
+func Who(*Factory) (user, hostname string) {
+	hostname, _ = os.Hostname()
+	user = "unknown"
+	if u, err := osuser.Current(); err == nil {
+		user = u.Username
+	}
+	return user, hostname
 }

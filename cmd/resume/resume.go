@@ -17,6 +17,7 @@ import (
 	"github.com/sitectl/sitectl/cmd/run"
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // Options of sitectl resume.
@@ -28,6 +29,9 @@ type Options struct {
 	// InventoryChanged lets a resume go on with an inventory whose path or
 	// content differs from the run's (same deployment only); journaled.
 	InventoryChanged bool
+	// Sleep waits for commands left in flight (nil: a real timer that
+	// ctx cancels); tests record the wait instead.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // NewCmdResume builds the command; runF replaces resumeRun in tests.
@@ -80,7 +84,7 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	}
 	changedInv, err := sameDeployment(opts, info)
 	if err != nil {
-		return err
+		return noteRefusal(f, old, err)
 	}
 	plan, err := journalCmd.Plan(f, info)
 	var changed *journalCmd.ChangedError
@@ -89,9 +93,9 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	case errors.As(err, &exit):
 		return err // an invalid inventory or runbooks: their own exit code
 	case errors.As(err, &changed):
-		return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w; start a new run instead: sitectl %s --site %s", info.ID, err, info.Runbook, info.Site))
+		return noteRefusal(f, old, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w; start a new run instead: sitectl %s --site %s", info.ID, err, info.Runbook, info.Site)))
 	case err != nil:
-		return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w", info.ID, err))
+		return noteRefusal(f, old, cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("cannot resume %s: %w", info.ID, err)))
 	}
 	if !old.Interrupted() && old.Outcome == "ok" {
 		fmt.Fprintf(f.IO.ErrOut, "run %s already ended ok; resuming re-verifies it\n", info.ID)
@@ -190,7 +194,16 @@ func waitInFlight(ctx context.Context, opts *Options, tasks []runbooks.InFlight)
 		return nil
 	}
 	fmt.Fprintf(f.IO.ErrOut, "waiting %s for the hosts to end them before observing again (Ctrl-C stops; --no-wait skips this)\n", wait)
-	timer := time.NewTimer(until.Sub(now))
+	sleep := opts.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	return sleep(ctx, until.Sub(now))
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
@@ -207,4 +220,31 @@ func hasForce(args []string) bool {
 		}
 	}
 	return false
+}
+
+// noteRefusal adds a refused resume to the journal of the run it would have
+// resumed (who, from where, why), so that the run's history shows every
+// attempt, and returns err. Only refusals (exit 3) are noted; a journal
+// that cannot be appended to is said on stderr and does not change err.
+func noteRefusal(f *cmdutil.Factory, old journal.Run, err error) error {
+	var exit *cmdutil.ExitError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitRefused {
+		return err
+	}
+	dir, derr := f.StateDir()
+	if derr != nil {
+		return err
+	}
+	runID := old.Info.ID
+	who, host := cmdutil.Who(f)
+	jw, jerr := journal.OpenAppend(dir, runID, journal.WithRedactor(f.Redactor()))
+	if jerr == nil {
+		jw.Emit(event.Event{Time: f.Now(), RunID: runID, Seq: old.LastSeq + 1, Kind: event.Message, Outcome: event.Refused, Action: "resume",
+			Message: fmt.Sprintf("resume refused (%s@%s pid %d): %s", who, host, os.Getpid(), err.Error())})
+		jerr = errors.Join(jw.Err(), jw.Close())
+	}
+	if jerr != nil {
+		fmt.Fprintf(f.IO.ErrOut, "warning: the refusal could not be added to the journal of %s: %v\n", runID, jerr)
+	}
+	return err
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // resume is bound to the run's deployment and inventory: another
@@ -51,6 +53,27 @@ func TestResumeIsBoundToItsDeploymentAndInventory(t *testing.T) {
 		t.Fatalf("resume with a changed inventory: exit %d, want 3 naming --inventory-changed\n%s", r.code, r.errOut)
 	}
 	d.stopped("b-mre")
+	// both refusals are in the journal of the run they would have resumed
+	path, err := journal.Find(d.state, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := journal.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusals []string
+	for i, e := range old.Events {
+		if i > 0 && e.Seq <= old.Events[i-1].Seq {
+			t.Errorf("event %d of run %s has seq %d after %d: the journal's sequence is broken", i, id, e.Seq, old.Events[i-1].Seq)
+		}
+		if e.Kind == event.Message && e.Outcome == event.Refused && e.Action == "resume" {
+			refusals = append(refusals, e.Message)
+		}
+	}
+	if len(refusals) != 2 || !strings.Contains(refusals[0], `is deployment "other-prod"`) || !strings.Contains(refusals[1], "inventory changed since run") {
+		t.Errorf("the refused resumes in run %s's journal: %q, want the other deployment, then the changed inventory", id, refusals)
+	}
 
 	// with the flag it goes on (journaled), and finds "mine" without --runbooks
 	r = d.sitectl(t.Context(), nil, "resume", id, "--yes", "--inventory-changed")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strings"
 
@@ -153,11 +152,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	pool := f.Pool(inv)
 	defer pool.Close()
-	hostname, _ := os.Hostname()
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
+	who, hostname := cmdutil.Who(f)
 	sink, stopProgress := f.RunRenderer(ctx)
 	defer stopProgress()
 	op := &runbooks.Operation{

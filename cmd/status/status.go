@@ -111,10 +111,7 @@ func statusRun(ctx context.Context, opts *Options) error {
 		if err := cmdutil.WriteJSON(f.IO.Out, "status", map[string]any{"deployment": inv.Deployment, "snapshot": snap}); err != nil {
 			return err
 		}
-		if !invariant.Holds && invariant.Known {
-			return cmdutil.Silent(cmdutil.ExitFailed)
-		}
-		return nil
+		return statusExit(invariant, snap.Verdict, opts.Site == "")
 	}
 	fmt.Fprintf(f.IO.Out, "Deployment %s (%s)\n", inv.Deployment, inv.File)
 	cmdutil.WriteSites(f.IO.Out, snap.Sites)
@@ -123,8 +120,19 @@ func statusRun(ctx context.Context, opts *Options) error {
 		cmdutil.WriteVerdict(f.IO.Out, snap.Verdict, f.Globals.Verbose)
 		fmt.Fprintf(f.IO.Out, "Invariant: %s\n", invariant.Message)
 	}
-	if !invariant.Holds && invariant.Known {
+	return statusExit(invariant, snap.Verdict, opts.Site == "")
+}
+
+// statusExit: 1 when both sites are seen active (the invariant is broken),
+// 5 when it cannot be told (the invariant unknown, or, for the whole
+// deployment, the verdict UNKNOWN): an unknown is never reported as
+// success; 0 otherwise (docs/exit-codes.md).
+func statusExit(inv checks.Invariant, v checks.Verdict, whole bool) error {
+	switch {
+	case inv.Known && !inv.Holds:
 		return cmdutil.Silent(cmdutil.ExitFailed)
+	case !inv.Known, whole && v.State == checks.ServeUnknown:
+		return cmdutil.Silent(cmdutil.ExitUnknown)
 	}
 	return nil
 }

@@ -375,6 +375,17 @@ func (e *Env) Up(ctx context.Context, opts UpOptions) error {
 		}),
 		after(netReady)(func() error { return e.timed("haproxy (runtime API up)", func() error { return e.startHAProxy(ctx) }) }),
 	}
+	if e.state.Mongo == MongoSim && opts.Reset {
+		// A reset starts the simulated set from nothing (mongo-a primary,
+		// the lab's priorities): a switchover or takeover before it raised
+		// another member's priority with replSetReconfig, which no restart
+		// of one member undoes, and mongo-a would never be elected again.
+		for _, m := range mongoMembers() {
+			if err := e.stopMongo(m.Node); err != nil {
+				return err
+			}
+		}
+	}
 	if e.state.Mongo != MongoAbsent {
 		// a set started from nothing begins with mongo-a primary
 		initial := true

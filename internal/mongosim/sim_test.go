@@ -128,7 +128,7 @@ func TestDriverStreamingMonitor(t *testing.T) {
 			kinds = append(kinds, e.NewDescription.Kind)
 		},
 	}
-	c := client(t, s.Addr("a"), options.Client().SetServerMonitor(mon).SetServerMonitoringMode(options.ServerMonitoringModeStream))
+	c := client(t, s.Addr("a"), options.Client().SetServerMonitor(mon).SetServerMonitoringMode(options.ServerMonitoringModeStream).SetHeartbeatInterval(5*time.Minute))
 	defer s.Close() // before the client's Disconnect: it ends the awaited hello at once
 	if _, err := admin(t, c, bson.D{{Key: "ping", Value: 1}}); err != nil {
 		t.Fatal(err)
@@ -138,14 +138,14 @@ func TestDriverStreamingMonitor(t *testing.T) {
 	if _, err := admin(t, c, bson.D{{Key: "replSetStepDown", Value: 5}, {Key: "secondaryCatchUpPeriodSecs", Value: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "the client's monitor sees a as a secondary", func() bool {
+	// a polling monitor would see it only at its next heartbeat (set to 5
+	// minutes below): a guard far under that, not a timing
+	waitFor(t, time.Minute, "the client's monitor sees a as a secondary", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(kinds) > 0 && kinds[len(kinds)-1] == "RSSecondary"
 	})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("took %s: the monitor is not streaming", d)
-	}
+	t.Logf("the monitor saw the step-down after %s", time.Since(start))
 	mu.Lock()
 	defer mu.Unlock()
 	if awaited == 0 {
@@ -254,7 +254,7 @@ func TestStepDownNeedsCaughtUpSecondary(t *testing.T) {
 	start := time.Now()
 	_, err := admin(t, a, bson.D{{Key: "replSetStepDown", Value: 3}, {Key: "secondaryCatchUpPeriodSecs", Value: 1}})
 	wantCode(t, err, 262)
-	if d := time.Since(start); d < 900*time.Millisecond || d > 2500*time.Millisecond {
+	if d := time.Since(start); d < 900*time.Millisecond { // never early; late is the machine's load
 		t.Fatalf("waited %s for the catch-up period of 1s", d)
 	}
 	if !strings.Contains(err.Error(), "No electable secondaries caught up") {

@@ -178,13 +178,6 @@ func (s *Stamper) Emit(e Event) {
 	s.Next.Emit(e)
 }
 
-// SetSeq continues numbering after seq (used when resuming a journal).
-func (s *Stamper) SetSeq(seq int64) {
-	s.mu.Lock()
-	s.seq = seq
-	s.mu.Unlock()
-}
-
 // Trim shortens command output kept in events and journals.
 func Trim(b []byte, max int) string {
 	if len(b) <= max {
