@@ -328,3 +328,30 @@ func TestBeforeRunHookOnErrorFail(t *testing.T) {
 		t.Errorf("b-chat running %v (expected the run to go on), hook failures %+v", l.svc.Running("b-chat"), rep.HookFailures)
 	}
 }
+
+// TestRunbookHooksAreValidatedAndLinted: a runbook's hooks are checked
+// when it is parsed (positions), and their hosts against the inventory.
+func TestRunbookHooksAreValidatedAndLinted(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte("name: r\neffect: none\nhooks:\n  before_run:\n    - {command: '', on_error: nope}\nsteps:\n  - {name: a, action: stop, select: {kinds: [chat]}}\n"))
+	for _, w := range []string{"bad.yaml:5:7: hooks.before_run[0]: command is required", `on_error "nope": expected stop, fail or continue`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("parse: %v; want %q", err, w)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("name: r\neffect: none\nhooks:\n  after_run:\n    - {command: 'true', host: nohost}\nsteps:\n  - {name: a, action: stop, select: {kinds: [chat]}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load("../inventory/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, _ := c.Lint(inv)
+	if !strings.Contains(errs.Error(), `runbook "r": hooks.after_run[0]: unknown host "nohost"`) {
+		t.Errorf("lint: %v", errs)
+	}
+}
