@@ -232,7 +232,7 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 				state = d.state
 			}
 			row := Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail, Brief: d.brief()}
-			if d.state == ServeOne || d.state == ServeSplit {
+			if d.state == ServeOne { // State is then the top consumer's site
 				row.Values = map[string]float64{"priority": float64(d.prio)}
 			}
 			l.Rows = append(l.Rows, row)

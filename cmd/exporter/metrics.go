@@ -261,8 +261,12 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		if len(sites) == 0 && l.Site != "" {
 			sites = []string{l.Site}
 		}
+		seen := map[string]bool{}
 		for _, site := range sites {
-			g(descLayerSite, 1, dep, l.Layer, site)
+			if !seen[site] { // a duplicate series would fail the whole scrape
+				seen[site] = true
+				g(descLayerSite, 1, dep, l.Layer, site)
+			}
 		}
 		switch l.Layer {
 		case checks.LayerMongoDB:
