@@ -214,6 +214,21 @@ func drillExporter(t *testing.T) {
 	if m, err := promQuery(prom, `sitectl_site_evidence_state{state="reachable"}`); err != nil || m["A|reachable"] != 1 || m["B|reachable"] != 1 {
 		t.Errorf("evidence state before the cut: %v (%v), want both sites reachable", m, err)
 	}
+	// every layer's own metrics, from the real lab
+	for q, ok := range map[string]func(map[string]float64) bool{
+		`sitectl_mongodb_primary_site`:                                   func(m map[string]float64) bool { return m["A|"] == 1 && len(m) == 1 },
+		`sitectl_mongodb_term > 0`:                                       func(m map[string]float64) bool { return len(m) == 1 },
+		`count(sitectl_mongodb_member_lag_seconds)`:                      func(m map[string]float64) bool { return m["|"] >= 1 },
+		`sitectl_activemq_top_consumer_priority{site="A"}`:               func(m map[string]float64) bool { return m["A|"] == 10 },
+		`sitectl_haproxy_server_state{site="A",state="up"}`:              func(m map[string]float64) bool { return m["A|up"] == 1 },
+		`count(sitectl_haproxy_server_sessions)`:                         func(m map[string]float64) bool { return m["|"] >= 2 },
+		`sitectl_service_state{site="A",service="chat",state="running"}`: func(m map[string]float64) bool { return m["A|running"] == 1 },
+		`count(sitectl_host_observation_duration_seconds)`:               func(m map[string]float64) bool { return m["|"] >= 2 },
+	} {
+		if m, err := promQuery(prom, q); err != nil || !ok(m) {
+			t.Errorf("Prometheus query %s: %v (%v)", q, m, err)
+		}
+	}
 
 	// A is lost: the verdict series leaves "one"
 	d.l.Fail("A")
