@@ -231,7 +231,11 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			case ServeSplit, ServeUnknown:
 				state = d.state
 			}
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail, Brief: d.brief()})
+			row := Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail, Brief: d.brief()}
+			if d.state == ServeOne { // State is then the top consumer's site
+				row.Values = map[string]float64{"priority": float64(d.prio)}
+			}
+			l.Rows = append(l.Rows, row)
 		}
 	}
 

@@ -108,7 +108,11 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 			if site == "" {
 				site = "?"
 			}
-			l.Rows = append(l.Rows, Row{Site: site, Name: b.Name + "/" + s.Name, State: s.Status.Raw, Detail: haproxyServerDetail(s), Brief: haproxyServerBrief(s)})
+			row := Row{Site: site, Name: b.Name + "/" + s.Name, State: s.Status.Raw, Detail: haproxyServerDetail(s), Brief: haproxyServerBrief(s)}
+			if s.Sessions >= 0 {
+				row.Values = map[string]float64{"sessions": float64(s.Sessions)}
+			}
+			l.Rows = append(l.Rows, row)
 		}
 		for _, name := range haproxySortedKeys(b.Servers) {
 			if !haproxyHasServer(v.traffic, name) {

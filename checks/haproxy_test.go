@@ -152,8 +152,8 @@ func TestHAProxyLayerTable(t *testing.T) {
 	rows, _ := haproxy.ParseStat(statCSV("be_cc/site_a DRAIN s=2", "be_cc/site_b UP backup"))
 	l := HAProxyLayer(haproxyInv(api, beCC), rows, nil)
 	want := []Row{
-		{Site: "A", Name: "be_cc/site_a", State: "DRAIN", Detail: "active; active draining: no new traffic (persistent sessions still reach it); 2 sessions", Brief: "active, 2 sess"},
-		{Site: "B", Name: "be_cc/site_b", State: "UP", Detail: "backup; backup serving: no active server is up; 0 sessions", Brief: "backup, 0 sess"},
+		{Site: "A", Name: "be_cc/site_a", State: "DRAIN", Detail: "active; active draining: no new traffic (persistent sessions still reach it); 2 sessions", Brief: "active, 2 sess", Values: map[string]float64{"sessions": 2}},
+		{Site: "B", Name: "be_cc/site_b", State: "UP", Detail: "backup; backup serving: no active server is up; 0 sessions", Brief: "backup, 0 sess", Values: map[string]float64{"sessions": 0}},
 	}
 	if !reflect.DeepEqual(l.Rows, want) {
 		t.Errorf("rows\n got %+v\nwant %+v", l.Rows, want)

@@ -672,6 +672,16 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 			row.State = strings.ToLower(m.StateStr)
 			row.Detail = memberDetail(m)
 			row.Brief = memberBrief(obs, m)
+			row.Values = map[string]float64{}
+			if m.StatusKnown {
+				row.Values["term"] = float64(m.Term)
+			}
+			if m.Lag != nil {
+				row.Values["lag_seconds"] = time.Duration(*m.Lag).Seconds()
+			}
+			if m.ConfigKnown && !m.ArbiterOnly {
+				row.Values["priority"] = m.Priority
+			}
 		}
 		if !m.Observed() && !(m.Member.Arbiter || m.ArbiterOnly) {
 			unobservedData = append(unobservedData, m.Member.Name)

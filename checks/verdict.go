@@ -61,6 +61,10 @@ type Row struct {
 	// column of a narrow screen (the board): "prio 2, health 1, lag 0s",
 	// "active, 3 sess", "up, top A@10 local". Empty when Detail is short.
 	Brief string `json:"brief,omitempty"`
+	// Values are the row's numbers for metrics (sitectl exporter):
+	// mongodb "term", "lag_seconds", "priority"; activemq "priority" (of
+	// the top consumer, whose site is State); haproxy "sessions".
+	Values map[string]float64 `json:"-"`
 }
 
 // Short is Brief, or Detail when there is no Brief.

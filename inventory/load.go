@@ -389,6 +389,13 @@ func (inv *Inventory) ApplyDefaults() {
 	if inv.HAProxy != nil {
 		setDur(&inv.HAProxy.Timeout, DefaultHAProxyTimeout)
 	}
+	if inv.Notify != nil {
+		for _, t := range inv.Notify.Targets {
+			if t != nil {
+				t.applyDefaults()
+			}
+		}
+	}
 }
 
 func setDur(d *Duration, def time.Duration) {

@@ -53,14 +53,22 @@ var schemaDocs = map[string]string{
 	"Broker.stomp":                   "host:port of the broker's STOMP connector.",
 	"HAProxy.runtime_api":            "unix:///path or tcp://host:port",
 	"HAProxyBackend.servers":         "Server name to site name.",
+	"Inventory.hooks":                "Commands run before and after every run and step (docs/operations.md).",
+	"Inventory.notify":               "Webhooks told of runs: Slack, Teams or generic JSON (docs/operations.md).",
+	"Hooks.before_step":              "Step name to the hooks run before it.",
+	"Hooks.after_step":               "Step name to the hooks run after it.",
+	"Hook.host":                      "An inventory host; default: the operator's machine.",
+	"NotifyTarget.header":            "One HTTP header, read like credentials: a file holding \"Name: value\", or username_env/password_env.",
 }
 
 // schemaEnums are the closed sets of values of some fields.
 var schemaEnums = map[string][]string{
-	"Site.role":       {string(Primary), string(Secondary)},
-	"Service.kind":    Kinds,
-	"Service.group":   {string(Core), string(Reporting)},
-	"Service.passive": {"stopped", "running"},
+	"Site.role":         {string(Primary), string(Secondary)},
+	"Service.kind":      Kinds,
+	"Service.group":     {string(Core), string(Reporting)},
+	"Service.passive":   {"stopped", "running"},
+	"Hook.on_error":     {"", HookStop, HookFail, HookContinue},
+	"NotifyTarget.kind": {NotifySlack, NotifyTeams, NotifyGeneric},
 }
 
 // Schema returns the JSON Schema (draft 2020-12) of an inventory file,

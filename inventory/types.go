@@ -59,6 +59,8 @@ type Inventory struct {
 	HAProxy    *HAProxy  `yaml:"haproxy"`
 	Failover   *Failover `yaml:"failover"` // how a site's loss is confirmed; optional
 	Runbooks   []string  `yaml:"runbooks"` // extra runbook files or directories, relative to this file
+	Hooks      *Hooks    `yaml:"hooks"`    // commands run before and after runs and steps; optional
+	Notify     *Notify   `yaml:"notify"`   // webhooks told of runs; optional
 
 	File   string `yaml:"-"` // the file it was loaded from
 	Digest string `yaml:"-"` // sha256 of the file's bytes

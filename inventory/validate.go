@@ -331,6 +331,12 @@ func (v *validator) inventory(inv *Inventory) {
 			v.fence(s, hosts)
 		}
 	}
+	if inv.Hooks != nil {
+		v.hooks(inv.Hooks, hosts)
+	}
+	if inv.Notify != nil {
+		v.notify(inv.Notify)
+	}
 }
 
 func (v *validator) failover(f *Failover, hosts map[string]*Host) {

@@ -212,6 +212,11 @@ func (c *Catalog) Lint(inv *inventory.Inventory) (errs Problems, warnings Proble
 		}
 	}
 	for _, rb := range c.All() {
+		if rb.Hooks != nil {
+			for _, e := range inventory.ValidateHooks(rb.Hooks, inv) {
+				errs = append(errs, &Problem{Pos: rb.at("hooks"), Msg: fmt.Sprintf("runbook %q: %s", rb.Name, e.Msg)})
+			}
+		}
 		for _, st := range rb.Steps {
 			if st == nil {
 				continue

@@ -60,6 +60,11 @@ type Engine struct {
 	// every record so far is on disk). Once it does, no task acts any
 	// more: an act the journal cannot record could not be resumed safely.
 	Journal func() error
+	// BeforeStep, when set, runs before a step's tasks (its before_step
+	// hooks): an error stops the step (its tasks fail with the error, as a
+	// failed step stops the run). AfterStep runs once its tasks ended.
+	BeforeStep func(ctx context.Context, s *Step) error
+	AfterStep  func(ctx context.Context, s *Step, ok bool)
 }
 
 // TaskResult is what happened to one task.
@@ -556,6 +561,21 @@ func (e *Engine) Run(ctx context.Context, p *Plan) *Result {
 				}
 				return
 			}
+			if e.BeforeStep != nil {
+				if err := e.BeforeStep(ctx, s); err != nil {
+					for _, t := range s.Tasks {
+						r := TaskResult{Task: t, ID: t.ID, Outcome: event.Failed, Observed: "not observed", Message: err.Error()}
+						e.emit(t, event.Event{Kind: event.StepEnd, Outcome: event.Failed, Message: err.Error()})
+						mu.Lock()
+						results[t.ID] = r
+						mu.Unlock()
+					}
+					mu.Lock()
+					stepOK[s.Name], stopped = false, true
+					mu.Unlock()
+					return
+				}
+			}
 			if len(s.Tasks) == 0 {
 				e.Sink.Emit(event.Event{Kind: event.Message, Step: s.Name, Message: fmt.Sprintf("nothing to do: step %s selects nothing on site %s", s.Name, s.Site)})
 			}
@@ -578,6 +598,9 @@ func (e *Engine) Run(ctx context.Context, p *Plan) *Result {
 				}()
 			}
 			twg.Wait()
+			if e.AfterStep != nil {
+				e.AfterStep(ctx, s, ok)
+			}
 			mu.Lock()
 			stepOK[s.Name] = ok
 			mu.Unlock()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sitectl/sitectl/checks"
@@ -59,6 +61,13 @@ type Operation struct {
 	// machine (nil: a local shell); commands for a named host go through
 	// Runner.
 	Fencer checks.HostRunner
+	// HooksDone are the hooks the runs this one resumes already ran (id ->
+	// run id, see HooksDone): they are journaled as skipped, not run again.
+	HooksDone map[string]string
+	// Notifier sends the run's notifications (inventory notify); nil:
+	// none. It never blocks the run: deliveries are retried in the
+	// background and waited for, within their deadline, at the end.
+	Notifier *Notifier
 }
 
 // LockMiss is a lock host whose copy of the run lock was not taken: it did
@@ -83,6 +92,11 @@ type Report struct {
 	Started         time.Time
 	RTO             time.Duration // start to the last successful verification
 	Warnings        []string
+	// HookFailures are the hooks that failed and made the run fail (a
+	// before_* hook that stopped it, or a failed after_* hook).
+	HookFailures []HookFailure
+	// Notifications are the deliveries of the run's notifications.
+	Notifications []Delivery
 }
 
 // RefusedError says a precondition refused the run; nothing was changed.
@@ -185,17 +199,43 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		}
 	}
 
+	// 4b. the run starts: run_started is sent, then the before_run hooks
+	// run: after the confirmation, before the first act (the fence of a
+	// disaster takeover included)
+	r.notifyStart(ctx)
+	if fails := r.failing(r.runHooks(ctx, inventory.HookBeforeRun, nil, "")); len(fails) > 0 {
+		if ctx.Err() != nil {
+			r.notifyEnd(ctx, event.Cancelled, "cancelled in a before_run hook, before anything changed")
+			r.finish(event.Cancelled, "cancelled in a before_run hook, before anything changed")
+			return rep, &OutcomeError{Outcome: event.Cancelled, RunID: o.RunID, Msg: "cancelled in a before_run hook, before anything changed"}
+		}
+		if f := stops(fails); f != nil {
+			rep.HookFailures = fails
+			ref := &RefusedError{Reason: "a before_run hook stopped the run before anything changed: " + f.Msg,
+				Hint: "fix the hook or the cause, then re-run; or set on_error: continue on the hook (inventory or runbook hooks)"}
+			r.notifyEnd(ctx, event.Refused, ref.Error())
+			r.finish(event.Refused, ref.Error())
+			return rep, ref
+		}
+		r.hookMu.Lock() // on_error: fail: the run goes on, and fails at its end
+		r.hookFails = append(r.hookFails, fails...)
+		r.hookMu.Unlock()
+	}
+
 	// 5. fence a lost site before anything of this one starts
 	if o.Mode == Execute && r.disaster != nil {
 		if err := r.fence(ctx, r.disaster); err != nil {
-			r.finish(event.Failed, err.Error())
-			return rep, &OutcomeError{Outcome: event.Failed, RunID: o.RunID, Msg: err.Error()}
+			outcome, msg := r.afterHooks(ctx, event.Failed, err.Error())
+			r.notifyEnd(ctx, outcome, msg)
+			r.finish(outcome, msg)
+			return rep, &OutcomeError{Outcome: outcome, RunID: o.RunID, Msg: msg}
 		}
 	}
 
 	// 6. execute
 	r.bindDrivers(rep.Before)
 	eng := &Engine{Runner: o.Runner, Sink: r.st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint}
+	eng.BeforeStep, eng.AfterStep = r.stepHooks()
 	if r.jw != nil {
 		eng.Journal = r.jw.Err // a lost journal record stops the run before its next act
 	}
@@ -216,12 +256,17 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		}
 	}
 	if refusal != nil {
+		r.runHooks(ctx, inventory.HookAfterRun, nil, event.Refused) // a plan shows them
 		r.finish(event.Refused, refusal.Error())
 		return rep, refusal
 	}
 	if outcome == event.OK && o.Mode == Execute {
 		r.recordMove(ctx)
 	}
+	// 9. the after_run and on_failure hooks, then the notifications: a
+	// failed after_* hook makes the run's exit non-zero, and says so
+	outcome, msg = r.afterHooks(ctx, outcome, msg)
+	r.notifyEnd(ctx, outcome, msg)
 	r.finish(outcome, msg)
 	switch outcome {
 	case event.OK, event.Planned, event.Skipped:
@@ -245,6 +290,35 @@ type running struct {
 	st       *event.Stamper
 	jw       *journal.Writer
 	disaster *checks.SiteStatus // the lost site a disaster takeover fences
+
+	hookMu    sync.Mutex
+	hookFails []HookFailure // step hooks that failed (stop or fail)
+	notifying atomic.Bool   // run_started sent: step_failed and run_ended follow
+}
+
+// afterHooks runs the after_run hooks (and on_failure when the run did
+// not end ok) and folds every failed hook of the run into its outcome: an
+// ok run with a failed hook fails, and its message names the hook.
+func (r *running) afterHooks(ctx context.Context, outcome event.Outcome, msg string) (event.Outcome, string) {
+	if r.o.Mode == Execute && outcome == event.Cancelled {
+		ctx = context.WithoutCancel(ctx) // an on_failure hook still runs, within its own timeout
+	}
+	fails := r.failing(r.runHooks(ctx, inventory.HookAfterRun, nil, outcome))
+	if r.o.Mode != Execute || !outcome.Succeeded() {
+		fails = append(fails, r.failing(r.runHooks(ctx, inventory.HookOnFailure, nil, outcome))...)
+	}
+	r.hookMu.Lock()
+	fails = append(r.hookFails, fails...)
+	r.hookMu.Unlock()
+	r.rep.HookFailures = append(r.rep.HookFailures, fails...)
+	if len(fails) == 0 {
+		return outcome, msg
+	}
+	if outcome == event.OK {
+		outcome = event.Failed
+		msg += " (the runbook itself succeeded)"
+	}
+	return outcome, hookSummary(msg, fails)
 }
 
 func (r *running) emit(e event.Event) { r.st.Emit(e) }
@@ -300,6 +374,9 @@ func (o *Operation) start() (*running, error) {
 		r.jw = jw
 		rep.JournalPath = jw.Path()
 		sink = event.Tee(jw, o.Sink)
+	}
+	if o.Notifier != nil && o.Mode == Execute {
+		sink = event.Tee(sink, event.SinkFunc(func(e event.Event) { r.notifyStep(context.Background(), e) }))
 	}
 	r.st = &event.Stamper{RunID: o.RunID, Now: o.Clock.Now, Next: sink}
 	info := o.Info

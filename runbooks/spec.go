@@ -48,6 +48,8 @@ type Runbook struct {
 	Scope       string      `yaml:"scope"`  // core, reporting, all
 	Effect      string      `yaml:"effect"` // activate, deactivate, none
 	Steps       []*StepSpec `yaml:"steps"`
+	// Hooks of this runbook, run after the inventory's (docs/operations.md).
+	Hooks *inventory.Hooks `yaml:"hooks"`
 
 	Source  string `yaml:"-"` // file name, or "builtin:<name>.yaml"
 	Builtin bool   `yaml:"-"`
@@ -286,6 +288,14 @@ func (rb *Runbook) validate() Problems {
 			} else if a == st.Name {
 				add(st.Pos, "step %q comes after itself", st.Name)
 			}
+		}
+	}
+	if rb.Hooks != nil {
+		for _, e := range inventory.ValidateHooks(rb.Hooks, nil) {
+			if e.Pos.File == "" {
+				e.Pos = rb.at("hooks")
+			}
+			ps = append(ps, e)
 		}
 	}
 	if cyc := findCycle(rb.Steps); cyc != "" {

@@ -12,6 +12,11 @@
 #                   runner relies on on every host
 #   chromium        the HTML run report is rendered headless and screenshotted
 #                   (cmd/report, internal/lab: TestHTMLReport*)
+#   prometheus      promtool tests docs/alerts.yaml (cmd/exporter: TestAlertRules);
+#                   the lab drill scrapes sitectl exporter with a real Prometheus
+#                   (internal/lab: TestDrillExporter). Its services (and the
+#                   recommended node exporter's) are kept from starting, and
+#                   disabled under systemd: the tests start their own, on loopback
 #   bash-completion, man-db, dpkg
 #                   the .deb check (scripts/check-deb.sh): installs the
 #                   package, asks bash for a completion, finds the man pages
@@ -21,7 +26,7 @@
 # advisories; they are linked into /usr/share/activemq/lib/extra/.
 set -euo pipefail
 
-packages=(openssh-server haproxy activemq libxstream-java libjettison-java tmux iproute2 nftables procps coreutils curl chromium bash-completion man-db dpkg)
+packages=(openssh-server haproxy activemq libxstream-java libjettison-java tmux iproute2 nftables procps coreutils curl chromium prometheus bash-completion man-db dpkg)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-test-deps: must run as root" >&2
@@ -67,6 +72,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     installed "$p" || fail "$p is still not installed"
   done
   echo "install-test-deps: installed ${missing[*]}"
+
+  # prometheus and prometheus-node-exporter would listen on every
+  # interface at boot: the tests start their own Prometheus on loopback
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    for unit in prometheus.service prometheus-node-exporter.service; do
+      if systemctl is-enabled --quiet "$unit" 2>/dev/null || systemctl is-active --quiet "$unit"; then
+        systemctl disable --now "$unit" >>"$log" 2>&1 || true
+      fi
+    done
+  fi
 
   # If installing openssh-server started or enabled the system sshd
   # anyway, stop and disable it: the tests need no system sshd, and one

@@ -129,6 +129,7 @@ func boardRun(ctx context.Context, opts *Options) error {
 					return cmdutil.AcquireLock(ctx, f, inv, runPool, runID, "")
 				}
 				op.Moves = cmdutil.Moves(inv, runPool)
+				op.Notifier = runbooks.NewNotifier(inv, f.Getenv)
 			}
 			_, err := op.Run(ctx)
 			err = cmdutil.RedactError(err, f.Redact)

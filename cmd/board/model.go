@@ -49,12 +49,9 @@ type Deps struct {
 	Grace time.Duration
 }
 
-// MinTimeout is the shortest default deadline of one refresh: an SSH
-// command on a live host can take a second when the operator's machine is
-// busy, and a refresh cut shorter than that would show live hosts as not
-// answering on every refresh. With --interval under 1.67s a refresh may
-// therefore outlast the interval; the next one then starts at once.
-const MinTimeout = 1500 * time.Millisecond
+// MinTimeout is the shortest default deadline of one refresh
+// (checks.MinRefreshTimeout, shared with the exporter).
+const MinTimeout = checks.MinRefreshTimeout
 
 // StaleAfter is the number of failed refreshes after which shown values are
 // marked stale.
@@ -88,15 +85,6 @@ func (a action) label() string {
 		return "plan " + a.Runbook
 	}
 	return a.Runbook
-}
-
-// sinceEntry is when the board first saw a service in its current state.
-// Initial: it was already in that state at the board's first observation,
-// so it has been so at least since then.
-type sinceEntry struct {
-	State   checks.State
-	At      time.Time
-	Initial bool
 }
 
 // hostEntry is the last good observation of a host and when it was made.
@@ -168,8 +156,8 @@ type Model struct {
 	fails      int
 	lastErr    error
 	inFlight   bool
-	hosts      map[string]hostEntry  // site/host -> last reachable observation
-	since      map[string]sinceEntry // site/host/service -> state and since when
+	hosts      map[string]hostEntry // site/host -> last reachable observation
+	since      checks.Since         // site/host/service -> state and since when
 	lockHolder string
 
 	// confirmation
@@ -189,16 +177,17 @@ func New(ctx context.Context, d Deps) Model {
 	if d.Interval <= 0 {
 		d.Interval = 2 * time.Second
 	}
+	timeout, grace := checks.RefreshDefaults(d.Interval)
 	if d.Timeout <= 0 {
-		d.Timeout = max(d.Interval*9/10, MinTimeout)
+		d.Timeout = timeout
 	}
 	if d.Grace <= 0 {
-		d.Grace = time.Second
+		d.Grace = grace
 	}
 	if d.Redact == nil {
 		d.Redact = func(s string) string { return s }
 	}
-	return Model{deps: d, ctx: ctx, width: 80, height: 24, keys: defaultKeys(), st: newStyles(), hosts: map[string]hostEntry{}, since: map[string]sinceEntry{}, inFlight: true}
+	return Model{deps: d, ctx: ctx, width: 80, height: 24, keys: defaultKeys(), st: newStyles(), hosts: map[string]hostEntry{}, since: checks.Since{}, inFlight: true}
 }
 
 // Init starts the first refresh.
@@ -207,21 +196,11 @@ func (m Model) Init() tea.Cmd {
 }
 
 func (m Model) refreshCmd() tea.Cmd {
-	obs, timeout, grace, now, parent := m.deps.Observe, m.deps.Timeout, m.deps.Grace, m.deps.Now, m.ctx
+	r := checks.Refresher{Observe: m.deps.Observe, Timeout: m.deps.Timeout, Grace: m.deps.Grace, Now: m.deps.Now}
+	parent := m.ctx
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(parent, timeout)
-		defer cancel()
-		start := time.Now()
-		ch := make(chan checks.Snapshot, 1)
-		go func() { ch <- obs(ctx) }()
-		select {
-		case s := <-ch:
-			return refreshMsg{snap: s, at: now(), took: time.Since(start)}
-		case <-time.After(timeout + grace):
-			return refreshMsg{err: fmt.Errorf("refresh did not finish within %s", timeout+grace), at: now(), took: time.Since(start)}
-		case <-parent.Done():
-			return refreshMsg{err: parent.Err(), at: now(), took: time.Since(start)}
-		}
+		res := r.Once(parent)
+		return refreshMsg{snap: res.Snap, err: res.Err, at: res.At, took: res.Took}
 	}
 }
 
@@ -241,7 +220,7 @@ func (m Model) lockCmd() tea.Cmd {
 // last one (at once if that took longer), so a slow refresh does not push
 // every later one back.
 func (m Model) tickCmd(took time.Duration) tea.Cmd {
-	wait := max(m.deps.Interval-took, 0)
+	wait := checks.NextRefresh(m.deps.Interval, took)
 	return tea.Tick(wait, func(time.Time) tea.Msg { return tickMsg{} })
 }
 
@@ -327,18 +306,9 @@ func (m *Model) applyRefresh(msg refreshMsg) {
 				continue
 			}
 			m.hosts[s.Site+"/"+h.Host] = hostEntry{Host: h, At: msg.at}
-			for _, svc := range h.Services {
-				k := s.Site + "/" + h.Host + "/" + svc.Service
-				e, seen := m.since[k]
-				switch {
-				case !seen:
-					m.since[k] = sinceEntry{State: svc.State, At: msg.at, Initial: true}
-				case e.State != svc.State:
-					m.since[k] = sinceEntry{State: svc.State, At: msg.at}
-				}
-			}
 		}
 	}
+	m.since.Update(msg.snap, msg.at)
 }
 
 // Stale reports whether the shown values are older than StaleAfter failed

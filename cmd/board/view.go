@@ -364,7 +364,7 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 // as the board has seen: "3m" since a change it saw, "≥3m" when it was
 // already so at the board's first look.
 func (m Model) sinceLabel(now time.Time, site, host string, svc checks.ServiceStatus) string {
-	e, ok := m.since[site+"/"+host+"/"+svc.Service]
+	e, ok := m.since[checks.SinceKey(site, host, svc.Service)]
 	if !ok || e.State != svc.State {
 		return ""
 	}

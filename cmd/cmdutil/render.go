@@ -126,6 +126,20 @@ func (r *TextRenderer) Emit(e event.Event) {
 		if e.Outcome == event.Failed && e.Hint != "" {
 			fmt.Fprintf(w, "            %s\n", e.Hint)
 		}
+	case event.Hook:
+		fmt.Fprintf(w, "%s hook %s\n", r.paint(e.Outcome, "•"), e.Message)
+		if e.Outcome == event.Failed && e.Hint != "" {
+			fmt.Fprintf(w, "            %s\n", e.Hint)
+		}
+		if r.Verbose {
+			if s := strings.TrimSpace(e.Stdout); s != "" {
+				fmt.Fprintf(w, "      stdout: %s\n", indent(s))
+			}
+		}
+	case event.Notify:
+		if e.Outcome != event.OK || r.Verbose {
+			fmt.Fprintf(w, "%s %s\n", r.paint(e.Outcome, "•"), e.Message)
+		}
 	case event.Lock:
 		if r.Verbose || strings.Contains(e.Message, "failed") {
 			fmt.Fprintf(w, "  lock: %s\n", e.Message)

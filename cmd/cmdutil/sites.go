@@ -117,7 +117,21 @@ func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 	if inv.ActiveMQ != nil {
 		creds = append(creds, inv.ActiveMQ.Credentials)
 	}
+	if inv.Notify != nil {
+		for _, t := range inv.Notify.Targets {
+			if t != nil {
+				creds = append(creds, t.Header) // the header's value, and the URL below
+			}
+		}
+	}
 	var out []string
+	if inv.Notify != nil {
+		for _, t := range inv.Notify.Targets {
+			if t != nil && t.URL != "" {
+				out = append(out, t.URL) // a webhook URL is a credential (Slack, Teams)
+			}
+		}
+	}
 	for _, c := range creds {
 		if c == nil {
 			continue

@@ -179,6 +179,23 @@ func Write(w io.Writer, rep *runbooks.Report, offline bool) {
 			}
 		}
 	}
+	if hooks := p.Hooks(); len(hooks) > 0 {
+		fmt.Fprintf(w, "\nHooks (%d; docs/operations.md):\n", len(hooks))
+		for _, h := range hooks {
+			point := h.Point
+			if h.Step != "" {
+				point += " " + h.Step
+			}
+			host := "this machine"
+			if h.Host != "" {
+				host = h.Host
+			}
+			fmt.Fprintf(w, "  %-28s %q on %s (%s hooks; timeout %s; on error: %s)\n", point, h.Name, host, h.Source, h.Timeout, h.OnError)
+			if h.Name != h.Command {
+				fmt.Fprintf(w, "      command: %s\n", h.Command)
+			}
+		}
+	}
 	c := rep.Result.Counts()
 	nobs := 0
 	for _, t := range p.Tasks() {
@@ -285,6 +302,7 @@ func writeJSON(w io.Writer, rep *runbooks.Report, offline bool) error {
 	out := map[string]any{
 		"runbook": rep.Plan.Runbook.Name, "site": rep.Plan.Site, "offline": offline,
 		"inventory": rep.Plan.Inventory.File, "steps": steps, "warnings": rep.Warnings,
+		"hooks": rep.Plan.Hooks(),
 	}
 	if !offline {
 		out["before"] = rep.Before

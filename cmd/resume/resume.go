@@ -106,7 +106,8 @@ func resumeRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	ro := &run.Options{F: f, Runbook: info.Runbook, Site: info.Site, Yes: opts.Yes, ResumeOf: info.ID, Args: os.Args[1:],
-		Reason: info.Reason, Force: info.Reason != "" && hasForce(info.Args), InventoryChanged: changedInv}
+		Reason: info.Reason, Force: info.Reason != "" && hasForce(info.Args), InventoryChanged: changedInv,
+		HooksDone: runbooks.HooksDone(old.Events)}
 	return run.Run(ctx, ro)
 }
 

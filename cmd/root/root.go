@@ -9,6 +9,7 @@ import (
 	boardCmd "github.com/sitectl/sitectl/cmd/board"
 	checkCmd "github.com/sitectl/sitectl/cmd/check"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	exporterCmd "github.com/sitectl/sitectl/cmd/exporter"
 	inventoryCmd "github.com/sitectl/sitectl/cmd/inventory"
 	journalCmd "github.com/sitectl/sitectl/cmd/journal"
 	manCmd "github.com/sitectl/sitectl/cmd/man"
@@ -58,6 +59,7 @@ Start with:
 		checkCmd.NewCmdCheck(f, nil),
 		statusCmd.NewCmdStatus(f, nil),
 		boardCmd.NewCmdBoard(f, nil),
+		exporterCmd.NewCmdExporter(f, nil),
 		runbookCmd.NewCmdRunbook(f),
 		inventoryCmd.NewCmdInventory(f),
 		journalCmd.NewCmdJournal(f),

@@ -31,6 +31,9 @@ type Options struct {
 	// InventoryChanged (set by `sitectl resume --inventory-changed`) says
 	// how the inventory differs from the resumed run's; journaled.
 	InventoryChanged string
+	// HooksDone (set by `sitectl resume`): the hooks the resumed runs
+	// already ran, by id, with the run that ran them.
+	HooksDone map[string]string
 
 	// Disaster promotion of the site's MongoDB member by forced reconfig:
 	// its own flag, the lost site stated fenced, and the site name typed
@@ -165,7 +168,9 @@ func Run(ctx context.Context, opts *Options) error {
 		Lock: func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
 			return cmdutil.AcquireLock(ctx, f, inv, pool, runID, opts.ResumeOf)
 		},
-		Moves: cmdutil.Moves(inv, pool),
+		Moves:     cmdutil.Moves(inv, pool),
+		HooksDone: opts.HooksDone,
+		Notifier:  runbooks.NewNotifier(inv, f.Getenv),
 	}
 	if opts.ForcePromoteMongo {
 		typed := opts.ConfirmSite
@@ -236,6 +241,16 @@ func finish(f *cmdutil.Factory, rep *runbooks.Report, err error) error {
 		w := f.IO.ErrOut
 		if rep.Result != nil && rep.RTO > 0 {
 			fmt.Fprintf(w, "measured RTO: %s (start to last verification)\n", rep.RTO.Round(1e6))
+		}
+		for _, h := range rep.HookFailures {
+			fmt.Fprintf(w, "HOOK FAILED: %s\n", h.Msg)
+		}
+		for _, d := range rep.Notifications {
+			if d.OK {
+				fmt.Fprintf(w, "notified %s: %s (%s, attempt %d)\n", d.Target, d.Event, d.Kind, d.Attempts)
+			} else {
+				fmt.Fprintf(w, "NOT NOTIFIED %s: %s (%s) after %d attempts: %s\n", d.Target, d.Event, d.Kind, d.Attempts, d.Error)
+			}
 		}
 		if rep.JournalPath != "" {
 			fmt.Fprintf(w, "journal: %s   report: sitectl report %s\n", rep.JournalPath, rep.RunID)

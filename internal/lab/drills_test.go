@@ -367,6 +367,8 @@ func TestDrills(t *testing.T) {
 	t.Run("10-site-loss-evidence", drillSiteLoss)
 	t.Run("11-dead-service-switchover", drillDeadServiceSwitchover)
 	t.Run("11-dead-service-renounce", drillDeadServiceRenounce)
+	t.Run("12-exporter-prometheus", drillExporter)
+	t.Run("12-hooks-notify", drillHooksNotify)
 	t.Run("5-mongodb-scenarios", drillMongo) // last: a forced reconfig is undone by restarting every member
 }
 

@@ -25,6 +25,14 @@ const (
 	Message     Kind = "message"      // free-form note (warnings, operator reason, …)
 	Evidence    Kind = "evidence"     // a site's loss verdict (Site; Action before, disaster or after) and its evidence rows (Lines)
 	Fence       Kind = "fence"        // a lost site fenced (Site, Command, ExitCode, Outcome), or why not
+	// Hook is a hook that ran (or would run, or was skipped on resume):
+	// Task is its id, Action its point (before_run, after_step, …), Step
+	// the step of a step hook, Host where it ran ("" this machine).
+	Hook Kind = "hook"
+	// Notify is a notification's delivery: Task the target's name, Action
+	// the notification event (run_started, …), Attempt the attempts made,
+	// Outcome ok or failed (never fatal to the run).
+	Notify Kind = "notify"
 	// Progress is transient: a task still acting or waiting for its state
 	// (what it waits for, what it last observed, its Deadline). It is
 	// neither numbered (Seq 0) nor journaled; renderers show it live.

@@ -181,3 +181,7 @@ func Find(dir, idOrPrefix string) (string, error) {
 	}
 	return "", &AmbiguousError{Prefix: q, Candidates: matches}
 }
+
+// IDs lists the run ids in dir's runs directory, oldest first (ids made by
+// NewRunID sort by their start), without reading the journals.
+func IDs(dir string) ([]string, error) { return runIDs(dir) }
