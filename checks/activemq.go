@@ -116,6 +116,9 @@ type amqDecision struct {
 	prio   int
 	detail string
 	local  bool // the winner is a local consumer (not a bridge)
+	// inferred: a winner is a bridge to a broker that could not be
+	// observed; its site is assumed from the inventory
+	inferred bool
 	// candidates, highest priority first
 	cands []amqCandidate
 }
@@ -258,13 +261,16 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 	}
 
 	serving := map[string][]string{} // site → "broker/queue"
-	var unknownParts, noneParts []string
+	var unknownParts, noneParts, assumed []string
 	for _, d := range decisions {
 		where := d.broker + "/" + d.queue
 		switch d.state {
 		case ServeOne, ServeSplit:
 			for _, s := range d.sites {
 				serving[s] = append(serving[s], where)
+			}
+			if d.inferred {
+				assumed = append(assumed, where)
 			}
 		case ServeUnknown:
 			unknownParts = append(unknownParts, where+": "+d.detail)
@@ -322,6 +328,12 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 		}
 	}
 
+	if len(assumed) > 0 && (l.State == ServeOne || l.State == ServeSplit) {
+		// A bridge whose far broker did not answer may be a dead broker's
+		// bridge, kept until its inactivity timeout: not proof of service.
+		l.Unverified = true
+		l.Notes = append(l.Notes, fmt.Sprintf("unverified: on %s the top consumer is a bridge to a broker that could not be observed; its site is assumed from the inventory (a dead broker's bridge lingers until its inactivity timeout), so this layer alone never makes the verdict SPLIT", strings.Join(assumed, ", ")))
+	}
 	l.Notes = append(l.Notes, e.trapNotes(up, &l)...)
 	l.Notes = append(l.Notes, e.observationNotes(up)...)
 	if n := e.scenario(up, downBrokers, unobserved, l); n != "" {
@@ -384,6 +396,9 @@ func (e *amqEval) decide(b *inventory.Broker, q string, localOnly bool) amqDecis
 		}
 		if c.c.Network {
 			local = false
+		}
+		if c.inferred {
+			d.inferred = true
 		}
 		if len(c.sites) == 0 {
 			unknown = append(unknown, c.label()+": "+c.why)

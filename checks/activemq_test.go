@@ -79,6 +79,9 @@ type synth struct {
 	malformed  int  // malformed consumer advisories on amq1's queue
 	unknownCon bool // amq1's first consumer has no ConnectionInfo
 	queues     []string
+	// staleBridge: a broker that is down still has its bridge consumers on
+	// the other one (kept until the bridge's inactivity timeout)
+	staleBridge bool
 }
 
 // sc is one consumer: of a site ("A", "B", "X" unmatched), on broker 1 or 2.
@@ -123,7 +126,7 @@ func (s synth) build() (*inventory.Inventory, []*activemq.BrokerObservation) {
 		// the other broker mirrors it through the bridge (conduit: one
 		// bridge consumer per queue, the first remote consumer's priority)
 		j := 1 - i
-		if s.link && running(i) && running(j) && len(bridgesOf(obs[j].Queue(q))) == 0 {
+		if s.link && (running(i) || s.staleBridge) && running(j) && len(bridgesOf(obs[j].Queue(q))) == 0 {
 			p := c.prio
 			if s.decrease {
 				p = -5
@@ -216,6 +219,8 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 			checks.ServeOne, "A", []string{"broker amq2 could not be observed, but amq1 shows it bridged", "not recognised"}, "", "", ""},
 		{"AMQ-2 unreadable and its consumers may win", synth{amq2: "auth", consumers: []sc{{"A", 1, 5, ""}, {"B", 2, 10, ""}}, link: true},
 			checks.ServeUnknown, "", nil, "broker amq2 could not be observed (activemq broker amq2 (stomp 10.0.0.2:61613): auth", "", ""},
+		{"AMQ-1 down, its bridge still on AMQ-2: A only through that bridge, unverified", synth{amq1: "down", consumers: []sc{a10, b5}, link: true, staleBridge: true},
+			checks.ServeOne, "A", []string{"unverified: on amq2/CC.Q the top consumer is a bridge to a broker that could not be observed"}, "", "", ""},
 		{"AMQ-2 timing out without a bridge", synth{amq2: "timeout", consumers: []sc{a10}},
 			checks.ServeUnknown, "", nil, "shows no network bridge to it, so it may serve its own consumers", "", ""},
 		{"two sites tie at the top priority", synth{consumers: []sc{{"A", 1, 10, ""}, {"B", 1, 10, ""}}},
@@ -240,6 +245,9 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 				t.Fatalf("want %s %q, got\n%s", tt.state, tt.site, dump)
 			}
 			notes := strings.Join(l.Notes, "\n")
+			if want := strings.Contains(strings.Join(tt.notes, "\n"), "unverified:"); l.Unverified != want {
+				t.Errorf("Unverified %v, want %v:\n%s", l.Unverified, want, dump)
+			}
 			for _, n := range tt.notes {
 				if !strings.Contains(notes, n) {
 					t.Errorf("notes lack %q:\n%s", n, dump)

@@ -39,6 +39,12 @@ type LayerVerdict struct {
 	Fix    string   `json:"fix,omitempty"` // the exact command that would fix it
 	Rows   []Row    `json:"rows,omitempty"`
 	Notes  []string `json:"notes,omitempty"` // scenario recognised, warnings
+	// Unverified: the site(s) this layer names rest on something that could
+	// not be observed (a bridge to a broker that did not answer: its
+	// consumers there are assumed, and a dead broker's bridge lingers until
+	// its inactivity timeout). Combine never calls SPLIT on such a vote
+	// alone: when it is the only disagreement, the verdict is UNKNOWN.
+	Unverified bool `json:"unverified,omitempty"`
 	// Neutral: the layer is healthy and does not care which site serves
 	// (a writable MongoDB primary when mongodb.primary_follows_active is
 	// off). Combine does not count its site.
@@ -89,27 +95,41 @@ func (v Verdict) Serves(site string) bool { return v.State == ServeOne && v.Site
 
 // Combine folds layer verdicts into one. A layer that could not be observed
 // makes the whole verdict unknown (never healthy); layers that name
-// different sites, or a layer that is split, make it split.
+// different sites, or a layer that is split, make it split, unless the
+// disagreement rests only on an unverified layer (LayerVerdict.Unverified):
+// then it is unknown.
 func Combine(layers []LayerVerdict) Verdict {
 	v := Verdict{Layers: layers}
-	var unknown, split, none, partial []string
+	var unknown, split, none, partial, unverified []string
 	serving := map[string][]string{}
+	verified := map[string]bool{} // sites named by a verified layer
 	for _, l := range layers {
+		if l.Unverified && (l.State == ServeOne || l.State == ServePartial || l.State == ServeSplit) && !l.Neutral {
+			unverified = append(unverified, l.Layer)
+		} else if (l.State == ServeOne || l.State == ServePartial) && !l.Neutral && l.Site != "" {
+			verified[l.Site] = true
+		}
 		switch l.State {
 		case ServeUnknown:
 			unknown = append(unknown, l.Layer)
 		case ServeSplit:
+			if l.Unverified {
+				for _, s := range l.Sites {
+					serving[s] = append(serving[s], l.Layer+" (unverified)")
+				}
+				break
+			}
 			split = append(split, l.Layer)
 		case ServeNone:
 			none = append(none, l.Layer)
 		case ServePartial:
 			partial = append(partial, l.Layer)
 			if !l.Neutral && l.Site != "" {
-				serving[l.Site] = append(serving[l.Site], l.Layer+" (partly)")
+				serving[l.Site] = append(serving[l.Site], l.Layer+" (partly)"+unverifiedMark(l))
 			}
 		case ServeOne:
 			if !l.Neutral {
-				serving[l.Site] = append(serving[l.Site], l.Layer)
+				serving[l.Site] = append(serving[l.Site], l.Layer+unverifiedMark(l))
 			}
 		}
 		if l.Fix != "" && l.State != ServeOne {
@@ -122,6 +142,15 @@ func Combine(layers []LayerVerdict) Verdict {
 	}
 	sort.Strings(sites)
 	switch {
+	case len(split) == 0 && len(sites) > 1 && len(verified) <= 1 && len(unverified) > 0:
+		// the layers disagree only through what could not be verified
+		v.State = ServeUnknown
+		var parts []string
+		for _, s := range sites {
+			parts = append(parts, fmt.Sprintf("%s per %s", s, strings.Join(serving[s], ", ")))
+		}
+		v.Summary = "UNKNOWN: cannot tell who serves: the layers disagree (" + strings.Join(parts, "; ") + "), but " +
+			strings.Join(unverified, ", ") + " rests on what could not be observed"
 	case len(split) > 0 || len(sites) > 1:
 		v.State = ServeSplit
 		var parts []string
@@ -160,6 +189,13 @@ func Combine(layers []LayerVerdict) Verdict {
 		}
 	}
 	return v
+}
+
+func unverifiedMark(l LayerVerdict) string {
+	if l.Unverified {
+		return " (unverified)"
+	}
+	return ""
 }
 
 // ServicesLayer turns observed sites into the services layer's verdict.

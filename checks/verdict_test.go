@@ -118,3 +118,34 @@ func TestCombineNeutralLayer(t *testing.T) {
 		t.Errorf("no writable primary must not pass: %s", v.State)
 	}
 }
+
+// A layer whose site rests on what could not be observed (a bridge to a
+// broker that did not answer) never makes the verdict SPLIT alone: a site
+// being lost reads UNKNOWN, not "both sites serve". A verified
+// disagreement stays SPLIT, and an unverified vote that agrees counts.
+func TestCombineUnverifiedLayer(t *testing.T) {
+	one := func(layer, site string) LayerVerdict { return LayerVerdict{Layer: layer, State: ServeOne, Site: site} }
+	unv := LayerVerdict{Layer: "activemq", State: ServeOne, Site: "A", Unverified: true}
+	cases := []struct {
+		name    string
+		layers  []LayerVerdict
+		state   string
+		site    string
+		summary string
+	}{
+		{"only the unverified layer disagrees", []LayerVerdict{one("services", "B"), unv, one("haproxy", "B")}, ServeUnknown, "",
+			"UNKNOWN: cannot tell who serves: the layers disagree (A per activemq (unverified); B per services, haproxy), but activemq rests on what could not be observed"},
+		{"a verified disagreement is still split", []LayerVerdict{one("services", "B"), unv, one("haproxy", "A")}, ServeSplit, "", "SPLIT: the layers disagree: A per activemq (unverified), haproxy; B per services"},
+		{"an unverified vote that agrees counts", []LayerVerdict{one("services", "A"), unv, one("haproxy", "A")}, ServeOne, "A", "site A serves traffic"},
+		{"an unverified split layer alone", []LayerVerdict{one("services", "B"), {Layer: "activemq", State: ServeSplit, Sites: []string{"A", "B"}, Unverified: true}}, ServeUnknown, "", "activemq rests on what could not be observed"},
+		{"the same without the mark is split", []LayerVerdict{one("services", "B"), {Layer: "activemq", State: ServeOne, Site: "A"}, one("haproxy", "B")}, ServeSplit, "", "SPLIT"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Combine(tc.layers)
+			if v.State != tc.state || v.Site != tc.site || !strings.Contains(v.Summary, tc.summary) {
+				t.Errorf("got %s %q %q, want %s %q %q", v.State, v.Site, v.Summary, tc.state, tc.site, tc.summary)
+			}
+		})
+	}
+}
