@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/cmd/internal/runexec"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -102,7 +102,6 @@ func boardRun(ctx context.Context, opts *Options) error {
 	if f.Getenv("NO_COLOR") != "" || f.Getenv("TERM") == "dumb" {
 		lipgloss.SetColorProfile(termenv.Ascii)
 	}
-	who, hostname := cmdutil.Who(f)
 	run := func(mode runbooks.Mode) RunFunc {
 		return func(ctx context.Context, rb, site string, sink event.Sink) error {
 			if errs, _ := cat.Lint(inv); len(errs) > 0 {
@@ -115,23 +114,11 @@ func boardRun(ctx context.Context, opts *Options) error {
 			defer netwatch.FromContext(ctx).Close()
 			runPool := f.Pool(inv)
 			defer runPool.Close()
-			op := &runbooks.Operation{
-				Inventory: inv, Catalog: cat, Runbook: rb, Site: site, Mode: mode,
-				Info:       event.RunInfo{User: who, Hostname: hostname, PID: os.Getpid(), Version: f.Version, Args: []string{"board", rb, "--site", site}, Overrides: cat.Overrides(), Warnings: cmdutil.RunWarnings(inv)},
-				Runner:     runPool,
-				Sink:       journal.RedactSink(f.Redactor, sink),
-				JournalDir: dir,
-				Redactor:   f.Redactor(),
-				Hint:       cmdutil.TaskHint(inv),
+			op, err := runexec.NewOperation(f, inv, cat, runPool, mode, rb, site, sink, event.RunInfo{Args: []string{"board", rb, "--site", site}}, "")
+			if err != nil {
+				return err
 			}
-			if mode == runbooks.Execute {
-				op.Lock = func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
-					return cmdutil.AcquireLock(ctx, f, inv, runPool, runID, "")
-				}
-				op.Moves = cmdutil.Moves(inv, runPool)
-				op.Notifier = runbooks.NewNotifier(inv, f.Getenv)
-			}
-			_, err := op.Run(ctx)
+			_, err = op.Run(ctx)
 			err = cmdutil.RedactError(err, f.Redact)
 			log.Info("board run ended", "runbook", rb, "site", site, "mode", mode.String(), "err", err)
 			return err

@@ -42,6 +42,9 @@ type Factory struct {
 	Date    string // build date ("" when unknown)
 	Now     func() time.Time
 	Getenv  func(string) string
+	// Args is the command line after the program name, as Main received
+	// it (set by root.Execute): what journals and locks record.
+	Args []string
 
 	// Dialer opens connections to hosts (SSH or local).
 	Dialer remote.Dialer

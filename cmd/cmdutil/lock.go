@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -54,7 +53,7 @@ func LockHosts(inv *inventory.Inventory) []string {
 }
 
 func holder(f *Factory, runID string) runlock.Holder {
-	h := runlock.NewHolder(runID, "sitectl "+strings.Join(os.Args[1:], " "))
+	h := runlock.NewHolder(runID, "sitectl "+strings.Join(f.Args, " "))
 	h.Since = f.Now().UTC()
 	return h
 }
@@ -143,7 +142,7 @@ func BreakLocks(ctx context.Context, f *Factory, inv *inventory.Inventory, pool 
 	st := &event.Stamper{RunID: runID, Next: jw}
 	h := holder(f, runID)
 	st.Emit(event.Event{Kind: event.RunStart, Run: &event.RunInfo{ID: runID, Runbook: "unlock", Site: site, Deployment: inv.Deployment, Inventory: inv.File,
-		InventoryDigest: inv.Digest, User: h.User, Hostname: h.Hostname, PID: h.PID, Version: f.Version, Args: os.Args[1:], Mode: "unlock", Reason: reason, Started: f.Now()}})
+		InventoryDigest: inv.Digest, User: h.User, Hostname: h.Hostname, PID: h.PID, Version: f.Version, Args: f.Args, Mode: "unlock", Reason: reason, Started: f.Now()}})
 	var broken []string
 	var errs []error
 	if prev, err := runlock.BreakLocal(dir, inv.Deployment); err != nil {

@@ -9,8 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
-	"github.com/sitectl/sitectl/runbooks"
-	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/cmd/internal/runexec"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
@@ -49,7 +48,7 @@ func NewCmdJournal(f *cmdutil.Factory) *cobra.Command {
 		Short: "Show every event of a run (a unique prefix of the id is enough)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, err := Load(f, args[0])
+			r, err := runexec.Load(f, args[0])
 			if err != nil {
 				return err
 			}
@@ -76,53 +75,4 @@ func NewCmdJournal(f *cmdutil.Factory) *cobra.Command {
 		},
 	})
 	return cmd
-}
-
-// Load finds and reads a run's journal by id or unique prefix.
-func Load(f *cmdutil.Factory, id string) (journal.Run, error) {
-	dir, err := f.StateDir()
-	if err != nil {
-		return journal.Run{}, err
-	}
-	path, err := journal.Find(dir, id)
-	if err != nil {
-		return journal.Run{}, cmdutil.Exit(cmdutil.ExitUsage, fmt.Errorf("%w (list runs with: sitectl journal list)", err))
-	}
-	return journal.Read(path)
-}
-
-// ChangedError says a run's runbook is no longer the one it ran.
-type ChangedError struct {
-	Runbook  string
-	Was, Now string // digests
-	RunID    string
-}
-
-func (e *ChangedError) Error() string {
-	return fmt.Sprintf("runbook %s changed since run %s started (digest %s, now %s)", e.Runbook, e.RunID, e.Was, e.Now)
-}
-
-// Plan compiles a run's runbook again for its site, from the inventory the
-// run used unless --inventory or $SITECTL_INVENTORY say otherwise. It
-// returns *ChangedError when the runbook's digest is not the run's.
-func Plan(f *cmdutil.Factory, info *event.RunInfo) (*runbooks.Plan, error) {
-	if f.Globals.Inventory == "" && f.Getenv("SITECTL_INVENTORY") == "" {
-		f.Globals.Inventory = info.Inventory
-	}
-	inv, err := f.Inventory()
-	if err != nil {
-		return nil, err
-	}
-	cat, err := f.Catalog(inv)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := cat.Get(info.Runbook)
-	if err != nil {
-		return nil, err
-	}
-	if rb.Digest() != info.RunbookDigest {
-		return nil, &ChangedError{Runbook: info.Runbook, Was: info.RunbookDigest, Now: rb.Digest(), RunID: info.ID}
-	}
-	return cat.Compile(info.Runbook, inv, info.Site)
 }

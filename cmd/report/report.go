@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
-	journalCmd "github.com/sitectl/sitectl/cmd/journal"
+	"github.com/sitectl/sitectl/cmd/internal/runexec"
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
@@ -65,7 +65,7 @@ service up, the verdict and the RTO marked, and the critical path outlined.
 
 func reportRun(_ context.Context, opts *Options) error {
 	f := opts.F
-	r, err := journalCmd.Load(f, opts.Run)
+	r, err := runexec.Load(f, opts.Run)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func planOf(f *cmdutil.Factory, r journal.Run) (*runbooks.Plan, string) {
 	if r.Info == nil || r.Info.Runbook == "" {
 		return nil, "the journal has no run.start record"
 	}
-	p, err := journalCmd.Plan(f, r.Info)
+	p, err := runexec.Plan(f, r.Info)
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -13,8 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
-	journalCmd "github.com/sitectl/sitectl/cmd/journal"
-	"github.com/sitectl/sitectl/cmd/run"
+	"github.com/sitectl/sitectl/cmd/internal/runexec"
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
@@ -71,7 +70,7 @@ deadline has passed before it observes again; --no-wait skips that wait.
 
 func resumeRun(ctx context.Context, opts *Options) error {
 	f := opts.F
-	old, err := journalCmd.Load(f, opts.Run)
+	old, err := runexec.Load(f, opts.Run)
 	if err != nil {
 		return err
 	}
@@ -86,8 +85,8 @@ func resumeRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return noteRefusal(f, old, err)
 	}
-	plan, err := journalCmd.Plan(f, info)
-	var changed *journalCmd.ChangedError
+	plan, err := runexec.Plan(f, info)
+	var changed *runexec.ChangedError
 	var exit *cmdutil.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -105,10 +104,10 @@ func resumeRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	ro := &run.Options{F: f, Runbook: info.Runbook, Site: info.Site, Yes: opts.Yes, ResumeOf: info.ID, Args: os.Args[1:],
+	ro := &runexec.Options{F: f, Runbook: info.Runbook, Site: info.Site, Yes: opts.Yes, ResumeOf: info.ID, Args: f.Args,
 		Reason: info.Reason, Force: info.Reason != "" && hasForce(info.Args), InventoryChanged: changedInv,
 		HooksDone: runbooks.HooksDone(old.Events)}
-	return run.Run(ctx, ro)
+	return runexec.Run(ctx, ro)
 }
 
 // sameDeployment binds a resume to the run's deployment and inventory. The

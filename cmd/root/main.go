@@ -72,6 +72,7 @@ func Execute(ctx context.Context, f *cmdutil.Factory, args []string) cmdutil.Exi
 	cmd.Version = f.Version
 	cmd.SetVersionTemplate(versionCmd.Text(f) + "\n")
 	cmd.SetArgs(args)
+	f.Args = args
 	cmd.SetIn(f.IO.In)
 	cmd.SetOut(f.IO.Out)
 	cmd.SetErr(f.IO.ErrOut)

@@ -57,3 +57,32 @@ func TestLayering(t *testing.T) {
 		t.Fatalf("only %d packages checked: the rules no longer match the tree", checked)
 	}
 }
+
+// Commands never import commands: what two commands share lives in
+// cmd/cmdutil or cmd/internal (only cmd/root assembles them, and
+// cmd/sitectl calls it).
+func TestCommandsDoNotImportCommands(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Deps " "}}`, mod+"/cmd/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, "|")
+		rel := strings.TrimPrefix(pkg, mod+"/")
+		if rel == "cmd/root" || rel == "cmd/sitectl" || rel == "cmd/cmdutil" || strings.HasPrefix(rel, "cmd/internal/") {
+			continue
+		}
+		checked++
+		for _, d := range strings.Fields(deps) {
+			dr, ok := strings.CutPrefix(d, mod+"/")
+			if !ok || !strings.HasPrefix(dr, "cmd/") || dr == "cmd/cmdutil" || strings.HasPrefix(dr, "cmd/internal/") {
+				continue
+			}
+			t.Errorf("%s depends on %s: commands share through cmd/cmdutil or cmd/internal, never by importing each other", rel, dr)
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d command packages checked: the rule no longer matches the tree", checked)
+	}
+}
