@@ -73,6 +73,7 @@ type TaskResult struct {
 	ID         string        `json:"task"`
 	Outcome    event.Outcome `json:"outcome"`
 	Observed   string        `json:"observed"`
+	Offline    bool          `json:"offline,omitempty"` // planned without observing (plan --offline)
 	Message    string        `json:"message,omitempty"`
 	Hint       string        `json:"hint,omitempty"`
 	Stderr     string        `json:"stderr,omitempty"`
@@ -287,7 +288,7 @@ func (e *Engine) observe(ctx context.Context, t *Task) observation {
 // plan is the read-only core: observe (unless offline) and say what would run.
 func (e *Engine) plan(ctx context.Context, t *Task) TaskResult {
 	if e.Mode == Offline {
-		return TaskResult{Outcome: event.Planned, Observed: "not observed (offline)", Message: planMessage(t)}
+		return TaskResult{Outcome: event.Planned, Observed: "not observed (offline)", Offline: true, Message: planMessage(t)}
 	}
 	o := e.observe(ctx, t)
 	e.emit(t, event.Event{Kind: event.StepObserve, Observed: o.State, Expected: t.Desired, Message: o.Detail, ExitCode: o.Exit, Command: t.Observe})
@@ -577,7 +578,7 @@ func (e *Engine) Run(ctx context.Context, p *Plan) *Result {
 				}
 			}
 			if len(s.Tasks) == 0 {
-				e.Sink.Emit(event.Event{Kind: event.Message, Step: s.Name, Message: fmt.Sprintf("nothing to do: step %s selects nothing on site %s", s.Name, s.Site)})
+				e.Sink.Emit(event.Event{Kind: event.Message, Action: event.ActionNothing, Step: s.Name, Message: fmt.Sprintf("nothing to do: step %s selects nothing on site %s", s.Name, s.Site)})
 			}
 			var twg sync.WaitGroup
 			ok := true
@@ -615,11 +616,11 @@ func (e *Engine) Run(ctx context.Context, p *Plan) *Result {
 			res.LastVerified = r.VerifiedAt
 		}
 	}
-	res.Outcome = overall(ctx, e.Mode, res.Tasks)
+	res.Outcome = overall(ctx, res.Tasks)
 	return res
 }
 
-func overall(ctx context.Context, mode Mode, tasks []TaskResult) event.Outcome {
+func overall(ctx context.Context, tasks []TaskResult) event.Outcome {
 	c := map[event.Outcome]int{}
 	for _, t := range tasks {
 		c[t.Outcome]++
@@ -634,6 +635,5 @@ func overall(ctx context.Context, mode Mode, tasks []TaskResult) event.Outcome {
 	case c[event.Planned] > 0:
 		return event.Planned
 	}
-	_ = mode
 	return event.OK
 }

@@ -158,7 +158,7 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		r.emit(event.Event{Kind: event.Lock, Message: "lock acquired"})
 		defer func() {
 			if err := release(); err != nil {
-				r.emit(event.Event{Kind: event.Lock, Message: "lock release failed: " + err.Error() + " (break it with: sitectl unlock --reason ...)"})
+				r.emit(event.Event{Kind: event.Lock, Outcome: event.Failed, Message: "lock release failed: " + err.Error() + " (break it with: sitectl unlock --reason ...)"})
 			} else {
 				r.emit(event.Event{Kind: event.Lock, Message: "lock released"})
 			}
@@ -432,13 +432,13 @@ func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 	}
 	rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
 	for _, s := range rep.Before {
-		r.emit(event.Event{Kind: event.Message, Message: "before: " + DescribeSite(s)})
+		r.emit(event.Event{Kind: event.Message, Action: event.ActionBefore, Message: "before: " + DescribeSite(s)})
 		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
-			r.emit(event.Event{Kind: event.Evidence, Action: "before", Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
+			r.emit(event.Event{Kind: event.Evidence, Action: event.ActionBefore, Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
 		}
 	}
-	r.emit(event.Event{Kind: event.Invariant, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
-	r.emit(event.Event{Kind: event.Verdict, Message: "before: " + describeVerdict(rep.VerdictBefore)})
+	r.emit(event.Event{Kind: event.Invariant, Action: event.ActionBefore, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
+	r.emit(event.Event{Kind: event.Verdict, Action: event.ActionBefore, Message: "before: " + describeVerdict(rep.VerdictBefore)})
 	if ref == nil {
 		ref = o.cooldown(ctx, r.plan)
 	}
@@ -487,12 +487,12 @@ func (r *running) lockMissed(missed []LockMiss) *RefusedError {
 		if w := r.o.Inventory.Witness; w != nil && m.Site == w.Name {
 			// the witness's copy guards against a partition; a witness
 			// that does not answer must not stop a move between the sites
-			r.emit(event.Event{Kind: event.Lock, Host: m.Host, Site: m.Site,
+			r.emit(event.Event{Kind: event.Lock, Action: event.ActionWarn, Host: m.Host, Site: m.Site,
 				Message: fmt.Sprintf("warning: the witness's lock copy on %s was not taken (%v); going on with the sites' copies", m.Host, m.Err)})
 			continue
 		}
 		if down[m.Site] && m.Site != r.plan.Site {
-			r.emit(event.Event{Kind: event.Lock, Host: m.Host, Site: m.Site,
+			r.emit(event.Event{Kind: event.Lock, Action: event.ActionWarn, Host: m.Host, Site: m.Site,
 				Message: fmt.Sprintf("the lock copy on %s was not taken: site %s is DOWN (%v); going on in disaster mode", m.Host, m.Site, m.Err)})
 			continue
 		}
@@ -537,12 +537,12 @@ func (r *running) verifyAfter(ctx context.Context, outcome event.Outcome, msg st
 	snap := r.o.deployment().Observe(ctx)
 	rep.After, rep.InvariantAfter, rep.VerdictAfter = snap.Sites, snap.Invariant, snap.Verdict
 	for _, s := range rep.After {
-		r.emit(event.Event{Kind: event.Message, Message: "after: " + DescribeSite(s)})
+		r.emit(event.Event{Kind: event.Message, Action: event.ActionAfter, Message: "after: " + DescribeSite(s)})
 		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
-			r.emit(event.Event{Kind: event.Evidence, Action: "after", Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
+			r.emit(event.Event{Kind: event.Evidence, Action: event.ActionAfter, Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
 		}
 	}
-	r.emit(event.Event{Kind: event.Invariant, Message: "after: " + rep.InvariantAfter.Message, Outcome: invOutcome(rep.InvariantAfter)})
+	r.emit(event.Event{Kind: event.Invariant, Action: event.ActionAfter, Message: "after: " + rep.InvariantAfter.Message, Outcome: invOutcome(rep.InvariantAfter)})
 	if !rep.InvariantAfter.Holds {
 		if rep.InvariantAfter.Known {
 			outcome, msg = event.Failed, rep.InvariantAfter.Message
@@ -551,7 +551,7 @@ func (r *running) verifyAfter(ctx context.Context, outcome event.Outcome, msg st
 		}
 	}
 	vo, vmsg := verdictOutcome(r.plan, rep.VerdictAfter)
-	r.emit(event.Event{Kind: event.Verdict, Message: "after: " + describeVerdict(rep.VerdictAfter), Outcome: vo, Expected: vmsg})
+	r.emit(event.Event{Kind: event.Verdict, Action: event.ActionAfter, Message: "after: " + describeVerdict(rep.VerdictAfter), Outcome: vo, Expected: vmsg})
 	if outcome == event.OK && vo != event.OK {
 		outcome, msg = vo, fmt.Sprintf("%s; verdict: %s (expected %s)", msg, rep.VerdictAfter.Summary, vmsg)
 		if len(rep.VerdictAfter.Fixes) > 0 {

@@ -111,7 +111,7 @@ func (o *Operation) cooldown(ctx context.Context, p *Plan) *RefusedError {
 // site has been started.
 func (r *running) fence(ctx context.Context, lost *checks.SiteStatus) error {
 	o := r.o
-	r.emit(event.Event{Kind: event.Evidence, Action: "disaster", Site: lost.Site, Message: "disaster takeover: " + lost.Loss.Summary, Lines: lost.Loss.Lines()})
+	r.emit(event.Event{Kind: event.Evidence, Action: event.ActionDisaster, Site: lost.Site, Message: "disaster takeover: " + lost.Loss.Summary, Lines: lost.Loss.Lines()})
 	site := o.Inventory.Site(lost.Site)
 	if site == nil {
 		return fmt.Errorf("no site %s in the inventory", lost.Site)

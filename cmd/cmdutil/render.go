@@ -101,7 +101,8 @@ func (r *TextRenderer) Emit(e event.Event) {
 			fmt.Fprintf(w, "%s verdict %s\n", r.paint(e.Outcome, "•"), e.Message)
 		}
 	case event.Message:
-		if strings.HasPrefix(e.Message, "before: ") || strings.HasPrefix(e.Message, "after: ") || strings.HasPrefix(e.Message, "nothing to do") {
+		switch event.PhaseOf(e) {
+		case event.ActionBefore, event.ActionAfter, event.ActionNothing:
 			if r.Verbose {
 				fmt.Fprintf(w, "  %s\n", e.Message)
 			}
@@ -111,7 +112,7 @@ func (r *TextRenderer) Emit(e event.Event) {
 	case event.Evidence:
 		// the evidence a disaster takeover acts on is always shown; the
 		// before and after views of an unseen site with -v
-		if e.Action == "disaster" || r.Verbose {
+		if e.Action == event.ActionDisaster || r.Verbose {
 			fmt.Fprintf(w, "• site %s: %s\n", e.Site, e.Message)
 			for _, l := range e.Lines {
 				fmt.Fprintf(w, "    %s\n", l)
@@ -141,7 +142,7 @@ func (r *TextRenderer) Emit(e event.Event) {
 			fmt.Fprintf(w, "%s %s\n", r.paint(e.Outcome, "•"), e.Message)
 		}
 	case event.Lock:
-		if r.Verbose || strings.Contains(e.Message, "failed") {
+		if r.Verbose || e.Outcome == event.Failed || e.Action == event.ActionWarn {
 			fmt.Fprintf(w, "  lock: %s\n", e.Message)
 		}
 	case event.RunEnd:

@@ -240,7 +240,7 @@ func verdict(r runbooks.TaskResult, t *runbooks.Task) string {
 		case runbooks.ActionActiveMQ:
 			verb = "verify consumer priority"
 		}
-		if r.Observed == "not observed (offline)" {
+		if r.Offline {
 			return "would " + verb
 		}
 		return fmt.Sprintf("would %s (now %s)", verb, r.Observed)

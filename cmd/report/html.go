@@ -172,9 +172,9 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 			if strings.TrimSuffix(msg, ".") == m.Counts { // not the same count twice
 				m.EndMessage = ""
 			}
-		case e.Kind == event.Verdict && strings.HasPrefix(msg, "before: "):
+		case e.Kind == event.Verdict && event.PhaseOf(e) == event.ActionBefore:
 			m.VerdictBefore = strings.TrimPrefix(msg, "before: ")
-		case e.Kind == event.Verdict && strings.HasPrefix(msg, "after: "):
+		case e.Kind == event.Verdict && event.PhaseOf(e) == event.ActionAfter:
 			m.VerdictAfter = strings.TrimPrefix(msg, "after: ")
 			if e.Expected != "" {
 				m.VerdictAfter += fmt.Sprintf(" (expected: %s; %s)", e.Expected, e.Outcome)
@@ -185,11 +185,11 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 			} else {
 				m.VerdictAfter = msg
 			}
-		case (e.Kind == event.Message || e.Kind == event.Invariant) && strings.HasPrefix(msg, "before: "):
+		case (e.Kind == event.Message || e.Kind == event.Invariant) && event.PhaseOf(e) == event.ActionBefore:
 			m.Before = append(m.Before, kindLabel(e)+strings.TrimPrefix(msg, "before: "))
-		case (e.Kind == event.Message || e.Kind == event.Invariant) && strings.HasPrefix(msg, "after: "):
+		case (e.Kind == event.Message || e.Kind == event.Invariant) && event.PhaseOf(e) == event.ActionAfter:
 			m.After = append(m.After, kindLabel(e)+strings.TrimPrefix(msg, "after: "))
-		case e.Kind == event.Message && !strings.HasPrefix(msg, "nothing to do"):
+		case e.Kind == event.Message && event.PhaseOf(e) != event.ActionNothing:
 			w := strings.TrimPrefix(msg, "warning: ")
 			if e.Task != "" {
 				w = e.Task + ": " + w

@@ -4,6 +4,7 @@
 package event
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -184,6 +185,34 @@ func Trim(b []byte, max int) string {
 		return string(b)
 	}
 	return string(b[:max/2]) + "\n…[trimmed]…\n" + string(b[len(b)-max/2:])
+}
+
+// Actions of the events that are no step's (Event.Action): when in the run
+// a state was observed (Message, Invariant, Verdict, Evidence), a step with
+// nothing to act on, a warning to show even without -v.
+const (
+	ActionBefore   = "before"   // observed before any act
+	ActionAfter    = "after"    // observed after the last step
+	ActionDisaster = "disaster" // the evidence a disaster takeover acts on
+	ActionNothing  = "nothing"  // a step that selects nothing on its site
+	ActionWarn     = "warn"     // a warning (lock copies not taken, …)
+)
+
+// PhaseOf is e's Action, or for journals written before events carried it,
+// what the message's prefix says ("before: ", "after: ", "nothing to do").
+func PhaseOf(e Event) string {
+	if e.Action != "" {
+		return e.Action
+	}
+	switch {
+	case strings.HasPrefix(e.Message, "before: "):
+		return ActionBefore
+	case strings.HasPrefix(e.Message, "after: "):
+		return ActionAfter
+	case strings.HasPrefix(e.Message, "nothing to do"):
+		return ActionNothing
+	}
+	return ""
 }
 
 // IntPtr is a helper for ExitCode.
