@@ -6,6 +6,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,14 +180,27 @@ func (o *Observer) Site(ctx context.Context, s *inventory.Site) SiteStatus {
 
 const marker = "@@sitectl-status"
 
-// BatchStatus builds one shell command that runs every status command in
-// parallel and prints "<marker> <index> <exit>" per service.
-func BatchStatus(cmds []string) string {
+// BatchStatus builds one shell script that runs the status commands one
+// after the other, in order, in the host's one session, and prints
+// "<marker> <index> <exit>" for each as soon as it has finished. Each
+// command runs in its own `sh -c` (so that `exit` in it ends only it),
+// with stdin, stdout and stderr on /dev/null, and, where the host has
+// coreutils timeout, under `timeout -k 1 SECS` with its own timeouts[i]
+// (rounded up to whole seconds; 0: none): a command that hangs is killed on
+// the host (exit 124, or 137) and the following ones still run. One shell,
+// no background jobs: the least work on the host for one record per check.
+func BatchStatus(cmds []string, timeouts []time.Duration) string {
 	var b strings.Builder
+	// r INDEX SECS CMD: one check, one record
+	fmt.Fprintf(&b, "command -v timeout >/dev/null 2>&1 && T=1 || T=\n"+
+		"r() { if [ -n \"$T\" ] && [ \"$2\" -gt 0 ]; then timeout -k 1 \"$2\" sh -c \"$3\"; else sh -c \"$3\"; fi </dev/null >/dev/null 2>&1; echo \"%s $1 $?\"; }\n", marker)
 	for i, c := range cmds {
-		fmt.Fprintf(&b, "( sh -c %s </dev/null >/dev/null 2>&1; echo \"%s %d $?\" ) &\n", remote.Quote(c), marker, i)
+		secs := 0
+		if i < len(timeouts) && timeouts[i] > 0 {
+			secs = int(math.Ceil(timeouts[i].Seconds()))
+		}
+		fmt.Fprintf(&b, "r %d %d %s\n", i, secs, remote.Quote(c))
 	}
-	b.WriteString("wait\n")
 	return b.String()
 }
 
@@ -240,24 +254,27 @@ func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Re
 	}
 }
 
-// Host observes the given services on one host with a single command.
+// Host observes the given services on one host with a single command (see
+// BatchStatus): one round trip, one shell on the host.
 func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventory.Service) HostStatus {
 	hs := HostStatus{Site: site, Host: host}
 	sort.SliceStable(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
 	cmds := make([]string, len(svcs))
-	timeout := o.Inventory.Defaults.CommandTimeout.D()
+	timeouts := make([]time.Duration, len(svcs))
+	// The checks run one after the other, each within its own timeout:
+	// the host has their sum (and a second each for the kill) to answer.
+	var timeout time.Duration
 	for i, svc := range svcs {
 		cmds[i] = svc.Status
-		if t := svc.Timeout.D(); t > timeout {
-			timeout = t
-		}
+		timeouts[i] = o.Inventory.TimeoutFor(svc)
+		timeout += timeouts[i] + time.Second
 	}
 	if timeout <= 0 {
-		timeout = 30 * time.Second
+		timeout = o.Inventory.TimeoutFor(nil)
 	}
 	cmd := "true"
 	if len(cmds) > 0 {
-		cmd = BatchStatus(cmds)
+		cmd = BatchStatus(cmds, timeouts)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
@@ -279,7 +296,11 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 		if code, ok := codes[i]; ok {
 			ss.ExitCode = &code
 			ss.State = Interpret(code)
-			if ss.State == Unknown {
+			switch {
+			case ss.State != Unknown:
+			case code == 124 || code == 137:
+				ss.Error = fmt.Sprintf("status command exited %d: it did not finish within its timeout (%s) and was killed on the host", code, timeouts[i])
+			default:
 				ss.Error = fmt.Sprintf("status command exited %d (expected 0 running, 1-3 stopped)", code)
 			}
 		} else if err != nil {
