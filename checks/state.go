@@ -183,17 +183,18 @@ const marker = "@@sitectl-status"
 // BatchStatus builds one shell script that runs the status commands one
 // after the other, in order, in the host's one session, and prints
 // "<marker> <index> <exit>" for each as soon as it has finished. Each
-// command runs in its own `sh -c` (so that `exit` in it ends only it),
-// with stdin, stdout and stderr on /dev/null, and, where the host has
-// coreutils timeout, under `timeout -k 1 SECS` with its own timeouts[i]
-// (rounded up to whole seconds; 0: none): a command that hangs is killed on
-// the host (exit 124, or 137) and the following ones still run. One shell,
-// no background jobs: the least work on the host for one record per check.
+// command runs in its own subshell (so that `exit` in it ends only it, and
+// a syntax error only it), with stdin, stdout and stderr on /dev/null. A
+// command with a timeout (timeouts[i] > 0, rounded up to whole seconds)
+// runs under `timeout -k 1 SECS sh -c` where the host has coreutils
+// timeout: killed on the host (exit 124, or 137), the commands after it
+// still run. The others cost a fork, no exec: one shell, no background
+// jobs, the least work on the host for one record per check.
 func BatchStatus(cmds []string, timeouts []time.Duration) string {
 	var b strings.Builder
 	// r INDEX SECS CMD: one check, one record
 	fmt.Fprintf(&b, "command -v timeout >/dev/null 2>&1 && T=1 || T=\n"+
-		"r() { if [ -n \"$T\" ] && [ \"$2\" -gt 0 ]; then timeout -k 1 \"$2\" sh -c \"$3\"; else sh -c \"$3\"; fi </dev/null >/dev/null 2>&1; echo \"%s $1 $?\"; }\n", marker)
+		"r() { if [ -n \"$T\" ] && [ \"$2\" -gt 0 ]; then timeout -k 1 \"$2\" sh -c \"$3\"; else (eval \"$3\"); fi </dev/null >/dev/null 2>&1; echo \"%s $1 $?\"; }\n", marker)
 	for i, c := range cmds {
 		secs := 0
 		if i < len(timeouts) && timeouts[i] > 0 {
@@ -261,16 +262,17 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 	sort.SliceStable(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
 	cmds := make([]string, len(svcs))
 	timeouts := make([]time.Duration, len(svcs))
-	// The checks run one after the other, each within its own timeout:
-	// the host has their sum (and a second each for the kill) to answer.
-	var timeout time.Duration
+	// The checks run one after the other. Those with a timeout of their
+	// own (service timeout: may hang) are killed on the host at it; the
+	// host has the sum of those (and a second each for the kill), plus
+	// defaults.command_timeout for the rest, to answer.
+	timeout := o.Inventory.TimeoutFor(nil)
 	for i, svc := range svcs {
 		cmds[i] = svc.Status
-		timeouts[i] = o.Inventory.TimeoutFor(svc)
-		timeout += timeouts[i] + time.Second
-	}
-	if timeout <= 0 {
-		timeout = o.Inventory.TimeoutFor(nil)
+		if t := svc.Timeout.D(); t > 0 {
+			timeouts[i] = t
+			timeout += t + time.Second
+		}
 	}
 	cmd := "true"
 	if len(cmds) > 0 {
@@ -298,7 +300,7 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 			ss.State = Interpret(code)
 			switch {
 			case ss.State != Unknown:
-			case code == 124 || code == 137:
+			case timeouts[i] > 0 && (code == 124 || code == 137):
 				ss.Error = fmt.Sprintf("status command exited %d: it did not finish within its timeout (%s) and was killed on the host", code, timeouts[i])
 			default:
 				ss.Error = fmt.Sprintf("status command exited %d (expected 0 running, 1-3 stopped)", code)

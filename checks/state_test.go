@@ -105,8 +105,8 @@ func FuzzParseBatch(f *testing.F) {
 
 // The batch runs in one real shell: every check in order, each with its
 // own record; a check that hangs is killed at its own timeout and the
-// checks after it still answer; `exit` in a check ends only that check;
-// what checks print never reaches the output.
+// checks after it still answer; `exit` in a check, or a syntax error,
+// ends only that check; what checks print never reaches the output.
 func TestBatchStatusInOneShell(t *testing.T) {
 	if _, err := exec.LookPath("timeout"); err != nil {
 		t.Skip("coreutils timeout not installed")
@@ -118,14 +118,15 @@ func TestBatchStatusInOneShell(t *testing.T) {
 		"echo 1 >>" + order + "; sleep 600",
 		"echo 2 >>" + order + "; true",
 		"echo 3 >>" + order + "; echo err >&2; false",
+		"if then (",
 	}
-	script := BatchStatus(cmds, []time.Duration{time.Minute, time.Second, 0, time.Minute})
+	script := BatchStatus(cmds, []time.Duration{0, time.Second, 0, time.Minute, 0})
 	out, err := exec.CommandContext(t.Context(), "sh", "-c", script).Output()
 	if err != nil {
 		t.Fatalf("batch: %v\n%s", err, out)
 	}
 	got := ParseBatch(out)
-	want := map[int]int{0: 3, 1: 124, 2: 0, 3: 1}
+	want := map[int]int{0: 3, 1: 124, 2: 0, 3: 1, 4: 2}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("records %v, want %v\noutput:\n%s", got, want, out)
 	}
