@@ -287,9 +287,9 @@ if [ -n "${SWEEP:-}" ]; then
 	for n in $SIZES; do
 		for mh in $SWEEP; do
 			write_inventory "$n" "$mh"
-			t=() bad=0
-			for ((r = 0; r < RUNS; r++)); do set -- $(sitectl_cold "$n"); t+=("$1"); bad=$((bad + $3)); done
-			echo "N=$n max_handshakes=$mh: sitectl cold ${t[*]} s (median $(printf '%s\n' "${t[@]}" | median)); hosts not answering: $bad; load $(cut -d' ' -f1 /proc/loadavg)"
+			t=() m=() bad=0
+			for ((r = 0; r < RUNS; r++)); do set -- $(sitectl_cold "$n"); t+=("$1") m+=("$2"); bad=$((bad + $3)); done
+			echo "N=$n max_handshakes=$mh: sitectl cold ${t[*]} s (median $(printf '%s\n' "${t[@]}" | median)); max RSS $(printf '%s\n' "${m[@]}" | sort -n | tail -1) kB; hosts not answering (all runs): $bad; load $(cut -d' ' -f1 /proc/loadavg)"
 		done
 	done
 	exit 0
