@@ -373,12 +373,12 @@ for n in $SIZES; do
 		c0=$(host_cpu); set -- $(cm_run "$n" "$old"); t_old+=("$1"); b_old+=("$(echo "$(host_cpu) - $c0" | bc)")
 		c0=$(host_cpu); set -- $(cm_run "$n" "$new"); t_new+=("$1"); b_new+=("$(echo "$(host_cpu) - $c0" | bc)")
 	done
-	echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; now (one shell, in order, each under timeout) ${b_new[*]} s in ${t_new[*]} s"
+	echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; now (one shell, in order) ${b_new[*]} s in ${t_new[*]} s"
 	cm_stop
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-	ratio() { if [ "$1" = - ]; then echo -; else echo "scale=1; $1 / $s_cold" | bc; fi; }
-	ROWS+=("| $n | $s_cold | $s_warm | $p_pssh ($(ratio "$p_pssh")x) | $p_raw ($(ratio "$p_raw")x) | $p_shell ($(ratio "$p_shell")x) | $p_loop ($(ratio "$p_loop")x) | $p_cm ($(ratio "$p_cm")x) | $((s_rss / 1024)) / $((s_warm_rss / 1024)) | $s_cpu / $s_warm_cpu / $p_cm_cpu | $(cut -d' ' -f1 /proc/loadavg) |")
+	cell() { if [ "$1" = - ]; then echo -; else echo "$1 ($(echo "scale=2; $1 / $s_cold" | bc)x)"; fi; }
+	ROWS+=("| $n | $s_cold | $s_warm | $(cell "$p_pssh") | $(cell "$p_raw") | $(cell "$p_shell") | $(cell "$p_loop") | $(cell "$p_cm") | $((s_rss / 1024)) / $((s_warm_rss / 1024)) | $s_cpu / $s_warm_cpu / $p_cm_cpu | $(cut -d' ' -f1 /proc/loadavg) |")
 done
 
 echo
