@@ -7,6 +7,7 @@
 #   RUNS=5 LOOP_MAX=40 sudo scripts/bench-peers.sh 10
 #   SHELL_MAX=40 LOOP_MAX=40 sudo scripts/bench-peers.sh 100   # skip the slowest peers above 40 hosts
 #   SWEEP="2 8 32 256" sudo scripts/bench-peers.sh 40   # sitectl cold only, per max_handshakes
+#   BENCH_SITECTL=/path/to/sitectl SWEEP=default ...      # another build (no max_handshakes key)
 #
 # Each host is its own sshd (own host key, strict host-key checking against
 # a known_hosts file) logging in a dedicated user, sitectl-bench, whose login
@@ -124,7 +125,7 @@ done
 PEER_CMD='p=${SSH_CONNECTION##* }; for j in 0 1 2 3 4; do /var/lib/sitectl-bench/svc p$p-s$j; echo "s$j $?"; done'
 SSHO=(-i "$W/id_ed25519" -o UserKnownHostsFile="$W/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes -o GlobalKnownHostsFile=/dev/null)
 
-go build -o "$W/sitectl" ./cmd/sitectl
+if [ -n "${BENCH_SITECTL:-}" ]; then cp "$BENCH_SITECTL" "$W/sitectl"; else go build -o "$W/sitectl" ./cmd/sitectl; fi
 go build -o "$W/batchscript" ./internal/bench/batchscript
 
 # host_cpu prints the CPU seconds (user+system, live and reaped) of every
@@ -171,6 +172,7 @@ write_inventory() { # n max_handshakes
 		echo "deployment: bench"
 		echo "defaults:"
 		echo "  command_timeout: 10s"
+		[ "$mh" = default ] && mh=
 		echo "  ssh: {user: $BU, key: $W/id_ed25519, known_hosts: $W/known_hosts${mh:+, max_handshakes: $mh}}"
 		echo "sites:"
 		for si in 0 1; do
