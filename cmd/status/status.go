@@ -26,6 +26,10 @@ type Options struct {
 	Interval time.Duration
 
 	pool *remote.Pool // set by watchRun: the connections every refresh reuses
+	// prev is the previous refresh's sites (watchRun): the cross-site
+	// probes then run only where they count (checks.Deployment.Previous)
+	prev  []checks.SiteStatus
+	watch bool
 }
 
 // NewCmdStatus builds the command; runF replaces statusRun in tests.
@@ -70,8 +74,8 @@ func watchRun(ctx context.Context, opts *Options) error {
 	}
 	pool := f.Pool(inv)
 	defer pool.Close()
-	opts.pool = pool
-	defer func() { opts.pool = nil }()
+	opts.pool, opts.watch = pool, true
+	defer func() { opts.pool, opts.prev, opts.watch = nil, nil, false }()
 	tty := f.IO.IsStdoutTTY() && !f.Globals.JSON()
 	for {
 		if tty {
@@ -111,7 +115,7 @@ func statusRun(ctx context.Context, opts *Options) error {
 		pool = f.Pool(inv)
 		defer pool.Close()
 	}
-	dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
+	dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now, Previous: opts.prev}
 	var snap checks.Snapshot
 	if opts.Site != "" {
 		// one site: the services of that site only
@@ -120,6 +124,9 @@ func statusRun(ctx context.Context, opts *Options) error {
 		snap.Invariant = checks.CheckNotBothActive(snap.Sites)
 	} else {
 		snap = dep.Observe(ctx)
+		if opts.watch {
+			opts.prev = snap.Sites
+		}
 	}
 	invariant := snap.Invariant
 	snap.Sites = filterRows(snap.Sites, opts.Host, opts.Service)
