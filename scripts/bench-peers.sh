@@ -6,6 +6,7 @@
 #   sudo scripts/bench-peers.sh 10 40 100  # more sizes
 #   RUNS=5 LOOP_MAX=40 sudo scripts/bench-peers.sh 10
 #   SHELL_MAX=40 LOOP_MAX=40 sudo scripts/bench-peers.sh 100   # skip the slowest peers above 40 hosts
+#   SHELL_MAX=0 LOOP_MAX=0 sudo scripts/bench-peers.sh 10 40   # without ansible -m shell and the ssh loop
 #   SWEEP="2 8 32 256" sudo scripts/bench-peers.sh 40   # sitectl cold only, per max_handshakes
 #   BENCH_SITECTL=/path/to/sitectl SWEEP=default ...      # another build (no max_handshakes key)
 #
