@@ -23,11 +23,23 @@ const DefaultHandshakeTimeout = 30 * time.Second
 // dead. Measured in docs/benchmarks.md.
 func DefaultMaxHandshakes() int { return max(8, 4*runtime.NumCPU()) }
 
+// DefaultHandshakeHold is how long a handshake keeps its slot. This
+// machine's part of a handshake is a few milliseconds of CPU; one still
+// running after that is waiting for its server (a slow host, sshd's DNS or
+// PAM lookups), and gives its slot to the next one, so that a few stalled
+// hosts never hold up the handshakes of the others.
+const DefaultHandshakeHold = 2 * time.Second
+
 // HandshakeLimit bounds how many SSH handshakes run at once. The TCP connect
 // and the wait for the server's first byte (the network's part) are not
-// bounded by it; only the key exchange and authentication that follow are.
-// A nil *HandshakeLimit does not limit. Safe for concurrent use.
+// bounded by it; only the key exchange and authentication that follow are,
+// each for at most Hold. A nil *HandshakeLimit does not limit. Safe for
+// concurrent use.
 type HandshakeLimit struct {
+	// Hold is how long a handshake keeps its slot at most (set before
+	// use; 0: DefaultHandshakeHold; negative: until it ends).
+	Hold time.Duration
+
 	slots  chan struct{}
 	queued atomic.Int64
 }
@@ -67,7 +79,16 @@ func (l *HandshakeLimit) acquire(ctx context.Context) (func(), error) {
 	select {
 	case l.slots <- struct{}{}:
 		var once sync.Once
-		return func() { once.Do(func() { <-l.slots }) }, nil
+		free := func() { once.Do(func() { <-l.slots }) }
+		hold := l.Hold
+		if hold == 0 {
+			hold = DefaultHandshakeHold
+		}
+		if hold > 0 {
+			t := time.AfterFunc(hold, free)
+			return func() { t.Stop(); free() }, nil
+		}
+		return free, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

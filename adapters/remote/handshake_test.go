@@ -200,6 +200,7 @@ func TestSSHHandshakeLimitQueues(t *testing.T) {
 	portB, spokeB := stallAfterBanner(t)
 	srv := sshd.Start(t)
 	limit := remote.NewHandshakeLimit(1)
+	limit.Hold = -1 // A keeps its slot until it ends
 	d := remote.SSHDialer{Limit: limit}
 	target := func(port int) remote.Target {
 		tg := srv.Target(fmt.Sprintf("h%d", port))
@@ -238,6 +239,46 @@ func TestSSHHandshakeLimitQueues(t *testing.T) {
 	}
 	cancelB()
 	<-errB
+}
+
+// A handshake that waits for its server gives up its slot after Hold: a
+// host that stalls after its version line does not hold up the next host
+// (its own handshake, with a 10-minute timeout, is still running).
+func TestSSHStalledHandshakeGivesUpItsSlot(t *testing.T) {
+	t.Parallel()
+	stallPort, spoke := stallAfterBanner(t)
+	srv := sshd.Start(t)
+	limit := remote.NewHandshakeLimit(1)
+	limit.Hold = 200 * time.Millisecond
+	d := remote.SSHDialer{Limit: limit}
+	stalled := srv.Target("stalled")
+	stalled.Port = stallPort
+	stalled.HandshakeTimeout = 10 * time.Minute
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { _, err := d.Dial(ctx, stalled); errc <- err }()
+	select {
+	case <-spoke:
+	case <-time.After(time.Minute):
+		t.Fatal("the stalled handshake never started")
+	}
+	healthy := srv.Target("healthy")
+	healthy.HandshakeTimeout = time.Minute
+	hctx, hcancel := context.WithTimeout(t.Context(), time.Minute) // a guard on a hang, not a timing
+	defer hcancel()
+	r, err := d.Dial(hctx, healthy)
+	if err != nil {
+		t.Fatalf("a healthy host behind a stalled one: %v\n(expected: connected once the stalled handshake gave up its slot)", err)
+	}
+	r.Close()
+	select {
+	case err := <-errc:
+		t.Fatalf("the stalled handshake ended (%v); it should still be running, so the slot was given up, not freed", err)
+	default:
+	}
+	cancel()
+	<-errc
 }
 
 // Many hosts dialed at once through a pool with a tiny handshake limit are
