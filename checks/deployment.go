@@ -138,8 +138,9 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 		}()
 	}
 	wg.Wait()
-	if !d.NoCrossSite && eager != nil {
-		// the sites that answered last time and do not now
+	if !d.NoCrossSite && eager != nil && ctx.Err() == nil {
+		// the sites that answered last time and do not now (when the
+		// observation's deadline is spent, at the next one, alongside)
 		late := map[string]bool{}
 		for _, s := range snap.Sites {
 			if !eager[s.Site] && !anyReachable(s) {
