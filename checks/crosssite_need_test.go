@@ -66,10 +66,11 @@ func TestCrossSiteProbesOnlyWhereTheyCount(t *testing.T) {
 	for _, h := range siteA.Hosts {
 		downA[h.Name] = true
 	}
-	observe := func(run *probeCounter, prev []SiteStatus) Snapshot {
+	observeCtx := func(ctx context.Context, run *probeCounter, prev []SiteStatus) Snapshot {
 		d := &Deployment{Inventory: inv, Runner: run, NoProbes: true, Layers: []LayerObserver{}, Previous: prev}
-		return d.Observe(t.Context())
+		return d.Observe(ctx)
 	}
+	observe := func(run *probeCounter, prev []SiteStatus) Snapshot { return observeCtx(t.Context(), run, prev) }
 	wantProbers := func(site string) string {
 		var p []string
 		for _, h := range inv.ProbersOf(site) {
@@ -107,6 +108,17 @@ func TestCrossSiteProbesOnlyWhereTheyCount(t *testing.T) {
 		if s.Loss == nil || s.Loss.State != SiteUnreachableHere || !strings.Contains(s.Loss.Summary, "probe from") {
 			t.Errorf("site A: %+v\nexpected UNREACHABLE FROM HERE, seen alive by its probers", s.Loss)
 		}
+	}
+
+	// the same, once the refresh's deadline is spent: no late probe (it
+	// could only say its prober could not be asked); the next refresh
+	// probes A alongside the services
+	spent, cancel := context.WithCancel(t.Context())
+	cancel()
+	run = &probeCounter{down: downA}
+	observeCtx(spent, run, first.Sites)
+	if got := run.probers(); got != "" {
+		t.Errorf("deadline spent: late probes ran on %s; expected none", got)
 	}
 
 	// next refresh, A still down: probed again (alongside the services)
