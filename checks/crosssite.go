@@ -144,7 +144,12 @@ func probeEvidence(prober, site string, eps []Endpoint, res map[int]string, at t
 // cannot be reached gives "no answer" (or an access problem) for each site
 // it would have probed.
 func CrossSite(ctx context.Context, inv *inventory.Inventory, run HostRunner, now func() time.Time) []Evidence {
-	if run == nil {
+	return CrossSiteOf(ctx, inv, run, now, nil)
+}
+
+// CrossSiteOf is CrossSite for the sites in only (nil: every site).
+func CrossSiteOf(ctx context.Context, inv *inventory.Inventory, run HostRunner, now func() time.Time, only map[string]bool) []Evidence {
+	if run == nil || (only != nil && len(only) == 0) {
 		return nil
 	}
 	type job struct {
@@ -153,7 +158,7 @@ func CrossSite(ctx context.Context, inv *inventory.Inventory, run HostRunner, no
 	}
 	jobs := map[string]*job{}
 	for _, s := range inv.Sites {
-		if s == nil {
+		if s == nil || (only != nil && !only[s.Name]) {
 			continue
 		}
 		eps := Endpoints(inv, s.Name)

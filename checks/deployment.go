@@ -28,6 +28,17 @@ type Deployment struct {
 	// NoCrossSite skips the cross-site probes (CrossSite): without them a
 	// site's loss rests on the layers' evidence alone.
 	NoCrossSite bool
+	// Previous is the observation before this one, in a refresh loop
+	// (board, status --watch); nil for a one-shot observation. With it the
+	// cross-site probes run only where they can count: a site's probes are
+	// evidence only when no host of it answers here (JudgeSite). So the
+	// sites that did not answer in Previous are probed alongside the
+	// services, as without Previous; a site that answered then is probed
+	// only if none of its hosts answers now, once that is known. Each probe
+	// costs every probed host an accepted connection (OpenSSH forks and
+	// re-executes sshd for it): a refresh of sites that answer costs the
+	// hosts their status batch and nothing more.
+	Previous []SiteStatus
 	// Layers besides services; nil means every layer the inventory
 	// describes (haproxy, mongodb, activemq).
 	Layers []LayerObserver
@@ -79,11 +90,27 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	verdicts := make([]LayerVerdict, len(layers))
 	var probes []Evidence
 	var wg sync.WaitGroup
+	var eager map[string]bool // sites probed alongside the services (nil: all)
+	if d.Previous != nil {
+		eager = map[string]bool{}
+		seen := map[string]bool{}
+		for _, s := range d.Previous {
+			seen[s.Site] = true
+			if !anyReachable(s) {
+				eager[s.Site] = true
+			}
+		}
+		for _, s := range d.Inventory.Sites {
+			if s != nil && !seen[s.Name] {
+				eager[s.Name] = true // not observed then: nothing known
+			}
+		}
+	}
 	if !d.NoCrossSite {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			probes = CrossSite(ctx, d.Inventory, d.Runner, now)
+			probes = CrossSiteOf(ctx, d.Inventory, d.Runner, now, eager)
 		}()
 	}
 	if native {
@@ -108,6 +135,17 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 		}()
 	}
 	wg.Wait()
+	if !d.NoCrossSite && eager != nil && ctx.Err() == nil {
+		// the sites that answered last time and do not now (when the
+		// observation's deadline is spent, at the next one, alongside)
+		late := map[string]bool{}
+		for _, s := range snap.Sites {
+			if !eager[s.Site] && !anyReachable(s) {
+				late[s.Site] = true
+			}
+		}
+		probes = append(probes, CrossSiteOf(ctx, d.Inventory, d.Runner, now, late)...)
+	}
 
 	// every observer's evidence of each site's liveness, then each site's
 	// loss verdict: only a confirmed loss lets a site count as not serving
@@ -179,4 +217,15 @@ func Warm(ctx context.Context, inv *inventory.Inventory, run HostRunner) {
 		}
 	}
 	wg.Wait()
+}
+
+// anyReachable reports whether a host of the site answered (a site with no
+// host counts as not answering).
+func anyReachable(s SiteStatus) bool {
+	for _, h := range s.Hosts {
+		if h.Reachable {
+			return true
+		}
+	}
+	return false
 }

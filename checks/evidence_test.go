@@ -139,6 +139,8 @@ func TestReach(t *testing.T) {
 		{"auth", he(remote.OpAuth, errors.New("unable to authenticate")), SawAccess},
 		{"unknown host", he(remote.OpDial, remote.ErrUnknownHost), SawAccess},
 		{"slow handshake", he(remote.OpHandshake, errors.New("no complete SSH handshake within 5s")), SawNoAnswer},
+		{"slow after the banner", he(remote.OpHandshake, fmt.Errorf("%w: %w", remote.ErrSlowHandshake, &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}})), SawNoAnswer},
+		{"no banner", he(remote.OpHandshake, fmt.Errorf("%w: %w", remote.ErrNoBanner, &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}})), SawNoAnswer},
 		{"reset in handshake", he(remote.OpHandshake, syscall.ECONNRESET), SawDown},
 		{"command failed", he(remote.OpRun, errors.New("exit")), SawNoAnswer},
 		{"our own deadline", fmt.Errorf("a-app: no answer within 10s: %w", errTestDeadline), SawNoAnswer},

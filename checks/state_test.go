@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,4 +101,42 @@ func FuzzParseBatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The batch runs in one real shell: every check in order, each with its
+// own record; a check that hangs is killed at its own timeout and the
+// checks after it still answer; `exit` in a check, or a syntax error,
+// ends only that check; what checks print never reaches the output.
+func TestBatchStatusInOneShell(t *testing.T) {
+	if _, err := exec.LookPath("timeout"); err != nil {
+		t.Skip("coreutils timeout not installed")
+	}
+	dir := t.TempDir()
+	order := filepath.Join(dir, "order")
+	cmds := []string{
+		"sleep 0.3; echo 0 >>" + order + "; echo noise; exit 3",
+		"echo 1 >>" + order + "; sleep 600",
+		"echo 2 >>" + order + "; true",
+		"echo 3 >>" + order + "; echo err >&2; false",
+		"if then (",
+	}
+	script := BatchStatus(cmds, []time.Duration{0, time.Second, 0, time.Minute, 0})
+	out, err := exec.CommandContext(t.Context(), "sh", "-c", script).Output()
+	if err != nil {
+		t.Fatalf("batch: %v\n%s", err, out)
+	}
+	got := ParseBatch(out)
+	want := map[int]int{0: 3, 1: 124, 2: 0, 3: 1, 4: 2}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records %v, want %v\noutput:\n%s", got, want, out)
+	}
+	if strings.Contains(string(out), "noise") || strings.Contains(string(out), "err") {
+		t.Errorf("a check's own output leaked: %q", out)
+	}
+	if b, _ := os.ReadFile(order); string(b) != "0\n1\n2\n3\n" {
+		t.Errorf("checks ran in order %q, want 0 1 2 3 one after the other", b)
+	}
+	if strings.Contains(script, "wait") {
+		t.Errorf("the batch waits for background jobs: it should run its checks one after the other\n%s", script)
+	}
 }

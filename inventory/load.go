@@ -21,15 +21,16 @@ import (
 
 // Default values applied by Parse after validation (and by ApplyDefaults).
 const (
-	DefaultCommandTimeout  = 30 * time.Second
-	DefaultVerifyTimeout   = 60 * time.Second
-	DefaultSSHPort         = 22
-	DefaultConnectTimeout  = 5 * time.Second
-	DefaultProbeStatus     = 200
-	DefaultProbeTimeout    = 2 * time.Second
-	DefaultMongoTimeout    = 3 * time.Second
-	DefaultActiveMQTimeout = 3 * time.Second
-	DefaultHAProxyTimeout  = 2 * time.Second
+	DefaultCommandTimeout   = 30 * time.Second
+	DefaultVerifyTimeout    = 60 * time.Second
+	DefaultSSHPort          = 22
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultHandshakeTimeout = 30 * time.Second
+	DefaultProbeStatus      = 200
+	DefaultProbeTimeout     = 2 * time.Second
+	DefaultMongoTimeout     = 3 * time.Second
+	DefaultActiveMQTimeout  = 3 * time.Second
+	DefaultHAProxyTimeout   = 2 * time.Second
 )
 
 // maxNodes bounds the work done on one file, counting every node visited
@@ -354,6 +355,7 @@ func (inv *Inventory) ApplyDefaults() {
 		d.SSH.Port = DefaultSSHPort
 	}
 	setDur(&d.SSH.ConnectTimeout, DefaultConnectTimeout)
+	setDur(&d.SSH.HandshakeTimeout, DefaultHandshakeTimeout)
 	if inv.Lock.Path == "" {
 		// in the lock host's user's home, not in a world-writable /tmp
 		inv.Lock.Path = DefaultLockDir + "/" + inv.Deployment + ".lock"
@@ -432,8 +434,8 @@ func (inv *Inventory) link() {
 
 // SSHFor returns the SSH settings for a host: every field the host sets
 // overrides defaults.ssh, the others are inherited. Booleans (agent,
-// insecure_ignore_host_key) are on if either sets them. Port and connect
-// timeout fall back to 22 and 5s.
+// insecure_ignore_host_key) are on if either sets them. Port, connect and
+// handshake timeout fall back to 22, 5s and 30s.
 func (inv *Inventory) SSHFor(h *Host) SSH {
 	s := inv.Defaults.SSH
 	if h != nil {
@@ -453,6 +455,9 @@ func (inv *Inventory) SSHFor(h *Host) SSH {
 		if o.ConnectTimeout != 0 {
 			s.ConnectTimeout = o.ConnectTimeout
 		}
+		if o.HandshakeTimeout != 0 {
+			s.HandshakeTimeout = o.HandshakeTimeout
+		}
 		s.Agent = s.Agent || o.Agent
 		s.InsecureIgnoreHostKey = s.InsecureIgnoreHostKey || o.InsecureIgnoreHostKey
 	}
@@ -460,6 +465,7 @@ func (inv *Inventory) SSHFor(h *Host) SSH {
 		s.Port = DefaultSSHPort
 	}
 	setDur(&s.ConnectTimeout, DefaultConnectTimeout)
+	setDur(&s.HandshakeTimeout, DefaultHandshakeTimeout)
 	return s
 }
 

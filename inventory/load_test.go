@@ -194,6 +194,13 @@ lock: {path: /var/lock/sitectl.lock}
 			{15, 65, `host w1: env applies to local hosts only`},
 			{15, 65, `host w1: env "A=b" is not an environment variable name`},
 		}},
+		{"max_handshakes on a host", base + "witness: {name: W, hosts: [{name: w1, address: w1.example, ssh: {max_handshakes: 4}}]}\n", []want{
+			{15, 82, `host w1: ssh.max_handshakes bounds sitectl's handshakes across all hosts: set it in defaults.ssh`},
+		}},
+		{"max_handshakes negative", base + "defaults: {ssh: {max_handshakes: -1}}\n", []want{
+			{15, 34, `defaults.ssh: max_handshakes -1 must be positive`},
+		}},
+		{"ssh handshake settings", base + "defaults: {ssh: {max_handshakes: 4, handshake_timeout: 1m}}\n", nil},
 		{"unix runtime api", base + "haproxy: {runtime_api: 'unix:///run/haproxy/admin.sock', backends: [{name: x, servers: {a: A, b: B}}]}\n", nil},
 		{"ipv6 addresses", base + "haproxy: {runtime_api: 'tcp://[::1]:9999', backends: [{name: x, servers: {a: A, b: B}}]}\n", nil},
 	}
@@ -403,7 +410,7 @@ haproxy: {runtime_api: "tcp://127.0.0.3:9999", backends: [{name: x, servers: {a:
 		t.Fatal(err)
 	}
 	d := inv.Defaults
-	if d.CommandTimeout.D() != 30*time.Second || d.VerifyTimeout.D() != 60*time.Second || d.SSH.Port != 22 || d.SSH.ConnectTimeout.D() != 5*time.Second {
+	if d.CommandTimeout.D() != 30*time.Second || d.VerifyTimeout.D() != 60*time.Second || d.SSH.Port != 22 || d.SSH.ConnectTimeout.D() != 5*time.Second || d.SSH.HandshakeTimeout.D() != 30*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
 	if inv.Lock.Path != "~/.local/state/sitectl/remote/t.lock" {

@@ -90,7 +90,13 @@ type SSH struct {
 	Agent                 bool     `yaml:"agent"` // use $SSH_AUTH_SOCK
 	KnownHosts            string   `yaml:"known_hosts"`
 	InsecureIgnoreHostKey bool     `yaml:"insecure_ignore_host_key"` // never the default
-	ConnectTimeout        Duration `yaml:"connect_timeout"`          // default 5s
+	ConnectTimeout        Duration `yaml:"connect_timeout"`          // TCP connect + the server's first byte; default 5s
+	// HandshakeTimeout bounds key exchange and authentication once the
+	// server has answered and a handshake slot is free; default 30s.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// MaxHandshakes bounds the SSH handshakes sitectl runs at once (CPU
+	// work, both ends); defaults.ssh only; 0: 4 per CPU, at least 8.
+	MaxHandshakes int `yaml:"max_handshakes"`
 }
 
 // Site is one location: A (primary) or B (secondary).

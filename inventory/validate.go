@@ -388,6 +388,12 @@ func (v *validator) ssh(s *SSH, where string) {
 	if s.Port != 0 && (s.Port < 1 || s.Port > 65535) {
 		v.errf(s, "port", "%s: port %d is out of range (1-65535)", where, s.Port)
 	}
+	if s.MaxHandshakes < 0 {
+		v.errf(s, "max_handshakes", "%s: max_handshakes %d must be positive (or left out for the default)", where, s.MaxHandshakes)
+	}
+	if s.ConnectTimeout < 0 || s.HandshakeTimeout < 0 {
+		v.errf(s, "handshake_timeout", "%s: timeouts must not be negative", where)
+	}
 	if strings.ContainsAny(s.User, " \t\r\n@") {
 		v.errf(s, "user", "%s: user %q must not contain spaces or '@'", where, s.User)
 	}
@@ -523,6 +529,9 @@ func (v *validator) host(h *Host, hosts map[string]*Host) {
 		v.errf(h, "address", "host %s: address %q is not a host name or IP address%s", label, h.Address, hint)
 	}
 	v.ssh(&h.SSH, "host "+label+" ssh")
+	if h.SSH.MaxHandshakes != 0 {
+		v.errf(&h.SSH, "max_handshakes", "host %s: ssh.max_handshakes bounds sitectl's handshakes across all hosts: set it in defaults.ssh", label)
+	}
 	if len(h.Env) > 0 && !h.Local {
 		v.errf(h, "env", "host %s: env applies to local hosts only (local: true); a remote host's commands get the environment its sshd gives them", label)
 	}

@@ -31,6 +31,16 @@ var (
 	// ErrUnknownHost is returned by Pool for a host it has no Target for.
 	ErrUnknownHost = errors.New("no such host in the inventory")
 
+	// ErrNoBanner marks a handshake error where the host accepted the TCP
+	// connection but sent no SSH version line within ConnectTimeout: it
+	// answers the network, but no SSH server answers there in time.
+	ErrNoBanner = errors.New("no SSH version line from the server")
+
+	// ErrSlowHandshake marks a handshake error where the server answered
+	// but key exchange and authentication did not finish within
+	// HandshakeTimeout: the host (or this machine) is slow, not unreachable.
+	ErrSlowHandshake = errors.New("SSH handshake too slow")
+
 	// ErrPoolClosed is returned by Pool after Close.
 	ErrPoolClosed = errors.New("connection pool closed")
 )

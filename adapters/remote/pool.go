@@ -12,6 +12,7 @@ import (
 type Pool struct {
 	dialer  Dialer
 	targets map[string]Target
+	limit   *HandshakeLimit // passed to the dialer in ctx; nil: the dialer's own
 
 	ctx    context.Context // cancelled by Close: aborts dials in flight
 	cancel context.CancelFunc
@@ -27,14 +28,26 @@ type poolConn struct {
 	err   error
 }
 
+// PoolOptions tune a Pool. The zero value is fine.
+type PoolOptions struct {
+	// Handshakes bounds the SSH handshakes of the pool's dials running at
+	// once (see HandshakeLimit); nil leaves it to the dialer.
+	Handshakes *HandshakeLimit
+}
+
 // NewPool returns a pool that dials targets[host] with d. The map is copied.
 func NewPool(d Dialer, targets map[string]Target) *Pool {
+	return NewPoolWith(d, targets, PoolOptions{})
+}
+
+// NewPoolWith is NewPool with options.
+func NewPoolWith(d Dialer, targets map[string]Target, o PoolOptions) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := make(map[string]Target, len(targets))
 	for k, v := range targets {
 		t[k] = v
 	}
-	return &Pool{dialer: d, targets: t, ctx: ctx, cancel: cancel, conns: map[string]*poolConn{}}
+	return &Pool{dialer: d, targets: t, limit: o.Handshakes, ctx: ctx, cancel: cancel, conns: map[string]*poolConn{}}
 }
 
 // Get returns the runner for host, dialing it if there is no live one. At
@@ -132,7 +145,7 @@ func (p *Pool) Close() error {
 // abort the dial others are waiting for. It keeps ctx's values but not its
 // cancellation; Pool.Close cancels it, and ConnectTimeout bounds it.
 func (p *Pool) dial(ctx context.Context, host string, t Target, pc *poolConn) {
-	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	dctx, cancel := context.WithCancel(WithHandshakeLimit(context.WithoutCancel(ctx), p.limit))
 	defer cancel()
 	stop := context.AfterFunc(p.ctx, cancel)
 	defer stop()

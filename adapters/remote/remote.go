@@ -21,7 +21,10 @@ type Target struct {
 	UseAgent              bool          // authenticate through $SSH_AUTH_SOCK
 	KnownHosts            string        // known_hosts file; default ~/.ssh/known_hosts
 	InsecureIgnoreHostKey bool          // only when the inventory says so explicitly
-	ConnectTimeout        time.Duration // TCP connect + SSH handshake; default 5s
+	ConnectTimeout        time.Duration // TCP connect + the server's first byte; default 5s
+	// HandshakeTimeout bounds key exchange and authentication, once the
+	// server has answered and a handshake slot is free; default 30s.
+	HandshakeTimeout time.Duration
 	// Env is the environment of a local target's commands besides
 	// LocalBaseEnv ("NAME=value"): what the inventory declares, nothing
 	// else of sitectl's own environment.

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,6 +56,11 @@ type Options struct {
 	// target's own, as OpenSSH reads GlobalKnownHostsFile. "" means
 	// DefaultGlobalKnownHosts; "none" reads none.
 	GlobalKnownHosts string
+	// MaxHandshakes bounds the SSH handshakes (key exchange and
+	// authentication) running at once in this dialer when ctx carries no
+	// HandshakeLimit: 0 shares one process-wide limit of
+	// DefaultMaxHandshakes, negative means no limit.
+	MaxHandshakes int
 }
 
 // DefaultGlobalKnownHosts is OpenSSH's GlobalKnownHostsFile.
@@ -87,15 +93,31 @@ func (o Options) maxOutput() int {
 // Target.Local (NewDialer picks the local runner for those).
 type SSHDialer struct {
 	Options Options
+	// Limit bounds its handshakes when ctx carries no HandshakeLimit; nil:
+	// the one Options.MaxHandshakes says.
+	Limit *HandshakeLimit
 }
 
 var _ Dialer = SSHDialer{}
 
-// Dial connects and authenticates. ConnectTimeout (default 5s, or ctx's
-// deadline if sooner) bounds the TCP connect and the whole SSH handshake
-// including authentication. The host key must be in Target.KnownHosts
-// unless Target.InsecureIgnoreHostKey is set. Errors are *HostError with
-// Op dial, handshake, hostkey or auth; for hostkey, Err is a *HostKeyError.
+// Dial connects and authenticates, in two phases with their own deadlines:
+//
+//   - the network's: the TCP connect and the server's first byte (its SSH
+//     version line) within ConnectTimeout (default 5s, or ctx's deadline
+//     if sooner). A failure here is Op dial (no connection) or, for a host
+//     that accepted the connection and sent nothing, Op handshake wrapping
+//     ErrNoBanner.
+//   - the handshake's: key exchange, host-key check and authentication, CPU
+//     work on both ends, within HandshakeTimeout (default 30s) from the
+//     moment it may start. At most a HandshakeLimit's size run at once (the
+//     one ctx carries, else Options.MaxHandshakes); waiting for a slot is
+//     bounded by ctx only. A handshake that runs out of time is Op
+//     handshake wrapping ErrSlowHandshake: the host answered, it is slow,
+//     it is not unreachable.
+//
+// The host key must be in Target.KnownHosts unless
+// Target.InsecureIgnoreHostKey is set. Errors are *HostError with Op dial,
+// handshake, hostkey or auth; for hostkey, Err is a *HostKeyError.
 func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 	port := t.Port
 	if port == 0 {
@@ -109,6 +131,10 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 	timeout := t.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
+	}
+	hsTimeout := t.HandshakeTimeout
+	if hsTimeout <= 0 {
+		hsTimeout = DefaultHandshakeTimeout
 	}
 	userName := t.User
 	if userName == "" {
@@ -131,12 +157,16 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 	}
 	defer closeAuth()
 
-	start := time.Now()
-	deadline := start.Add(timeout)
-	ctxDeadline := false
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline, ctxDeadline = dl, true
+	// capped returns now+d, or ctx's deadline if sooner (and whether it
+	// was ctx's).
+	capped := func(d time.Duration) (time.Time, bool) {
+		dl := time.Now().Add(d)
+		if cdl, ok := ctx.Deadline(); ok && cdl.Before(dl) {
+			return cdl, true
+		}
+		return dl, false
 	}
+	deadline, ctxDeadline := capped(timeout)
 	// ctxErr is ctx.Err(), or DeadlineExceeded when ctx's deadline was the
 	// one that ended the attempt (the socket may notice it first).
 	ctxErr := func() error {
@@ -151,7 +181,7 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 	// An address that did not answer earlier in this command is not waited
 	// for again while its background probe keeps failing (netwatch).
 	nd := net.Dialer{Deadline: deadline}
-	conn, err := netwatch.DialContext(ctx, &nd, addr, timeout)
+	raw, err := netwatch.DialContext(ctx, &nd, addr, timeout)
 	if err != nil {
 		var dead *netwatch.DeadError
 		switch {
@@ -163,38 +193,92 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 		}
 		return nil, fail(OpDial, err)
 	}
+	conn := &peekConn{Conn: raw, r: bufio.NewReader(raw)}
 
-	// One deadline for the whole handshake; cancelling ctx ends it at once.
-	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	// Cancelling ctx ends the attempt at once, in either phase.
+	var dlMu sync.Mutex
+	cancelled := false
+	setDeadline := func(t time.Time) {
+		dlMu.Lock()
+		if !cancelled {
+			_ = raw.SetDeadline(t)
+		}
+		dlMu.Unlock()
+	}
+	stop := context.AfterFunc(ctx, func() {
+		dlMu.Lock()
+		cancelled = true
+		_ = raw.SetDeadline(time.Unix(1, 0))
+		dlMu.Unlock()
+	})
+	abort := func(op string, err error) (Runner, error) {
+		stop()
+		raw.Close()
+		return nil, fail(op, err)
+	}
+
+	// The network's part ends with the server's first byte: OpenSSH sends
+	// its version line as soon as it accepts.
+	setDeadline(deadline)
+	if err := firstByte(conn); err != nil {
+		switch {
+		case ctxErr() != nil:
+			return abort(OpHandshake, fmt.Errorf("%w: waiting for the server's SSH version line: %w", ctxErr(), err))
+		case isTimeout(err):
+			return abort(OpHandshake, fmt.Errorf("%w within %s (it accepted the TCP connection; is it sshd listening there?): %w", ErrNoBanner, timeout, err))
+		default:
+			return abort(OpHandshake, fmt.Errorf("the connection ended before the server's SSH version line: %w", err))
+		}
+	}
+
+	// The rest costs CPU: it waits for a slot, without a deadline of its
+	// own (the server waits for us: LoginGraceTime is 2 minutes), then has
+	// HandshakeTimeout.
+	setDeadline(time.Time{})
+	limit := handshakeLimitFrom(ctx)
+	if limit == nil {
+		limit = d.Limit
+	}
+	if limit == nil {
+		limit = sizedLimit(d.Options.MaxHandshakes)
+	}
+	release, err := limit.acquire(ctx)
+	if err != nil {
+		return abort(OpHandshake, fmt.Errorf("%w: waiting for a handshake slot (%d at once)", err, limit.Size()))
+	}
+	defer release()
+	deadline, ctxDeadline = capped(hsTimeout)
+	setDeadline(deadline)
 	cfg := &ssh.ClientConfig{
 		User:              userName,
 		Auth:              auth,
 		HostKeyCallback:   hk.callback,
 		HostKeyAlgorithms: hk.algorithms,
-		Timeout:           timeout,
+		Timeout:           hsTimeout,
 	}
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
-	cancelled := !stop()
+	release()
+	wasCancelled := !stop()
 	if err != nil {
+		raw.Close()
 		switch hkErr := hk.failure(); {
 		case hkErr != nil:
 			return nil, fail(OpHostKey, hkErr)
 		case ctxErr() != nil:
 			return nil, fail(OpHandshake, fmt.Errorf("%w: %w", ctxErr(), err))
 		case isTimeout(err) || !time.Now().Before(deadline):
-			return nil, fail(OpHandshake, fmt.Errorf("no complete SSH handshake within %s (is it sshd listening there?): %w", timeout, err))
+			return nil, fail(OpHandshake, fmt.Errorf("%w: the server answered but key exchange and authentication took more than %s: %w", ErrSlowHandshake, hsTimeout, err))
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fail(OpAuth, fmt.Errorf("user %q was refused (%s): %w", userName, describeAuth(t), err))
 		default:
 			return nil, fail(OpHandshake, err)
 		}
 	}
-	if cancelled {
+	if wasCancelled {
 		c.Close()
 		return nil, fail(OpHandshake, ctx.Err())
 	}
-	_ = conn.SetDeadline(time.Time{})
+	_ = raw.SetDeadline(time.Time{})
 
 	client := &goph.Client{
 		Client: ssh.NewClient(c, chans, reqs),

@@ -499,7 +499,7 @@ func TestSSHUnreachable(t *testing.T) {
 		within time.Duration
 		want   error
 	}{
-		{name: "silent listener", port: silent.Addr().(*net.TCPAddr).Port, op: remote.OpHandshake, within: 3 * time.Second},
+		{name: "silent listener", port: silent.Addr().(*net.TCPAddr).Port, op: remote.OpHandshake, within: 3 * time.Second, want: remote.ErrNoBanner},
 		{name: "closed port", port: closedPort, op: remote.OpDial, within: time.Second},
 		{
 			name: "silent listener, cancelled", port: silent.Addr().(*net.TCPAddr).Port, op: remote.OpHandshake, within: 800 * time.Millisecond,

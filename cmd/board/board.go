@@ -124,11 +124,22 @@ func boardRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
+	// each refresh knows the one before: the cross-site probes then run
+	// only for sites that do not answer (checks.Deployment.Previous)
+	var prevMu sync.Mutex
+	var prev []checks.SiteStatus
 	d := Deps{
 		Deployment: inv.Deployment,
 		Observe: func(ctx context.Context) checks.Snapshot {
-			dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
-			return dep.Observe(ctx)
+			prevMu.Lock()
+			last := prev
+			prevMu.Unlock()
+			dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now, Previous: last}
+			snap := dep.Observe(ctx)
+			prevMu.Lock()
+			prev = snap.Sites
+			prevMu.Unlock()
+			return snap
 		},
 		Run:      run(runbooks.Execute),
 		Plan:     run(runbooks.DryRun),

@@ -53,6 +53,9 @@ type Factory struct {
 	// StateDir is where journals and local locks live.
 	StateDir func() (string, error)
 
+	limitOnce sync.Once
+	limit     *remote.HandshakeLimit
+
 	invOnce sync.Once
 	inv     *inventory.Inventory
 	invErr  error

@@ -26,6 +26,7 @@ func TargetsEnv(inv *inventory.Inventory, getenv func(string) string) map[string
 			Name: h.Name, Local: h.Local, Address: h.Address, Port: ssh.Port, User: ssh.User,
 			KeyFile: expandHome(ssh.Key), UseAgent: ssh.Agent, KnownHosts: expandHome(ssh.KnownHosts),
 			InsecureIgnoreHostKey: ssh.InsecureIgnoreHostKey, ConnectTimeout: ssh.ConnectTimeout.D(),
+			HandshakeTimeout: ssh.HandshakeTimeout.D(),
 		}
 		if h.Local {
 			t := out[h.Name]
@@ -49,9 +50,12 @@ func expandHome(p string) string {
 	return p
 }
 
-// Pool opens (lazily) one connection per host of the inventory.
+// Pool opens (lazily) one connection per host of the inventory. Every pool
+// of the command shares one bound on SSH handshakes running at once
+// (defaults.ssh.max_handshakes): it protects this machine's CPU.
 func (f *Factory) Pool(inv *inventory.Inventory) *remote.Pool {
-	return remote.NewPool(f.Dialer, TargetsEnv(inv, f.Getenv))
+	f.limitOnce.Do(func() { f.limit = remote.NewHandshakeLimit(inv.Defaults.SSH.MaxHandshakes) })
+	return remote.NewPoolWith(f.Dialer, TargetsEnv(inv, f.Getenv), remote.PoolOptions{Handshakes: f.limit})
 }
 
 // SSHCommand is the exact command an operator can paste to run cmd on host.

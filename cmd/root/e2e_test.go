@@ -727,3 +727,40 @@ func TestCooldownSeesAMoveFromAnotherMachine(t *testing.T) {
 		t.Fatalf("the same move again (restarts what stopped) was refused: exit %d\n%s", r.code, r.errOut)
 	}
 }
+
+// status --watch keeps its connections across refreshes: after several
+// frames, each host's sshd has accepted exactly one login (a refresh is
+// one command over a warm connection, not a new handshake).
+func TestStatusWatchReusesConnections(t *testing.T) {
+	d := newDeployment(t)
+	ios, _, _, errOut := cmdutil.Test()
+	out := &syncBuffer{}
+	ios.Out = out
+	f := &cmdutil.Factory{
+		IO: ios, Globals: &cmdutil.Globals{}, Version: "test", Now: time.Now,
+		Getenv:   func(k string) string { return map[string]string{"SITECTL_INVENTORY": d.inv}[k] },
+		Dialer:   remote.NewDialer(remote.Options{}),
+		StateDir: func() (string, error) { return d.state, nil },
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan cmdutil.ExitCode, 1)
+	go func() { done <- Execute(ctx, f, []string{"status", "--watch", "--interval", "50ms"}) }()
+	const frames = 4
+	deadline := time.Now().Add(60 * time.Second) // a bound on a hang, not a rate
+	for strings.Count(out.String(), "--- ") <= frames {
+		if time.Now().After(deadline) {
+			t.Fatalf("status --watch: %d frames never came:\n%s%s", frames, out.String(), errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("status --watch ended with exit %d\n%s", code, errOut.String())
+	}
+	for name, srv := range d.servers {
+		if n := strings.Count(srv.Log(), "Accepted publickey"); n != 1 {
+			t.Errorf("%s: sshd accepted %d logins over %d refreshes, want 1 (one warm connection)", name, n, frames)
+		}
+	}
+}

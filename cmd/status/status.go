@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 )
@@ -23,6 +24,12 @@ type Options struct {
 	NoProbes bool
 	Watch    bool
 	Interval time.Duration
+
+	pool *remote.Pool // set by watchRun: the connections every refresh reuses
+	// prev is the previous refresh's sites (watchRun): the cross-site
+	// probes then run only where they count (checks.Deployment.Previous)
+	prev  []checks.SiteStatus
+	watch bool
 }
 
 // NewCmdStatus builds the command; runF replaces statusRun in tests.
@@ -56,9 +63,19 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error
 
 // watchRun reprints the status every interval until ctx ends (Ctrl-C). On a
 // terminal it clears the screen first; otherwise it only appends, with a
-// separator line, and never writes cursor escapes.
+// separator line, and never writes cursor escapes. Every refresh goes over
+// the same pool: connections made once stay open (a dead one is redialed),
+// so a refresh costs one command per host, not a handshake.
 func watchRun(ctx context.Context, opts *Options) error {
 	f := opts.F
+	inv, err := f.Inventory()
+	if err != nil {
+		return err
+	}
+	pool := f.Pool(inv)
+	defer pool.Close()
+	opts.pool, opts.watch = pool, true
+	defer func() { opts.pool, opts.prev, opts.watch = nil, nil, false }()
 	tty := f.IO.IsStdoutTTY() && !f.Globals.JSON()
 	for {
 		if tty {
@@ -93,9 +110,12 @@ func statusRun(ctx context.Context, opts *Options) error {
 	if opts.Site != "" && inv.Site(opts.Site) == nil {
 		return cmdutil.FlagErrorf("no site %q in %s", opts.Site, inv.File)
 	}
-	pool := f.Pool(inv)
-	defer pool.Close()
-	dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
+	pool := opts.pool
+	if pool == nil {
+		pool = f.Pool(inv)
+		defer pool.Close()
+	}
+	dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now, Previous: opts.prev}
 	var snap checks.Snapshot
 	if opts.Site != "" {
 		// one site: the services of that site only
@@ -104,6 +124,9 @@ func statusRun(ctx context.Context, opts *Options) error {
 		snap.Invariant = checks.CheckNotBothActive(snap.Sites)
 	} else {
 		snap = dep.Observe(ctx)
+		if opts.watch {
+			opts.prev = snap.Sites
+		}
 	}
 	invariant := snap.Invariant
 	snap.Sites = filterRows(snap.Sites, opts.Host, opts.Service)
