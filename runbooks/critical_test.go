@@ -123,13 +123,13 @@ type slowDriver struct {
 	delay time.Duration
 }
 
-func (d *slowDriver) Observe(context.Context) Observation {
+func (d *slowDriver) Observe(context.Context, TaskEnv) Observation {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return Observation{State: map[bool]string{true: "done", false: "not yet"}[d.acted], Holds: d.acted, Known: true}
 }
 
-func (d *slowDriver) Act(ctx context.Context) error {
+func (d *slowDriver) Act(ctx context.Context, _ TaskEnv) error {
 	time.Sleep(d.delay)
 	d.mu.Lock()
 	d.acted = true
@@ -171,11 +171,11 @@ type waitDriver struct {
 	observes int
 }
 
-func (d *waitDriver) Observe(ctx context.Context) Observation {
+func (d *waitDriver) Observe(ctx context.Context, _ TaskEnv) Observation {
 	d.mu.Lock()
 	d.observes++
 	d.mu.Unlock()
-	return d.slowDriver.Observe(ctx)
+	return d.slowDriver.Observe(ctx, TaskEnv{})
 }
 
 func (d *waitDriver) ActObservation() (Observation, bool) {
@@ -209,7 +209,7 @@ func TestActObservationIsTheFirstVerification(t *testing.T) {
 // onlyWaits is a waitDriver that says its action changes nothing.
 type onlyWaits struct{ waitDriver }
 
-func (*onlyWaits) OnlyWaits() bool { return true }
+func (*onlyWaits) OnlyWaits(TaskEnv) bool { return true }
 
 // A Waiter's act event says "wait", and its observation's Reached reaches
 // the journal on the verification; so the whole step, its first
@@ -254,8 +254,8 @@ type reachedDriver struct {
 	at time.Time
 }
 
-func (d *reachedDriver) Observe(ctx context.Context) Observation {
-	o := d.slowDriver.Observe(ctx)
+func (d *reachedDriver) Observe(ctx context.Context, _ TaskEnv) Observation {
+	o := d.slowDriver.Observe(ctx, TaskEnv{})
 	if o.Holds {
 		o.Reached = d.at
 	}

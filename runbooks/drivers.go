@@ -57,14 +57,12 @@ type verifyDriver struct {
 	inv     *inventory.Inventory
 	site    string
 	observe func(down map[string]bool) checks.LayerObserver
-	// down are the sites that did not answer at all when the run started:
-	// a takeover assumes them down and fenced, so their parts that cannot
-	// be observed count as down rather than unknown.
-	down map[string]bool
 }
 
-func (d *verifyDriver) Observe(ctx context.Context) Observation {
-	l := d.observe(d.down)(ctx, d.inv)
+// Observe observes the layer; a site whose loss was confirmed (env.Down)
+// counts as down where it cannot be observed, rather than unknown.
+func (d *verifyDriver) Observe(ctx context.Context, env TaskEnv) Observation {
+	l := d.observe(env.Down)(ctx, d.inv)
 	state := l.State
 	if l.Site != "" {
 		state += " " + l.Site
@@ -76,10 +74,10 @@ func (d *verifyDriver) Observe(ctx context.Context) Observation {
 	return Observation{State: state, Holds: l.State == checks.ServeOne && l.Site == d.site, Known: l.State != checks.ServeUnknown, Detail: detail}
 }
 
-func (d *verifyDriver) Act(ctx context.Context) error { return nil }
+func (d *verifyDriver) Act(context.Context, TaskEnv) error { return nil }
 
 // OnlyWaits: verifying changes nothing.
-func (d *verifyDriver) OnlyWaits() bool { return true }
+func (d *verifyDriver) OnlyWaits(TaskEnv) bool { return true }
 
 // haproxyDriver puts a site's servers in every inventory backend into a
 // state: ready (back in load balancing), drain (no new sessions; wait until
@@ -143,7 +141,7 @@ func (d *haproxyDriver) actDescription() string {
 }
 
 // Observe reads show stat and checks every server of the site.
-func (d *haproxyDriver) Observe(ctx context.Context) Observation {
+func (d *haproxyDriver) Observe(ctx context.Context, _ TaskEnv) Observation {
 	rows, err := d.client.ShowStat(ctx)
 	if err != nil && !haproxy.IsPartial(err) {
 		return Observation{State: "unknown", Detail: err.Error()}
@@ -204,7 +202,7 @@ func drainedDown(r haproxy.StatRow) bool {
 }
 
 // Act sets the state; for drain it also waits for sessions to end.
-func (d *haproxyDriver) Act(ctx context.Context) error {
+func (d *haproxyDriver) Act(ctx context.Context, _ TaskEnv) error {
 	for be, srvs := range d.servers {
 		if d.state == haproxy.Drain {
 			deadline := time.Now().Add(d.drain)

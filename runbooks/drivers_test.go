@@ -30,7 +30,7 @@ func TestHAProxyDrainAcceptsDownServer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	o := d.Observe(ctx)
+	o := d.Observe(ctx, TaskEnv{})
 	if !o.Holds || !o.Known {
 		t.Fatalf("DOWN server with 0 sessions: observation %+v, want it drained", o)
 	}
@@ -39,10 +39,10 @@ func TestHAProxyDrainAcceptsDownServer(t *testing.T) {
 	}
 	// acting anyway (a resume re-runs the step) puts it into drain and
 	// returns at once; it still holds afterwards
-	if err := d.Act(ctx); err != nil {
+	if err := d.Act(ctx, TaskEnv{}); err != nil {
 		t.Fatalf("drain of a DOWN server: %v", err)
 	}
-	if o := d.Observe(ctx); !o.Holds {
+	if o := d.Observe(ctx, TaskEnv{}); !o.Holds {
 		t.Fatalf("after drain of a DOWN server: %+v", o)
 	}
 	// a server that is UP with no sessions is not drained until it is put
@@ -51,7 +51,7 @@ func TestHAProxyDrainAcceptsDownServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := b.Observe(ctx); o.Holds {
+	if o := b.Observe(ctx, TaskEnv{}); o.Holds {
 		t.Errorf("an UP server counts as drained before any drain: %+v", o)
 	}
 }

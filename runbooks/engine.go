@@ -65,6 +65,9 @@ type Engine struct {
 	// failed step stops the run). AfterStep runs once its tasks ended.
 	BeforeStep func(ctx context.Context, s *Step) error
 	AfterStep  func(ctx context.Context, s *Step, ok bool)
+	// Env is what the run knows that the plan cannot (nil: nothing),
+	// handed to every driver call (RunEnv).
+	Env *RunEnv
 }
 
 // TaskResult is what happened to one task.
@@ -196,11 +199,11 @@ type observation struct {
 // same observe / skip / act / verify discipline as shell tasks.
 type Driver interface {
 	// Observe reads the current state, read-only.
-	Observe(ctx context.Context) Observation
+	Observe(ctx context.Context, env TaskEnv) Observation
 	// Act changes the state. An error wrapping ErrActFailed is a known
 	// failure (the state is known wrong); any other error leaves the outcome
 	// to verification, and unknown if verification cannot tell.
-	Act(ctx context.Context) error
+	Act(ctx context.Context, env TaskEnv) error
 }
 
 // ActObserver is a Driver whose Act ends by observing the state it waited
@@ -216,7 +219,7 @@ type ActObserver interface {
 // timing counts the whole step, its first observation included, as the
 // deployment's wait (CriticalPath).
 type Waiter interface {
-	OnlyWaits() bool
+	OnlyWaits(env TaskEnv) bool
 }
 
 // ActionWait is the Action of the step.act events of a Waiter.
@@ -240,7 +243,7 @@ var ErrActFailed = errors.New("action failed")
 func (e *Engine) observe(ctx context.Context, t *Task) observation {
 	if t.Driver != nil {
 		cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
-		o := t.Driver.Observe(cctx)
+		o := t.Driver.Observe(cctx, e.taskEnv(t))
 		cancel()
 		return observation{State: o.State, Holds: o.Holds, Known: o.Known, Detail: o.Detail, Reached: o.Reached}
 	}
@@ -341,12 +344,12 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 				pe.Deadline = dl
 			}
 			e.emit(t, pe)
-			err := t.Driver.Act(ctx) // the driver bounds its own waits
+			err := t.Driver.Act(ctx, e.taskEnv(t)) // the driver bounds its own waits
 			ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: e.Clock.Now().Sub(actStart)}
 			if err != nil {
 				ev.Message = err.Error()
 			}
-			if w, ok := t.Driver.(Waiter); ok && w.OnlyWaits() {
+			if w, ok := t.Driver.(Waiter); ok && w.OnlyWaits(e.taskEnv(t)) {
 				ev.Action = ActionWait
 			}
 			e.emit(t, ev)

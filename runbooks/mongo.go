@@ -75,11 +75,17 @@ type mongoDriver struct {
 	setErr     error
 	site       string
 	expectSite string
-	move       string // member to make primary (mode move)
-	started    time.Time
-	force      *ForcePromotion
-	warn       func(lines []string) // the documented warnings of a forced promotion, as events
-	actObs     *Observation         // what the last wait ended on
+	move       string       // member to make primary (mode move)
+	actObs     *Observation // what the last wait ended on
+}
+
+// forced is the forced promotion the run allows this task: one of this
+// site's member, when the task waits for a primary (not a planned move).
+func (d *mongoDriver) forced(env TaskEnv) *ForcePromotion {
+	if fp := env.Force; fp != nil && d.move == "" && fp.Site == d.site {
+		return fp
+	}
+	return nil
 }
 
 // ActObservation is the observation WaitPrimary ended on (mode wait).
@@ -92,9 +98,9 @@ func (d *mongoDriver) ActObservation() (Observation, bool) {
 
 // OnlyWaits: waiting for an election changes nothing; a move or a forced
 // promotion does.
-func (d *mongoDriver) OnlyWaits() bool { return d.move == "" && d.force == nil }
+func (d *mongoDriver) OnlyWaits(env TaskEnv) bool { return d.move == "" && d.forced(env) == nil }
 
-func (d *mongoDriver) Observe(ctx context.Context) Observation {
+func (d *mongoDriver) Observe(ctx context.Context, _ TaskEnv) Observation {
 	if d.set == nil {
 		return Observation{State: "unknown", Detail: "MongoDB not observed: " + d.setErr.Error()}
 	}
@@ -123,7 +129,8 @@ func (d *mongoDriver) observation(obs *mongo.Observation) Observation {
 	return o
 }
 
-func (d *mongoDriver) Act(ctx context.Context) error {
+func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
+	force := d.forced(env)
 	if d.set == nil {
 		return d.setErr
 	}
@@ -135,7 +142,7 @@ func (d *mongoDriver) Act(ctx context.Context) error {
 		}
 		return err
 	}
-	after := d.started
+	after := env.Started
 	if after.IsZero() {
 		after = time.Now()
 	}
@@ -143,7 +150,7 @@ func (d *mongoDriver) Act(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		w.Timeout = time.Until(dl)
 	}
-	if d.force != nil && (w.Timeout == 0 || w.Timeout > ForceGrace) {
+	if force != nil && (w.Timeout == 0 || w.Timeout > ForceGrace) {
 		// the operator asked for the promotion: give a real election one
 		// election timeout to happen, not the whole step deadline
 		w.Timeout = ForceGrace
@@ -157,8 +164,8 @@ func (d *mongoDriver) Act(ctx context.Context) error {
 		}
 		return nil
 	}
-	if d.force != nil && obs != nil && obs.Primary() == nil {
-		return d.forcePromote(ctx, obs)
+	if force != nil && obs != nil && obs.Primary() == nil {
+		return d.forcePromote(ctx, obs, force, env.Warn)
 	}
 	if obs != nil {
 		sc := checks.ClassifyMongo(obs)
@@ -169,12 +176,12 @@ func (d *mongoDriver) Act(ctx context.Context) error {
 
 // forcePromote runs the documented forced reconfig on the site's surviving
 // member, keeping every other member that still answers.
-func (d *mongoDriver) forcePromote(ctx context.Context, obs *mongo.Observation) error {
+func (d *mongoDriver) forcePromote(ctx context.Context, obs *mongo.Observation, force *ForcePromotion, warn func([]string)) error {
 	var survivor string
 	var keep, removed []string
 	for _, m := range obs.Members {
 		switch {
-		case m.Member.Site == d.force.Site && !m.Member.Arbiter && survivor == "" && m.Reachable:
+		case m.Member.Site == force.Site && !m.Member.Arbiter && survivor == "" && m.Reachable:
 			survivor = m.Member.Name
 		case m.Reachable:
 			keep = append(keep, m.Member.Name)
@@ -183,18 +190,18 @@ func (d *mongoDriver) forcePromote(ctx context.Context, obs *mongo.Observation) 
 		}
 	}
 	if survivor == "" {
-		return fmt.Errorf("%w: forced promotion: no reachable data-bearing member on site %s", ErrActFailed, d.force.Site)
+		return fmt.Errorf("%w: forced promotion: no reachable data-bearing member on site %s", ErrActFailed, force.Site)
 	}
-	if d.warn != nil {
-		d.warn(mongo.ForcePromoteWarnings(survivor, keep, removed))
+	if warn != nil {
+		warn(mongo.ForcePromoteWarnings(survivor, keep, removed))
 	}
-	fenced := d.force.FencedSite != "" && d.force.FencedSite != d.force.Site
-	res, err := d.set.ForcePromote(ctx, survivor, keep, mongo.Confirm{Fenced: fenced, TypedSite: d.force.TypedSite, ExpectedSite: d.force.Site})
+	fenced := force.FencedSite != "" && force.FencedSite != force.Site
+	res, err := d.set.ForcePromote(ctx, survivor, keep, mongo.Confirm{Fenced: fenced, TypedSite: force.TypedSite, ExpectedSite: force.Site})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrActFailed, err)
 	}
-	if d.warn != nil {
-		d.warn([]string{fmt.Sprintf("forced reconfig done: %s is primary (config version %d -> %d); removed: %s", res.Survivor, res.VersionBefore, res.VersionAfter, strings.Join(res.Removed, ", "))})
+	if warn != nil {
+		warn([]string{fmt.Sprintf("forced reconfig done: %s is primary (config version %d -> %d); removed: %s", res.Survivor, res.VersionBefore, res.VersionAfter, strings.Join(res.Removed, ", "))})
 	}
 	return nil
 }

@@ -233,8 +233,8 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 	}
 
 	// 6. execute
-	r.bindDrivers(rep.Before)
-	eng := &Engine{Runner: o.Runner, Sink: r.st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint}
+	eng := &Engine{Runner: o.Runner, Sink: r.st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint,
+		Env: &RunEnv{Down: checks.DownSites(rep.Before), Started: rep.Started, Force: o.ForcePromotion}}
 	eng.BeforeStep, eng.AfterStep = r.stepHooks()
 	if r.jw != nil {
 		eng.Journal = r.jw.Err // a lost journal record stops the run before its next act
@@ -504,29 +504,6 @@ func (r *running) lockMissed(missed []LockMiss) *RefusedError {
 	return &RefusedError{
 		Reason: "cannot take the deployment's run lock on " + strings.Join(bad, "; ") + ": only a disaster takeover of the other site (its loss confirmed) may go on without it",
 		Hint:   "look: sitectl status; when the host answers again, re-run",
-	}
-}
-
-// bindDrivers hands the run's facts to the drivers that need them: the
-// sites whose loss is confirmed, the run's start, the forced promotion.
-func (r *running) bindDrivers(before []checks.SiteStatus) {
-	o := r.o
-	down := checks.DownSites(before)
-	for _, t := range r.plan.Tasks() {
-		switch d := t.Driver.(type) {
-		case *verifyDriver:
-			d.down = down
-		case *mongoDriver:
-			d.started = r.rep.Started
-			if fp := o.ForcePromotion; fp != nil && d.move == "" && fp.Site == d.site {
-				d.force = fp
-				d.warn = func(lines []string) { // journaled, and rendered as text or JSON
-					for _, l := range lines {
-						r.emit(event.Event{Kind: event.Message, Task: t.ID, Step: t.Step.Name, Message: "warning: " + l})
-					}
-				}
-			}
-		}
 	}
 }
 
