@@ -11,7 +11,7 @@ dur=${DURATION:-300}
 warm=${WARM:-30}
 labdir=${SITECTL_LAB_DIR:-$PWD/.lab}
 brought=false
-if [ ! -f "$labdir/inventory.yaml" ] || ! ip netns list | grep -q '^sl-a'; then
+if [ ! -f "$labdir/inventory.yaml" ] || ! grep -q '^sl-a' <(ip netns list); then
   go run ./scripts/lab up
   brought=true
 fi
