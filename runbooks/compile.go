@@ -157,7 +157,7 @@ func (c *Catalog) expand(rb *Runbook, inv *inventory.Inventory, target, other, p
 
 func compileTasks(st *Step, spec *StepSpec, inv *inventory.Inventory, site string) []*Task {
 	s := inv.Site(site)
-	cmdTimeout := inv.Defaults.CommandTimeout.D()
+	cmdTimeout := inv.TimeoutFor(nil)
 	if spec.Timeout > 0 {
 		cmdTimeout = spec.Timeout.D()
 	}
@@ -181,8 +181,8 @@ func compileTasks(st *Step, spec *StepSpec, inv *inventory.Inventory, site strin
 				t := base
 				t.ID = st.Name + "/" + h + "/" + svc.Name
 				t.Host, t.Service = h, svc.Name
-				if svc.Timeout > 0 && spec.Timeout == 0 {
-					t.CommandTimeout = svc.Timeout.D()
+				if spec.Timeout == 0 { // the step's own timeout, else the service's rule
+					t.CommandTimeout = inv.TimeoutFor(svc)
 				}
 				t.Observe = svc.Status
 				if spec.Action == ActionStart {
