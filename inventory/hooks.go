@@ -125,7 +125,7 @@ type NotifyTarget struct {
 	// username_env/password_env naming the header and its value.
 	Header   *Credentials `yaml:"header"`
 	Timeout  Duration     `yaml:"timeout"`  // per attempt; default 5s
-	Retries  int          `yaml:"retries"`  // extra attempts; default 3
+	Retries  *int         `yaml:"retries"`  // extra attempts; default 3 (unset), 0: none
 	Backoff  Duration     `yaml:"backoff"`  // first retry delay, doubled each time; default 1s
 	Deadline Duration     `yaml:"deadline"` // every attempt of one notification; default 30s
 	Pos      Pos          `yaml:"-"`
@@ -237,8 +237,8 @@ func (v *validator) notify(n *Notify) {
 		if t.Header != nil {
 			v.credentials(t.Header, where+" header")
 		}
-		if t.Retries < 0 || t.Retries > 10 {
-			v.errf(t, "retries", "%s: retries %d: expected 0..10", where, t.Retries)
+		if t.Retries != nil && (*t.Retries < 0 || *t.Retries > 10) {
+			v.errf(t, "retries", "%s: retries %d: expected 0..10", where, *t.Retries)
 		}
 		if t.Timeout < 0 || t.Backoff < 0 || t.Deadline < 0 {
 			v.errf(t, "", "%s: durations must not be negative", where)
@@ -247,7 +247,7 @@ func (v *validator) notify(n *Notify) {
 }
 
 // applyDefaults fills in a target's unset values (retries stay as
-// written: 0 is read as the default by NotifyRetries).
+// written: unset is read as the default by Attempts, 0 as none).
 func (t *NotifyTarget) applyDefaults() {
 	setDur(&t.Timeout, DefaultNotifyTimeout)
 	setDur(&t.Backoff, DefaultNotifyBackoff)
@@ -256,8 +256,8 @@ func (t *NotifyTarget) applyDefaults() {
 
 // Attempts is how many times a notification is tried at most.
 func (t *NotifyTarget) Attempts() int {
-	if t.Retries == 0 {
+	if t.Retries == nil {
 		return 1 + DefaultNotifyRetries
 	}
-	return 1 + t.Retries
+	return 1 + *t.Retries
 }

@@ -655,3 +655,16 @@ func TestInventoryOverTheSizeCap(t *testing.T) {
 		}
 	}
 }
+
+// notify retries: unset is the default (3 more attempts), 0 is none.
+func TestNotifyRetriesZeroMeansNone(t *testing.T) {
+	zero, three := 0, 3
+	for _, tc := range []struct {
+		retries *int
+		want    int
+	}{{nil, 1 + DefaultNotifyRetries}, {&zero, 1}, {&three, 4}} {
+		if got := (&NotifyTarget{Retries: tc.retries}).Attempts(); got != tc.want {
+			t.Errorf("retries %v: %d attempts, want %d", tc.retries, got, tc.want)
+		}
+	}
+}

@@ -74,8 +74,8 @@ func TestNotificationsOfATakeover(t *testing.T) {
 	targets := []*inventory.NotifyTarget{
 		{Name: "oncall", Kind: inventory.NotifySlack, URL: slack.srv.URL},
 		{Name: "audit", Kind: inventory.NotifyGeneric, URL: generic.srv.URL, Header: &inventory.Credentials{File: hdrFile}},
-		{Name: "broken", Kind: inventory.NotifyTeams, URL: broken.srv.URL, Retries: 2, Events: []string{inventory.EventRunEnded}},
-		{Name: "hanging", Kind: inventory.NotifySlack, URL: hanging.URL, Retries: 1, Timeout: inventory.Duration(200 * time.Millisecond), Events: []string{inventory.EventRunStarted}},
+		{Name: "broken", Kind: inventory.NotifyTeams, URL: broken.srv.URL, Retries: intp(2), Events: []string{inventory.EventRunEnded}},
+		{Name: "hanging", Kind: inventory.NotifySlack, URL: hanging.URL, Retries: intp(1), Timeout: inventory.Duration(200 * time.Millisecond), Events: []string{inventory.EventRunStarted}},
 	}
 	var slept []time.Duration
 	var smu sync.Mutex
@@ -185,3 +185,5 @@ func TestStepFailedIsNotified(t *testing.T) {
 		t.Errorf("run_ended: %+v", events[inventory.EventRunEnded])
 	}
 }
+
+func intp(i int) *int { return &i }
