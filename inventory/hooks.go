@@ -119,6 +119,10 @@ type NotifyTarget struct {
 	Name   string   `yaml:"name"`
 	Kind   string   `yaml:"kind"` // slack, teams, generic
 	URL    string   `yaml:"url"`
+	// URLEnv names the environment variable holding the URL instead (a
+	// Slack or Teams webhook URL is a credential: keep it out of the
+	// inventory's repository). Exactly one of url and url_env.
+	URLEnv string   `yaml:"url_env"`
 	Events []string `yaml:"events"` // default: every event
 	// Header is one HTTP header read like credentials: a file holding
 	// "Name: value" (or YAML {username: Name, password: value}), or
@@ -129,6 +133,27 @@ type NotifyTarget struct {
 	Backoff  Duration     `yaml:"backoff"`  // first retry delay, doubled each time; default 1s
 	Deadline Duration     `yaml:"deadline"` // every attempt of one notification; default 30s
 	Pos      Pos          `yaml:"-"`
+}
+
+// Endpoint is the target's URL: url, or the value of the url_env variable.
+// Its errors never quote the value (a webhook URL is a credential).
+func (t *NotifyTarget) Endpoint(getenv func(string) string) (string, error) {
+	if t.URLEnv == "" {
+		return t.URL, nil
+	}
+	u := getenv(t.URLEnv)
+	switch {
+	case u == "":
+		return "", fmt.Errorf("url_env: environment variable %s is empty or unset", t.URLEnv)
+	case !httpURL(u):
+		return "", fmt.Errorf("url_env: environment variable %s does not hold an http:// or https:// URL", t.URLEnv)
+	}
+	return u, nil
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // Wants reports whether the target asked for ev.
@@ -226,8 +251,14 @@ func (v *validator) notify(n *Notify) {
 		default:
 			v.errf(t, "kind", "%s: kind %q: expected slack, teams or generic", where, t.Kind)
 		}
-		if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.errf(t, "url", "%s: url must be an http:// or https:// URL", where)
+		switch {
+		case t.URL != "" && t.URLEnv != "":
+			v.errf(t, "url_env", "%s: set either url or url_env, not both", where)
+		case t.URLEnv != "" && !envRE.MatchString(t.URLEnv):
+			v.errf(t, "url_env", "%s: url_env %q is not an environment variable name", where, t.URLEnv)
+		case t.URLEnv != "":
+		case !httpURL(t.URL):
+			v.errf(t, "url", "%s: url must be an http:// or https:// URL (or name the variable holding it with url_env)", where)
 		}
 		for j, e := range t.Events {
 			if !slices.Contains(NotifyEvents, e) {

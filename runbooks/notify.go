@@ -144,7 +144,12 @@ func (nt *Notifier) deliver(ctx context.Context, t *inventory.NotifyTarget, n No
 	if deadline <= 0 {
 		deadline = inventory.DefaultNotifyDeadline
 	}
-	res := c.Post(ctx, webhook.Request{URL: t.URL, Body: body, Header: hdr, Timeout: timeout,
+	endpoint, err := t.Endpoint(nt.Getenv)
+	if err != nil {
+		d.Error = err.Error()
+		return d
+	}
+	res := c.Post(ctx, webhook.Request{URL: endpoint, Body: body, Header: hdr, Timeout: timeout,
 		Attempts: t.Attempts(), Backoff: backoff, Deadline: deadline})
 	d.Attempts, d.Status, d.Took, d.OK = res.Attempts, res.Status, res.Took, res.Err == nil
 	if res.Err != nil {

@@ -187,3 +187,39 @@ func TestStepFailedIsNotified(t *testing.T) {
 }
 
 func intp(i int) *int { return &i }
+
+// A target's URL may come from the environment (url_env): the notification
+// reaches the real receiver at the variable's URL; an unset variable is a
+// failed delivery that names the variable, never a URL.
+func TestNotifyURLFromTheEnvironment(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.URL.Path+" "+string(b))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	env := map[string]string{"SITECTL_TEST_HOOK_URL": srv.URL + "/services/T000/B000/secret"}
+	nt := &Notifier{Client: &webhook.Client{}, Getenv: func(k string) string { return env[k] }, Targets: []*inventory.NotifyTarget{
+		{Name: "from-env", Kind: inventory.NotifySlack, URLEnv: "SITECTL_TEST_HOOK_URL", Retries: intp(0)},
+		{Name: "unset", Kind: inventory.NotifySlack, URLEnv: "SITECTL_TEST_UNSET_URL", Retries: intp(0)},
+	}}
+	nt.Send(t.Context(), Notification{Event: inventory.EventRunStarted, Runbook: "takeover", Site: "B", Deployment: "d"}, nil)
+	byTarget := map[string]Delivery{}
+	for _, d := range nt.Wait() {
+		byTarget[d.Target] = d
+	}
+	if d := byTarget["from-env"]; !d.OK || d.Attempts != 1 {
+		t.Errorf("from-env: %+v", d)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "/services/T000/B000/secret ") || !strings.Contains(got[0], "takeover") {
+		t.Errorf("the receiver got %q", got)
+	}
+	if d := byTarget["unset"]; d.OK || !strings.Contains(d.Error, "SITECTL_TEST_UNSET_URL is empty or unset") || strings.Contains(d.Error, "http") {
+		t.Errorf("unset: %+v", d)
+	}
+}

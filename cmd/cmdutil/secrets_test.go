@@ -96,3 +96,23 @@ func TestWarnsOnACredentialsFileOthersCanRead(t *testing.T) {
 		t.Errorf("a 0600 file warned: %q", w)
 	}
 }
+
+// A webhook URL is a credential wherever it comes from: the inventory's
+// url or the variable url_env names.
+func TestRedactorMasksWebhookURLs(t *testing.T) {
+	const inline, fromEnv = "https://hooks.invalid/services/T1/B1/inlinesecret", "https://hooks.invalid/services/T2/B2/envsecret"
+	inv := &inventory.Inventory{Notify: &inventory.Notify{Targets: []*inventory.NotifyTarget{
+		{Name: "a", Kind: inventory.NotifySlack, URL: inline},
+		{Name: "b", Kind: inventory.NotifySlack, URLEnv: "TEAM_HOOK"},
+	}}}
+	r := Redactor(inv, func(k string) string {
+		if k == "TEAM_HOOK" {
+			return fromEnv
+		}
+		return ""
+	})
+	got := r("posting to " + inline + " and " + fromEnv + " failed")
+	if strings.Contains(got, "secret") {
+		t.Errorf("a webhook URL shows: %q", got)
+	}
+}

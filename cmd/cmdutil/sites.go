@@ -127,8 +127,11 @@ func Secrets(inv *inventory.Inventory, getenv func(string) string) []string {
 	var out []string
 	if inv.Notify != nil {
 		for _, t := range inv.Notify.Targets {
-			if t != nil && t.URL != "" {
-				out = append(out, t.URL) // a webhook URL is a credential (Slack, Teams)
+			if t == nil {
+				continue
+			}
+			if u, err := t.Endpoint(getenv); err == nil && u != "" {
+				out = append(out, u) // a webhook URL is a credential (Slack, Teams)
 			}
 		}
 	}
