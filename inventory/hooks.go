@@ -116,9 +116,9 @@ var NotifyEvents = []string{EventRunStarted, EventStepFailed, EventRunEnded, Eve
 
 // NotifyTarget is one webhook.
 type NotifyTarget struct {
-	Name   string   `yaml:"name"`
-	Kind   string   `yaml:"kind"` // slack, teams, generic
-	URL    string   `yaml:"url"`
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"` // slack, teams, generic
+	URL  string `yaml:"url"`
 	// URLEnv names the environment variable holding the URL instead (a
 	// Slack or Teams webhook URL is a credential: keep it out of the
 	// inventory's repository). Exactly one of url and url_env.
