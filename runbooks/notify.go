@@ -261,6 +261,9 @@ func (r *running) notifyEnd(ctx context.Context, outcome event.Outcome, msg stri
 	if !r.notifying.Swap(false) {
 		return
 	}
+	if r.unlock != nil {
+		r.unlock() // nothing changes from here on: waiting for receivers must not hold the lock
+	}
 	rep := r.rep
 	n := r.notification(inventory.EventRunEnded)
 	n.Outcome, n.Message = outcome, msg

@@ -223,3 +223,59 @@ func TestNotifyURLFromTheEnvironment(t *testing.T) {
 		t.Errorf("unset: %+v", d)
 	}
 }
+
+// The deployment's lock is released before the run waits for its
+// notifications: a receiver that is slow to answer run_ended does not hold
+// the next run up. The receiver answers only once the lock is released, so
+// with the old order the delivery would time out (no duration asserted).
+func TestLockReleasedBeforeWaitingForNotifications(t *testing.T) {
+	l := newLab(t)
+	l.svc.Start("a-ccm")
+	l.svc.Start("b-ccm")
+	released := make(chan struct{})
+	var once sync.Once
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		if !strings.Contains(string(b), "ended") {
+			return
+		}
+		select {
+		case <-released:
+		case <-req.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	op, rec := l.operation(t, "takeover", "B", RealClock)
+	op.Lock = func(ctx context.Context, runID string) (func() error, []LockMiss, error) {
+		return func() error { once.Do(func() { close(released) }); return nil }, nil, nil
+	}
+	op.Notifier = &Notifier{Client: &webhook.Client{}, Targets: []*inventory.NotifyTarget{
+		{Name: "slow", Kind: inventory.NotifySlack, URL: slow.URL, Retries: intp(0), Timeout: inventory.Duration(time.Minute), Deadline: inventory.Duration(time.Minute)},
+	}}
+	rep, err := op.Run(t.Context())
+	if err != nil {
+		t.Fatalf("takeover B: %v", err)
+	}
+	var ended *Delivery
+	for i, d := range rep.Notifications {
+		if d.Event == inventory.EventRunEnded {
+			ended = &rep.Notifications[i]
+		}
+	}
+	if ended == nil || !ended.OK {
+		t.Fatalf("run_ended to the receiver that waits for the lock's release: %+v", rep.Notifications)
+	}
+	// and the journal says so in that order: lock released, then run.end
+	var order []string
+	rec.mu.Lock()
+	evs := append([]event.Event(nil), rec.evs...)
+	rec.mu.Unlock()
+	for _, e := range evs {
+		if e.Kind == event.Lock && e.Message == "lock released" || e.Kind == event.RunEnd {
+			order = append(order, string(e.Kind))
+		}
+	}
+	if strings.Join(order, ",") != "lock,run.end" {
+		t.Errorf("order %v, want the lock released before run.end", order)
+	}
+}

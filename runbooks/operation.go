@@ -156,13 +156,14 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 			return rep, &RefusedError{Reason: "cannot take the run lock: " + err.Error()}
 		}
 		r.emit(event.Event{Kind: event.Lock, Message: "lock acquired"})
-		defer func() {
+		r.unlock = sync.OnceFunc(func() {
 			if err := release(); err != nil {
 				r.emit(event.Event{Kind: event.Lock, Outcome: event.Failed, Message: "lock release failed: " + err.Error() + " (break it with: sitectl unlock --reason ...)"})
 			} else {
 				r.emit(event.Event{Kind: event.Lock, Message: "lock released"})
 			}
-		}()
+		})
+		defer r.unlock()
 	}
 
 	// 2. observe and 3. preconditions (not offline: that makes no connection)
@@ -294,6 +295,10 @@ type running struct {
 	hookMu    sync.Mutex
 	hookFails []HookFailure // step hooks that failed (stop or fail)
 	notifying atomic.Bool   // run_started sent: step_failed and run_ended follow
+	// unlock releases the deployment's lock once (nil: none was taken):
+	// at the end of Run, or before waiting for the run's notifications,
+	// which change nothing and must not hold the next run up.
+	unlock func()
 }
 
 // afterHooks runs the after_run hooks (and on_failure when the run did
