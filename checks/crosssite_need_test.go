@@ -128,3 +128,25 @@ func TestCrossSiteProbesOnlyWhereTheyCount(t *testing.T) {
 		t.Errorf("still down: probes ran on %q; expected A's probers %q", got, want)
 	}
 }
+
+// Watch keeps each observation for the next: its first observation probes
+// every site, the next ones (every site answering) none.
+func TestWatchRemembersTheObservationBefore(t *testing.T) {
+	inv, err := inventory.Load("../inventory/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &probeCounter{}
+	w := &Watch{Deployment: Deployment{Inventory: inv, Runner: run, NoProbes: true, Layers: []LayerObserver{}}}
+	w.Observe(t.Context())
+	if run.probers() == "" {
+		t.Fatal("the first observation ran no cross-site probe")
+	}
+	run.mu.Lock()
+	run.ran = nil
+	run.mu.Unlock()
+	w.Observe(t.Context())
+	if got := run.probers(); got != "" {
+		t.Errorf("the second observation probed from %s: Watch did not pass the first one on", got)
+	}
+}

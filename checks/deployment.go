@@ -229,3 +229,27 @@ func anyReachable(s SiteStatus) bool {
 	}
 	return false
 }
+
+// Watch observes a deployment again and again over one runner (the board,
+// the exporter): each observation knows the one before, so the cross-site
+// probes run only where a site does not answer (Deployment.Previous).
+// Safe for concurrent use.
+type Watch struct {
+	Deployment Deployment // Inventory, Runner, NoProbes, Now; Previous is Watch's
+	mu         sync.Mutex
+	prev       []SiteStatus
+}
+
+// Observe observes the deployment once, with the last observation as
+// Previous, and keeps this one for the next.
+func (w *Watch) Observe(ctx context.Context) Snapshot {
+	w.mu.Lock()
+	d := w.Deployment
+	d.Previous = w.prev
+	w.mu.Unlock()
+	snap := d.Observe(ctx)
+	w.mu.Lock()
+	w.prev = snap.Sites
+	w.mu.Unlock()
+	return snap
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/haproxy"
-	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -126,7 +125,7 @@ func (r *running) fence(ctx context.Context, lost *checks.SiteStatus) error {
 			where = f.Host
 		}
 		for _, c := range []struct{ what, cmd string }{{"fence", f.Command}, {"fence check", f.Check}} {
-			res, err := r.runFence(ctx, f.Host, c.cmd, timeout)
+			res, err := r.runCommand(ctx, f.Host, c.cmd, timeout)
 			e := event.Event{Kind: event.Fence, Site: lost.Site, Host: f.Host, Action: c.what, Command: c.cmd, Duration: res.Duration,
 				Stdout: string(res.Stdout), Stderr: string(res.Stderr)}
 			if err == nil {
@@ -154,18 +153,6 @@ func (r *running) fence(ctx context.Context, lost *checks.SiteStatus) error {
 	}
 	r.maintLostServers(ctx, lost.Site)
 	return nil
-}
-
-func (r *running) runFence(ctx context.Context, host, cmd string, timeout time.Duration) (remote.Result, error) {
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if host != "" {
-		return r.o.Runner.Run(cctx, host, cmd)
-	}
-	if r.o.Fencer != nil {
-		return r.o.Fencer.Run(cctx, "", cmd)
-	}
-	return remote.NewLocalRunner(remote.Target{Name: "local"}, remote.Options{}).Run(cctx, cmd)
 }
 
 // maintLostServers puts the lost site's HAProxy servers in maint, so that

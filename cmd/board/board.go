@@ -125,30 +125,19 @@ func boardRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	// each refresh knows the one before: the cross-site probes then run
-	// only for sites that do not answer (checks.Deployment.Previous)
-	var prevMu sync.Mutex
-	var prev []checks.SiteStatus
+	// only for sites that do not answer
+	watch := &checks.Watch{Deployment: checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}}
 	d := Deps{
 		Deployment: inv.Deployment,
-		Observe: func(ctx context.Context) checks.Snapshot {
-			prevMu.Lock()
-			last := prev
-			prevMu.Unlock()
-			dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now, Previous: last}
-			snap := dep.Observe(ctx)
-			prevMu.Lock()
-			prev = snap.Sites
-			prevMu.Unlock()
-			return snap
-		},
-		Run:      run(runbooks.Execute),
-		Plan:     run(runbooks.DryRun),
-		Journal:  func() ([]string, error) { return LastJournal(dir) },
-		Lock:     func(ctx context.Context) string { return lockHolder(ctx, dir, inv, pool) },
-		Now:      f.Now,
-		Interval: opts.Interval,
-		Redact:   f.Redact,
-		Roles:    map[string]string{},
+		Observe:    watch.Observe,
+		Run:        run(runbooks.Execute),
+		Plan:       run(runbooks.DryRun),
+		Journal:    func() ([]string, error) { return LastJournal(dir) },
+		Lock:       func(ctx context.Context) string { return lockHolder(ctx, dir, inv, pool) },
+		Now:        f.Now,
+		Interval:   opts.Interval,
+		Redact:     f.Redact,
+		Roles:      map[string]string{},
 	}
 	for _, s := range inv.Sites {
 		d.Sites = append(d.Sites, s.Name)

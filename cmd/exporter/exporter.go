@@ -83,11 +83,11 @@ func exporterRun(ctx context.Context, opts *Options) error {
 	pool := f.Pool(inv)
 	defer pool.Close()
 	timeout, grace := checks.RefreshDefaults(opts.Interval)
+	// each refresh knows the one before: the cross-site probes then run
+	// only for sites that do not answer, as on the board
+	watch := &checks.Watch{Deployment: checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}}
 	ex := NewExporter(inv.Deployment, checks.Refresher{
-		Observe: func(ctx context.Context) checks.Snapshot {
-			dep := &checks.Deployment{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
-			return dep.Observe(ctx)
-		},
+		Observe: watch.Observe,
 		Timeout: timeout, Grace: grace, Now: f.Now,
 	}, dir)
 	reg := prometheus.NewRegistry()
