@@ -16,6 +16,7 @@ import (
 	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -171,9 +172,7 @@ func TestProbeCommandReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedAddr := closed.Addr().String()
-	closed.Close()
+	closedAddr := closedport.Addr(t)
 	eps := []Endpoint{{Site: "A", Label: "open", Addr: ln.Addr().String()}, {Site: "A", Label: "closed", Addr: closedAddr}}
 	out, err := exec.Command("sh", "-c", ProbeCommand(eps, 2*time.Second)).Output()
 	if err != nil {

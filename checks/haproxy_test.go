@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	hx "github.com/sitectl/sitectl/internal/testenv/haproxy"
 	"github.com/sitectl/sitectl/inventory"
 )
@@ -365,9 +366,7 @@ func TestHAProxyLayerUnreachable(t *testing.T) {
 		}
 	}()
 	defer ln.Close()
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedAddr := closed.Addr().String()
-	closed.Close()
+	closedAddr := closedport.Addr(t)
 
 	cases := []struct{ api, reason string }{
 		{"unix://" + filepath.Join(t.TempDir(), "admin.sock"), "(no socket)"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"github.com/sitectl/sitectl/internal/testenv/sshd"
 )
 
@@ -40,12 +41,7 @@ func TestReachOfRealDialFailures(t *testing.T) {
 		}()
 		return ln.Addr().(*net.TCPAddr).Port
 	}
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
+	closedPort := closedport.Port(t)
 
 	for _, tc := range []struct {
 		name  string

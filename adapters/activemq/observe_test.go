@@ -17,6 +17,7 @@ import (
 	"github.com/go-stomp/stomp/v3/frame"
 
 	"github.com/sitectl/sitectl/adapters/netwatch"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -327,12 +328,7 @@ func TestObserveClosingListener(t *testing.T) {
 }
 
 func TestObserveRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := closedport.Addr(t)
 	b := &inventory.Broker{Name: "gone", Site: "A", STOMP: addr}
 	start := time.Now()
 	o := Observe(context.Background(), b, []string{"Q"}, 5*time.Minute)
@@ -467,12 +463,7 @@ func TestObserveAllCredentialError(t *testing.T) {
 // With a netwatch in the context, a broker that refused is reported down at
 // once by the next observation, still as refused, naming the broker.
 func TestObserveRemembersDeadBroker(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := closedport.Addr(t)
 	w := netwatch.New()
 	defer w.Close()
 	ctx := netwatch.NewContext(t.Context(), w)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	hx "github.com/sitectl/sitectl/internal/testenv/haproxy"
 )
 
@@ -454,12 +455,7 @@ func TestUnreachable(t *testing.T) {
 	}
 	check("missing socket", "unix://"+filepath.Join(dir, "nosuch.sock"), KindNoSocket, time.Second, 500*time.Millisecond)
 
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := closed.Addr().String()
-	closed.Close()
+	port := closedport.Addr(t)
 	check("closed port", "tcp://"+port, KindRefused, time.Second, 500*time.Millisecond)
 
 	// A socket file whose listener is gone (haproxy died).

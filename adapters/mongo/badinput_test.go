@@ -19,6 +19,7 @@ import (
 	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/internal/mongosim"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -87,9 +88,7 @@ func TestBadMembersTypedAndBounded(t *testing.T) {
 		_ = c.Close()
 	})
 	silent := fakeServer(t, holdOpen)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	refused := ln.Addr().String()
-	_ = ln.Close()
+	refused := closedport.Addr(t)
 
 	members := []mongo.Member{
 		{Name: "httpish", Address: httpish, Site: "A"},
@@ -269,9 +268,7 @@ func TestLoadCredentials(t *testing.T) {
 // while it stays dead: the next observation reports it at once, with the
 // same kind, and says it is probed in the background.
 func TestObserveRemembersDeadMember(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	refused := ln.Addr().String()
-	_ = ln.Close()
+	refused := closedport.Addr(t)
 	w := netwatch.New()
 	defer w.Close()
 	ctx := netwatch.NewContext(t.Context(), w)

@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/sitectl/sitectl/adapters/mongo"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 )
 
 // contractControl lets the contract stop and start members (the
@@ -117,9 +118,7 @@ func runContract(t *testing.T, uris []string, creds mongo.Credentials, ctl *cont
 	})
 
 	t.Run("unreachable member is typed", func(t *testing.T) {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := ln.Addr().String()
-		_ = ln.Close()
+		addr := closedport.Addr(t)
 		o := mongo.Observe(t.Context(), append(append([]mongo.Member(nil), set.Members...), mongo.Member{Name: "ghost", Address: addr}), creds, time.Second)
 		if g := o.Member("ghost"); g.Err == nil || g.Err.Kind != mongo.KindRefused {
 			t.Fatalf("ghost: %+v", g.Err)

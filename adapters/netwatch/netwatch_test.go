@@ -3,6 +3,7 @@ package netwatch
 import (
 	"context"
 	"errors"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"net"
 	"strings"
 	"testing"
@@ -11,13 +12,7 @@ import (
 
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return closedport.Addr(t)
 }
 
 func TestDeadUntilItAnswersAgain(t *testing.T) {

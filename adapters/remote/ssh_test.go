@@ -26,6 +26,7 @@ import (
 
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"github.com/sitectl/sitectl/internal/testenv/sshd"
 )
 
@@ -483,12 +484,7 @@ func TestSSHUnreachable(t *testing.T) {
 		}
 	}()
 	// A port nothing listens on.
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
+	closedPort := closedport.Port(t)
 
 	srv := sshd.Start(t)
 	cases := []struct {
@@ -563,12 +559,7 @@ func TestSSHUnreachable(t *testing.T) {
 // background probe lets the next Dial through.
 func TestSSHDialRemembersDeadAddress(t *testing.T) {
 	srv := sshd.Start(t)
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
+	port := closedport.Port(t)
 	w := netwatch.New()
 	defer w.Close()
 	ctx := netwatch.NewContext(t.Context(), w)
@@ -578,7 +569,7 @@ func TestSSHDialRemembersDeadAddress(t *testing.T) {
 	if _, err := (remote.SSHDialer{}).Dial(ctx, target); err == nil {
 		t.Fatal("dial of a closed port succeeded")
 	}
-	_, err = remote.SSHDialer{}.Dial(ctx, target)
+	_, err := remote.SSHDialer{}.Dial(ctx, target)
 	var de *netwatch.DeadError
 	var he *remote.HostError
 	if !errors.As(err, &de) || !errors.As(err, &he) || he.Host != "chat-b3" || he.Op != remote.OpDial {
