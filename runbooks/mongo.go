@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/mongo"
@@ -27,10 +28,6 @@ type ForcePromotion struct {
 // (elected after the run started unless one already holds), or move the
 // primary to the site (mode: move).
 func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *Task {
-	set, err := mongo.NewSet(inv.MongoDB)
-	if err != nil {
-		set = nil // credentials problem: the driver reports it on every observation
-	}
 	t.Host = "mongodb"
 	expect := ""
 	if inv.MongoDB.PrimaryFollowsActive {
@@ -43,13 +40,16 @@ func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *T
 				target = m.Name
 			}
 		}
-		t.Driver = &mongoDriver{inv: inv, set: set, setErr: err, site: site, move: target, expectSite: site}
+		d := newMongoDriver(inv, site)
+		d.move, d.expectSite = target, site
+		t.Driver = d
 		t.Desired = "primary " + target + " on site " + site
 		t.Observe = "hello, replSetGetStatus and replSetGetConfig on every member"
 		t.Act = fmt.Sprintf("replSetReconfig on the primary raising %s's priority above the others, replSetStepDown with catch-up, wait for %s to be elected (a plain step-down would be undone by priority takeover)", target, target)
 		return &t
 	}
-	d := &mongoDriver{inv: inv, set: set, setErr: err, site: site, expectSite: expect}
+	d := newMongoDriver(inv, site)
+	d.expectSite = expect
 	t.Driver = d
 	if expect != "" {
 		t.Desired = "a writable primary on site " + site
@@ -71,12 +71,27 @@ const ForceGrace = 12 * time.Second
 // explicit ForcePromotion) force-promotes its primary.
 type mongoDriver struct {
 	inv        *inventory.Inventory
-	set        *mongo.Set
-	setErr     error
+	set        func() (*mongo.Set, error) // once: see replicaSet
 	site       string
 	expectSite string
 	move       string       // member to make primary (mode move)
 	actObs     *Observation // what the last wait ended on
+}
+
+// newMongoDriver builds the driver of a task; the replica set (and its
+// credentials) is read once, when the driver is first used.
+func newMongoDriver(inv *inventory.Inventory, site string) *mongoDriver {
+	return &mongoDriver{inv: inv, site: site, set: sync.OnceValues(func() (*mongo.Set, error) { return mongo.NewSet(inv.MongoDB) })}
+}
+
+// replicaSet is the set to talk to, built (credentials read) when the
+// driver is first used, not when the plan is compiled: a plan, offline or
+// not, reads no secret. A credentials problem is its error every time.
+func (d *mongoDriver) replicaSet() (*mongo.Set, error) {
+	if d.set == nil {
+		return nil, errors.New("the inventory has no mongodb section")
+	}
+	return d.set()
 }
 
 // forced is the forced promotion the run allows this task: one of this
@@ -101,10 +116,11 @@ func (d *mongoDriver) ActObservation() (Observation, bool) {
 func (d *mongoDriver) OnlyWaits(env TaskEnv) bool { return d.move == "" && d.forced(env) == nil }
 
 func (d *mongoDriver) Observe(ctx context.Context, _ TaskEnv) Observation {
-	if d.set == nil {
-		return Observation{State: "unknown", Detail: "MongoDB not observed: " + d.setErr.Error()}
+	set, err := d.replicaSet()
+	if err != nil {
+		return Observation{State: "unknown", Detail: "MongoDB not observed: " + err.Error()}
 	}
-	return d.observation(d.set.Observe(ctx))
+	return d.observation(set.Observe(ctx))
 }
 
 // observation judges one observation of the set.
@@ -131,11 +147,12 @@ func (d *mongoDriver) observation(obs *mongo.Observation) Observation {
 
 func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
 	force := d.forced(env)
-	if d.set == nil {
-		return d.setErr
+	set, err := d.replicaSet()
+	if err != nil {
+		return err
 	}
 	if d.move != "" {
-		_, err := d.set.MovePrimary(ctx, d.move, mongo.MoveOptions{})
+		_, err := set.MovePrimary(ctx, d.move, mongo.MoveOptions{})
 		var ae *mongo.ActionError
 		if errors.As(err, &ae) {
 			return fmt.Errorf("%w: %v", ErrActFailed, err)
@@ -156,7 +173,7 @@ func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
 		w.Timeout = ForceGrace
 	}
 	d.actObs = nil
-	obs, err := d.set.WaitPrimary(ctx, w)
+	obs, err := set.WaitPrimary(ctx, w)
 	if err == nil {
 		if obs != nil {
 			o := d.observation(obs)
@@ -165,7 +182,7 @@ func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
 		return nil
 	}
 	if force != nil && obs != nil && obs.Primary() == nil {
-		return d.forcePromote(ctx, obs, force, env.Warn)
+		return d.forcePromote(ctx, set, obs, force, env.Warn)
 	}
 	if obs != nil {
 		sc := checks.ClassifyMongo(obs)
@@ -176,7 +193,7 @@ func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
 
 // forcePromote runs the documented forced reconfig on the site's surviving
 // member, keeping every other member that still answers.
-func (d *mongoDriver) forcePromote(ctx context.Context, obs *mongo.Observation, force *ForcePromotion, warn func([]string)) error {
+func (d *mongoDriver) forcePromote(ctx context.Context, set *mongo.Set, obs *mongo.Observation, force *ForcePromotion, warn func([]string)) error {
 	var survivor string
 	var keep, removed []string
 	for _, m := range obs.Members {
@@ -196,7 +213,7 @@ func (d *mongoDriver) forcePromote(ctx context.Context, obs *mongo.Observation, 
 		warn(mongo.ForcePromoteWarnings(survivor, keep, removed))
 	}
 	fenced := force.FencedSite != "" && force.FencedSite != force.Site
-	res, err := d.set.ForcePromote(ctx, survivor, keep, mongo.Confirm{Fenced: fenced, TypedSite: force.TypedSite, ExpectedSite: force.Site})
+	res, err := set.ForcePromote(ctx, survivor, keep, mongo.Confirm{Fenced: fenced, TypedSite: force.TypedSite, ExpectedSite: force.Site})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrActFailed, err)
 	}

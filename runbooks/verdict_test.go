@@ -1,11 +1,14 @@
 package runbooks
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
 )
 
@@ -62,5 +65,41 @@ func TestMongoObservationReached(t *testing.T) {
 	obs.Members[1].LastElection = nil
 	if o := d.observation(obs); !o.Reached.IsZero() {
 		t.Fatalf("no election date, yet reached %s", o.Reached)
+	}
+}
+
+// Compiling a plan reads no secret: the MongoDB credentials are read when
+// the step's driver is first used. A credentials file written after the
+// plan was compiled is the one the run uses.
+func TestMongoCredentialsAreReadAtRunNotAtCompile(t *testing.T) {
+	inv, err := inventory.Load("../inventory/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "mongo-creds")
+	inv.MongoDB.Credentials = &inventory.Credentials{File: file}
+	cat, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := cat.Compile("takeover", inv, "B")
+	if err != nil {
+		t.Fatalf("compile with the credentials file not there yet: %v", err)
+	}
+	var d *mongoDriver
+	for _, tk := range p.Tasks() {
+		if md, ok := tk.Driver.(*mongoDriver); ok {
+			d = md
+		}
+	}
+	if d == nil {
+		t.Fatal("no mongodb task in the takeover plan")
+	}
+	if err := os.WriteFile(file, []byte("sitectl:s3cret-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := d.replicaSet()
+	if err != nil || set.Creds.Password != "s3cret-pw" {
+		t.Fatalf("the run's replica set: %v (creds read at compile time?)", err)
 	}
 }
