@@ -23,9 +23,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/frame"
 
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/inventory"
@@ -284,7 +286,17 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 	if err != nil {
 		_ = nc.Close()
 		stopAfter()
-		return connectError(ctx, err, pw, budget)
+		cerr := connectError(ctx, err, pw, budget)
+		if closedDuringHandshake(err) && ctx.Err() == nil {
+			// The broker may have answered ERROR (a refused login) and
+			// closed at once, and the frame was lost with the socket
+			// (it happened with anonymous logins): ask once more and
+			// read what it says before it closes.
+			if msg := rawConnectError(ctx, obs.Address, cfg, pw, deadline); msg != "" {
+				return connectError(ctx, stomp.Error{Message: msg, Frame: &frame.Frame{Command: frame.ERROR}}, pw, budget)
+			}
+		}
+		return cerr
 	}
 	// From here the read loop below is bounded by ctx; go-stomp's own
 	// goroutines must not hit a stale socket deadline.
@@ -376,6 +388,44 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 			}
 		}
 	}
+}
+
+func closedDuringHandshake(err error) bool {
+	var se stomp.Error
+	return !(errors.As(err, &se) && se.Frame != nil) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET))
+}
+
+// rawConnectError sends one CONNECT frame, as go-stomp would, on a new
+// connection and reads everything the broker sends until it closes: the
+// message of its ERROR frame, or "" (no answer, another frame, no time).
+func rawConnectError(ctx context.Context, addr string, cfg *config, pw string, deadline time.Time) string {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return ""
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(deadline)
+	var b strings.Builder
+	b.WriteString("CONNECT\naccept-version:1.2,1.1\nhost:" + cfg.host + "\nheart-beat:0,0\n")
+	if !cfg.creds.IsZero() {
+		b.WriteString("login:" + cfg.creds.Username + "\npasscode:" + pw + "\n")
+	}
+	b.WriteString("\n\x00")
+	if _, err := io.WriteString(nc, b.String()); err != nil {
+		return ""
+	}
+	answer, _ := io.ReadAll(io.LimitReader(nc, 64<<10))
+	text := string(answer)
+	if !strings.HasPrefix(strings.TrimLeft(text, "\r\n"), "ERROR") {
+		return ""
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if m, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "message:"); ok {
+			return m
+		}
+	}
+	return "ERROR frame without a message"
 }
 
 func connectError(ctx context.Context, err error, pw string, budget time.Duration) error {

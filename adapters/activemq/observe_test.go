@@ -479,3 +479,50 @@ func TestObserveRemembersDeadBroker(t *testing.T) {
 		t.Errorf("error text %q", o.ErrText)
 	}
 }
+
+// A broker that closes the connection right after a refused login can
+// lose its ERROR frame with the socket (seen with anonymous logins against
+// ActiveMQ): the observation asks once more and reads the answer until
+// the close, so the refusal is an auth error, not "is this a STOMP port?".
+// One that closes without a word both times stays a handshake failure.
+func TestRefusedLoginWhoseErrorFrameIsLost(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		answer   string // to the second CONNECT
+		wantAuth bool
+	}{
+		{"ERROR on the second try", "ERROR\nmessage:User name [null] or password is invalid.\n\n\x00", true},
+		{"silent both times", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for i := 0; ; i++ {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					buf := make([]byte, 4096)
+					_, _ = c.Read(buf) // the CONNECT frame
+					if i > 0 && tc.answer != "" {
+						_, _ = c.Write([]byte(tc.answer))
+					}
+					c.Close()
+				}
+			}()
+			b := &inventory.Broker{Name: "lossy", Site: "A", STOMP: ln.Addr().String()}
+			o := Observe(t.Context(), b, []string{"Q"}, 5*time.Second)
+			if got := errors.Is(o.Err, ErrAuth); got != tc.wantAuth {
+				t.Fatalf("ErrAuth %v, want %v: %v", got, tc.wantAuth, o.Err)
+			}
+			if IsDown(o.Err) {
+				t.Errorf("a broker that answers is not down: %v", o.Err)
+			}
+			t.Logf("%v", o.Err)
+		})
+	}
+}
