@@ -232,41 +232,14 @@ func CrossSiteOf(ctx context.Context, inv *inventory.Inventory, run HostRunner, 
 }
 
 // Observers lists the independent observers the inventory provides for a
-// site's loss: MongoDB members outside the site, HAProxy (when it balances
-// some of the site's servers), brokers outside the site, and the probers.
+// site's loss: each layer's (MongoDB members outside the site, HAProxy when
+// it balances some of the site's servers, brokers outside the site), then
+// the probers.
 func Observers(inv *inventory.Inventory, site string) []string {
 	var out []string
-	if m := inv.MongoDB; m != nil {
-		has := false
-		for _, mm := range m.Members {
-			has = has || mm.Site == site
-		}
-		for _, mm := range m.Members {
-			if has && mm.Site != site {
-				out = append(out, "mongodb "+mm.Name)
-			}
-		}
-	}
-	if h := inv.HAProxy; h != nil {
-	backends:
-		for _, b := range h.Backends {
-			for _, s := range b.Servers {
-				if s == site {
-					out = append(out, "haproxy")
-					break backends
-				}
-			}
-		}
-	}
-	if a := inv.ActiveMQ; a != nil {
-		has := false
-		for _, b := range a.Brokers {
-			has = has || b.Site == site
-		}
-		for _, b := range a.Brokers {
-			if has && b.Site != site {
-				out = append(out, "activemq "+b.Name)
-			}
+	for _, l := range Layers() {
+		if l.In(inv) {
+			out = append(out, l.Observers(inv, site)...)
 		}
 	}
 	if len(Endpoints(inv, site)) > 0 {

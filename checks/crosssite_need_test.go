@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -67,7 +68,7 @@ func TestCrossSiteProbesOnlyWhereTheyCount(t *testing.T) {
 		downA[h.Name] = true
 	}
 	observeCtx := func(ctx context.Context, run *probeCounter, prev []SiteStatus) Snapshot {
-		d := &Deployment{Inventory: inv, Runner: run, NoProbes: true, Layers: []LayerObserver{}, Previous: prev}
+		d := &Deployment{Inventory: inv, Runner: run, NoProbes: true, Layers: []layer.Layer{}, Previous: prev}
 		return d.Observe(ctx)
 	}
 	observe := func(run *probeCounter, prev []SiteStatus) Snapshot { return observeCtx(t.Context(), run, prev) }
@@ -137,7 +138,7 @@ func TestWatchRemembersTheObservationBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := &probeCounter{}
-	w := &Watch{Deployment: Deployment{Inventory: inv, Runner: run, NoProbes: true, Layers: []LayerObserver{}}}
+	w := &Watch{Deployment: Deployment{Inventory: inv, Runner: run, NoProbes: true, Layers: []layer.Layer{}}}
 	w.Observe(t.Context())
 	if run.probers() == "" {
 		t.Fatal("the first observation ran no cross-site probe")

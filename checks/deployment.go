@@ -3,20 +3,14 @@ package checks
 import (
 	"context"
 	"net"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/sitectl/sitectl/adapters/activemq"
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
-
-// LayerObserver observes one layer of a deployment, read-only. It must bound
-// its own waits with the inventory's timeouts and report an unreachable
-// layer as ServeUnknown, never as healthy.
-type LayerObserver func(ctx context.Context, inv *inventory.Inventory) LayerVerdict
 
 // Deployment observes every layer of a deployment at once.
 type Deployment struct {
@@ -39,9 +33,9 @@ type Deployment struct {
 	// re-executes sshd for it): a refresh of sites that answer costs the
 	// hosts their status batch and nothing more.
 	Previous []SiteStatus
-	// Layers besides services; nil means every layer the inventory
-	// describes (haproxy, mongodb, activemq).
-	Layers []LayerObserver
+	// Layers besides services; nil means Layers(). Those the inventory
+	// does not describe are skipped.
+	Layers []layer.Layer
 }
 
 // Snapshot is the state of a deployment at one moment.
@@ -59,20 +53,6 @@ type Duration time.Duration
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-func defaultLayers(inv *inventory.Inventory, withActiveMQ bool) []LayerObserver {
-	var out []LayerObserver
-	if inv.MongoDB != nil {
-		out = append(out, ObserveMongo)
-	}
-	if inv.ActiveMQ != nil && withActiveMQ {
-		out = append(out, ObserveActiveMQ)
-	}
-	if inv.HAProxy != nil {
-		out = append(out, ObserveHAProxy)
-	}
-	return out
-}
-
 // Observe looks at every layer in parallel and combines the verdict.
 func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	now := time.Now
@@ -80,14 +60,18 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 		now = d.Now
 	}
 	start := now()
-	layers := d.Layers
-	var amqObs []*activemq.BrokerObservation
-	native := layers == nil && d.Inventory.ActiveMQ != nil
-	if layers == nil {
-		layers = defaultLayers(d.Inventory, false)
+	var layers []layer.Layer
+	all := d.Layers
+	if all == nil {
+		all = Layers()
+	}
+	for _, l := range all {
+		if l.In(d.Inventory) {
+			layers = append(layers, l)
+		}
 	}
 	snap := Snapshot{Observed: start}
-	verdicts := make([]LayerVerdict, len(layers))
+	observed := make([]layer.Observed, len(layers))
 	var probes []Evidence
 	var wg sync.WaitGroup
 	var eager map[string]bool // sites probed alongside the services (nil: all)
@@ -113,14 +97,6 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 			probes = CrossSiteOf(ctx, d.Inventory, d.Runner, now, eager)
 		}()
 	}
-	if native {
-		// brokers are judged once the services say which sites are down
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			amqObs = activemq.ObserveAll(ctx, d.Inventory.ActiveMQ, os.Getenv)
-		}()
-	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -131,7 +107,7 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			verdicts[i] = l(ctx, d.Inventory)
+			observed[i] = l.Observe(ctx, d.Inventory)
 		}()
 	}
 	wg.Wait()
@@ -151,16 +127,13 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	// loss verdict: only a confirmed loss lets a site count as not serving
 	// without being observed
 	evidence := probes
-	for _, v := range verdicts {
-		evidence = append(evidence, v.Evidence...)
-	}
 	configured := map[string]int{}
 	for _, s := range d.Inventory.Sites {
 		if s == nil {
 			continue
 		}
-		if native {
-			evidence = append(evidence, ActiveMQEvidence(d.Inventory, amqObs, s.Name)...)
+		for _, o := range observed {
+			evidence = append(evidence, o.Evidence(s.Name)...)
 		}
 		configured[s.Name] = len(Observers(d.Inventory, s.Name))
 	}
@@ -172,11 +145,13 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	judgeSites(snap.Sites, evidence, d.Inventory.LossQuorum(), configured)
 
 	snap.Invariant = CheckNotBothActive(snap.Sites)
-	all := []LayerVerdict{ServicesLayer(snap.Sites)}
-	if native {
-		all = append(all, ActiveMQLayerDown(d.Inventory, amqObs, DownSites(snap.Sites)))
+	// each layer judged once the evidence says which sites are down
+	verdicts := []LayerVerdict{ServicesLayer(snap.Sites)}
+	down := DownSites(snap.Sites)
+	for _, o := range observed {
+		verdicts = append(verdicts, o.Verdict(down))
 	}
-	snap.Verdict = Combine(append(all, verdicts...))
+	snap.Verdict = Combine(verdicts)
 	snap.Took = Duration(now().Sub(start))
 	return snap
 }

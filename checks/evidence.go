@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
@@ -21,56 +20,6 @@ import (
 // it; UNREACHABLE FROM HERE when any of them sees the site alive; UNKNOWN
 // otherwise. Access problems (host keys, authentication, credentials) are
 // never evidence that a site is down.
-
-// Saw is what one observer saw of a site.
-type Saw string
-
-const (
-	// SawAlive: something of the site answered the observer (a member
-	// heartbeat, a health check, a bridge, a TCP connect, an SSH session).
-	SawAlive Saw = "alive"
-	// SawDown: the observer tried and got no answer at the network level
-	// (timeout, no route, refused, reset), or reports the site's parts
-	// down by its own checks.
-	SawDown Saw = "down"
-	// SawNoAnswer: the observer itself could not be asked, or answered
-	// nothing usable (it is unreachable, slow, or has no view of the site).
-	SawNoAnswer Saw = "no answer"
-	// SawAccess: an access problem (host key, authentication, missing
-	// credentials) kept this observer from looking: never "down".
-	SawAccess Saw = "access problem"
-)
-
-// Evidence is one dated observation of a site by one observer.
-type Evidence struct {
-	Site     string `json:"site"`     // the site it is about
-	Observer string `json:"observer"` // who looked: "operator", "mongodb mongo-b", "haproxy", "activemq amq-b", "probe from b-app"
-	// Independent is false for the operator's own path: the operator
-	// alone never declares a site down.
-	Independent bool `json:"independent"`
-	// Weak: this observer's "alive" may be stale for a while after a loss
-	// (a broker keeps a dead bridge until its inactivity timeout); it does
-	// not hold off a loss that the quorum of other observers confirms.
-	Weak   bool      `json:"weak,omitempty"`
-	Saw    Saw       `json:"saw"`
-	Detail string    `json:"detail"`
-	At     time.Time `json:"at"`
-	// For is how long the observer has seen it so, when it says
-	// (HAProxy's lastchg, the age of the last heartbeat); 0 when unknown.
-	For time.Duration `json:"for_ns,omitempty"`
-}
-
-// String is the evidence in one line: "arbiter: no heartbeat for 8s".
-func (e Evidence) String() string {
-	s := fmt.Sprintf("%s: %s", e.Observer, e.Saw)
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	if e.For > 0 {
-		s += fmt.Sprintf(" (for %s)", e.For.Round(100*time.Millisecond))
-	}
-	return s
-}
 
 // SiteState is the loss verdict of one site.
 type SiteState string
@@ -340,17 +289,4 @@ func DownSites(sites []SiteStatus) map[string]bool {
 		}
 	}
 	return out
-}
-
-// HostLabel names why a host does not answer, for tables and the board:
-// UNREACHABLE (the network), ACCESS PROBLEM (never a loss), or NO ANSWER
-// (not in time).
-func (s Saw) HostLabel() string {
-	switch s {
-	case SawAccess:
-		return "ACCESS PROBLEM"
-	case SawDown:
-		return "UNREACHABLE"
-	}
-	return "NO ANSWER"
 }

@@ -4,16 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/sitectl/sitectl/adapters/haproxy"
-	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/internal/testenv/closedport"
@@ -215,7 +211,7 @@ func TestObserversAndEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := Observers(inv, "A")
-	want := []string{"mongodb mongo-b", "mongodb mongo-arbiter", "haproxy", "activemq amq-b", "probe from b-app", "probe from w-arb"}
+	want := []string{"activemq amq-b", "mongodb mongo-b", "mongodb mongo-arbiter", "haproxy", "probe from b-app", "probe from w-arb"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("observers of A: %v, want %v", got, want)
 	}
@@ -226,80 +222,5 @@ func TestObserversAndEndpoints(t *testing.T) {
 	}
 	if strings.Join(addrs, ",") != "127.0.0.11:22,127.0.0.12:22,127.0.0.11:5222,127.0.0.11:8080" {
 		t.Errorf("endpoints of A: %v", addrs)
-	}
-}
-
-// HAProxy's view of site A from recorded "show stat" output (real HAProxy
-// 2.6): a server whose check just failed to connect ("UP 1/2", L4CON) is
-// already evidence of a loss; DOWN on L4CON too; the other site's server
-// says nothing of A.
-func TestHAProxyEvidenceRecorded(t *testing.T) {
-	inv := &inventory.Inventory{HAProxy: &inventory.HAProxy{Backends: []*inventory.HAProxyBackend{{Name: "be_cc", Servers: map[string]string{"site_a": "A", "site_b": "B"}}}}}
-	for _, tc := range []struct {
-		file string
-		a, b Saw
-	}{
-		{"stat_going_down.csv", SawDown, SawAlive},
-		{"stat_down_backup.csv", SawDown, SawAlive},
-		{"stat_up.csv", SawAlive, SawAlive},
-	} {
-		raw, err := os.ReadFile(filepath.Join("..", "adapters", "haproxy", "testdata", tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := haproxy.ParseStat(string(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for site, want := range map[string]Saw{"A": tc.a, "B": tc.b} {
-			ev := HAProxyEvidence(inv, rows, nil, site)
-			if len(ev) != 1 || ev[0].Saw != want || !ev[0].Independent {
-				t.Errorf("%s, site %s: %+v, want %s", tc.file, site, ev, want)
-			}
-		}
-	}
-	if ev := HAProxyEvidence(inv, nil, errors.New("dial tcp: connection refused"), "A"); len(ev) != 1 || ev[0].Saw != SawNoAnswer {
-		t.Errorf("runtime API down: %+v, want no answer", ev)
-	}
-}
-
-// The replica set's view of site A: health, and heartbeats that stopped
-// arriving before the health is marked 0.
-func TestMongoEvidence(t *testing.T) {
-	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	member := func(name, site string) mongo.Member { return mongo.Member{Name: name, Site: site} }
-	peer := func(health float64, recvAgo time.Duration) mongo.PeerView {
-		return mongo.PeerView{Member: "mongo-a", Health: health, StateStr: "PRIMARY", LastHeartbeatRecv: now.Add(-recvAgo)}
-	}
-	obs := func(p mongo.PeerView) *mongo.Observation {
-		return &mongo.Observation{At: now, Members: []mongo.MemberStatus{
-			{Member: member("mongo-a", "A"), Reachable: false, Err: &mongo.MemberError{Kind: mongo.KindTimeout, Member: "mongo-a"}},
-			{Member: member("mongo-b", "B"), Reachable: true, StatusKnown: true, StatusDate: now, Peers: []mongo.PeerView{p}},
-		}}
-	}
-	for _, tc := range []struct {
-		name string
-		p    mongo.PeerView
-		want Saw
-	}{
-		{"healthy, heartbeats arriving", peer(1, time.Second), SawAlive},
-		{"healthy on paper, no heartbeat for 7s", peer(1, 7*time.Second), SawDown},
-		{"health 0", peer(0, 12*time.Second), SawDown},
-	} {
-		var got *Evidence
-		for _, e := range MongoEvidence(obs(tc.p), "A") {
-			if e.Observer == "mongodb mongo-b" {
-				got = &e
-			}
-		}
-		if got == nil || got.Saw != tc.want {
-			t.Errorf("%s: %+v, want %s", tc.name, got, tc.want)
-		}
-	}
-	// the member of site A itself is not an observer of site A
-	for _, e := range MongoEvidence(obs(peer(1, 0)), "A") {
-		if e.Observer == "mongodb mongo-a" {
-			t.Error("site A's own member counted as an observer of A")
-		}
 	}
 }

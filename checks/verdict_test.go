@@ -1,8 +1,15 @@
 package checks
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	hap "github.com/sitectl/sitectl/adapters/haproxy"
+	chap "github.com/sitectl/sitectl/checks/haproxy"
+	"github.com/sitectl/sitectl/internal/testenv/closedport"
+	"github.com/sitectl/sitectl/inventory"
 )
 
 func TestCombine(t *testing.T) {
@@ -147,5 +154,33 @@ func TestCombineUnverifiedLayer(t *testing.T) {
 				t.Errorf("got %s %q %q, want %s %q %q", v.State, v.Site, v.Summary, tc.state, tc.site, tc.summary)
 			}
 		})
+	}
+}
+
+// A haproxy layer whose backup server serves B, combined with services
+// active on B: B serves. An haproxy that does not answer makes services
+// active on A unknown, never healthy.
+func TestCombineWithHAProxy(t *testing.T) {
+	inv := &inventory.Inventory{
+		Deployment: "test",
+		Sites:      []*inventory.Site{{Name: "A", Role: inventory.Primary}, {Name: "B", Role: inventory.Secondary}},
+		HAProxy: &inventory.HAProxy{RuntimeAPI: "tcp://" + closedport.Addr(t), Timeout: inventory.Duration(2 * time.Second), Backends: []*inventory.HAProxyBackend{
+			{Name: "be_cc", Servers: map[string]string{"site_a": "A", "site_b": "B"}}}},
+	}
+	rows, err := hap.ParseStat("# pxname,svname,qcur,scur,smax,stot,status,weight,act,bck,chkfail,lastchg,check_status,addr,sid,type,\n" +
+		"be_cc,site_a,0,2,2,9,DRAIN,1,1,0,0,5,L7OK,127.0.0.1:8000,1,2,\n" +
+		"be_cc,site_b,0,0,0,9,UP,1,0,1,0,5,L7OK,127.0.0.1:8001,2,2,\n\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := Combine([]LayerVerdict{{Layer: LayerServices, State: ServeOne, Site: "B"}, chap.Judge(inv, rows, nil)}); !v.Serves("B") {
+		t.Errorf("backup serving B: %+v", v)
+	}
+	l := chap.Layer{}.Observe(context.Background(), inv).Verdict(nil)
+	if l.State != ServeUnknown {
+		t.Fatalf("haproxy on a closed port: %+v", l)
+	}
+	if v := Combine([]LayerVerdict{{Layer: LayerServices, State: ServeOne, Site: "A"}, l}); v.State != ServeUnknown {
+		t.Errorf("combined with an haproxy that does not answer: %+v", v)
 	}
 }

@@ -194,51 +194,8 @@ type observation struct {
 	Reached time.Time // see Observation.Reached
 }
 
-// Driver observes and changes a part of the deployment that is not a
-// service on a host. Adapters provide drivers; the engine runs them with the
-// same observe / skip / act / verify discipline as shell tasks.
-type Driver interface {
-	// Observe reads the current state, read-only.
-	Observe(ctx context.Context, env TaskEnv) Observation
-	// Act changes the state. An error wrapping ErrActFailed is a known
-	// failure (the state is known wrong); any other error leaves the outcome
-	// to verification, and unknown if verification cannot tell.
-	Act(ctx context.Context, env TaskEnv) error
-}
-
-// ActObserver is a Driver whose Act ends by observing the state it waited
-// for. ActObservation returns that observation, and false when the last Act
-// did not end with one (it failed, or it only sent a command).
-type ActObserver interface {
-	ActObservation() (Observation, bool)
-}
-
-// Waiter is a Driver whose Act changes nothing: it only waits for the
-// deployment to reach the state by itself (an election, consumers
-// arriving). Its step.act events say Action "wait", so that the run's
-// timing counts the whole step, its first observation included, as the
-// deployment's wait (CriticalPath).
-type Waiter interface {
-	OnlyWaits(env TaskEnv) bool
-}
-
 // ActionWait is the Action of the step.act events of a Waiter.
 const ActionWait = "wait"
-
-// Observation is what a Driver saw.
-type Observation struct {
-	State  string // short: "primary on B (term 7)", "site_b UP"
-	Holds  bool   // the desired state holds
-	Known  bool   // the state could be observed
-	Detail string
-	// Reached is when the deployment reached the state, by its own clock,
-	// when the driver can tell (a MongoDB primary's election date); zero
-	// when it cannot. It only informs the run's timing (CriticalPath).
-	Reached time.Time
-}
-
-// ErrActFailed marks a driver action that is known to have failed.
-var ErrActFailed = errors.New("action failed")
 
 func (e *Engine) observe(ctx context.Context, t *Task) observation {
 	if t.Driver != nil {

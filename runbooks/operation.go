@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
@@ -41,7 +42,7 @@ type Operation struct {
 	Hint       func(*Task) string
 	// Layers observed besides services; nil means every layer the
 	// inventory describes.
-	Layers []checks.LayerObserver
+	Layers []layer.Layer
 	// ForcePromotion, only from its own flag, the typed site and the
 	// fencing statement, lets wait-mongodb force-promote the site's
 	// surviving member when the replica set lost its majority.

@@ -3,13 +3,10 @@ package runbooks
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/sitectl/sitectl/adapters/haproxy"
 	"github.com/sitectl/sitectl/checks"
-	"github.com/sitectl/sitectl/inventory"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
@@ -151,50 +148,26 @@ func (r *running) fence(ctx context.Context, lost *checks.SiteStatus) error {
 		r.rep.Warnings = append(r.rep.Warnings, msg)
 		r.emit(event.Event{Kind: event.Fence, Site: lost.Site, Outcome: event.Skipped, Message: msg})
 	}
-	r.maintLostServers(ctx, lost.Site)
+	r.fenceLayers(ctx, lost.Site)
 	return nil
 }
 
-// maintLostServers puts the lost site's HAProxy servers in maint, so that
-// a site that comes back gets no traffic until it is renounced; HAProxy
-// that does not answer is reported, not fatal.
-func (r *running) maintLostServers(ctx context.Context, site string) {
-	h := r.o.Inventory.HAProxy
-	if h == nil {
-		return
-	}
-	c, err := haproxy.New(h.RuntimeAPI, h.Timeout.D())
-	var done, failed []string
-	for _, b := range h.Backends {
-		for _, sv := range sortedServers(b, site) {
-			if err == nil {
-				err = c.SetState(ctx, b.Name, sv, haproxy.Maint)
-			}
-			if err != nil {
-				failed = append(failed, b.Name+"/"+sv)
-				continue
-			}
-			done = append(done, b.Name+"/"+sv)
+// fenceLayers fences the lost site in every layer that can (HAProxy: its
+// servers in maint, so that a site that comes back gets no traffic until it
+// is renounced); a layer that does not answer is reported, not fatal.
+func (r *running) fenceLayers(ctx context.Context, site string) {
+	for _, l := range checks.Layers() {
+		f, ok := l.(layer.Fencer)
+		if !ok || !l.In(r.o.Inventory) {
+			continue
+		}
+		action, done, failed := f.Fence(ctx, r.o.Inventory, site)
+		if done != "" {
+			r.emit(event.Event{Kind: event.Fence, Site: site, Action: action, Outcome: event.OK, Message: done})
+		}
+		if failed != "" {
+			r.rep.Warnings = append(r.rep.Warnings, failed)
+			r.emit(event.Event{Kind: event.Fence, Site: site, Action: action, Outcome: event.Failed, Message: "warning: " + failed})
 		}
 	}
-	if len(done) > 0 {
-		r.emit(event.Event{Kind: event.Fence, Site: site, Action: "haproxy maint", Outcome: event.OK,
-			Message: fmt.Sprintf("haproxy: %s set to maint (no traffic to lost site %s until it is renounced and made ready again)", strings.Join(done, ", "), site)})
-	}
-	if len(failed) > 0 {
-		msg := fmt.Sprintf("haproxy: could not set %s to maint: %v", strings.Join(failed, ", "), err)
-		r.rep.Warnings = append(r.rep.Warnings, msg)
-		r.emit(event.Event{Kind: event.Fence, Site: site, Action: "haproxy maint", Outcome: event.Failed, Message: "warning: " + msg})
-	}
-}
-
-func sortedServers(b *inventory.HAProxyBackend, site string) []string {
-	var out []string
-	for sv, s := range b.Servers {
-		if s == site {
-			out = append(out, sv)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

@@ -1,12 +1,9 @@
 package runbooks
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -49,28 +46,8 @@ func TestVerdictOutcome(t *testing.T) {
 	}
 }
 
-// The MongoDB wait says when the primary it found was elected, so that a
-// run's critical path can count the election from the run's start.
-func TestMongoObservationReached(t *testing.T) {
-	d := &mongoDriver{site: "B"}
-	elected := time.Date(2026, 11, 29, 7, 0, 3, 0, time.UTC)
-	obs := &mongo.Observation{Members: []mongo.MemberStatus{
-		{Member: mongo.Member{Name: "mongo-a", Site: "A"}},
-		{Member: mongo.Member{Name: "mongo-b", Site: "B"}, Reachable: true, Writable: true, Term: 3,
-			LastElection: &mongo.Election{Reason: "electionTimeout", Date: elected, Term: 3}},
-	}}
-	if o := d.observation(obs); !o.Holds || !o.Reached.Equal(elected) {
-		t.Fatalf("%+v", o)
-	}
-	obs.Members[1].LastElection = nil
-	if o := d.observation(obs); !o.Reached.IsZero() {
-		t.Fatalf("no election date, yet reached %s", o.Reached)
-	}
-}
-
-// Compiling a plan reads no secret: the MongoDB credentials are read when
-// the step's driver is first used. A credentials file written after the
-// plan was compiled is the one the run uses.
+// Compiling a plan reads no secret: the MongoDB credentials file need not
+// exist when the plan is compiled.
 func TestMongoCredentialsAreReadAtRunNotAtCompile(t *testing.T) {
 	inv, err := inventory.Load("../inventory/example.yaml")
 	if err != nil {
@@ -86,20 +63,13 @@ func TestMongoCredentialsAreReadAtRunNotAtCompile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compile with the credentials file not there yet: %v", err)
 	}
-	var d *mongoDriver
+	found := false
 	for _, tk := range p.Tasks() {
-		if md, ok := tk.Driver.(*mongoDriver); ok {
-			d = md
-		}
+		found = found || tk.Layer == "mongodb"
 	}
-	if d == nil {
+	if !found {
 		t.Fatal("no mongodb task in the takeover plan")
 	}
-	if err := os.WriteFile(file, []byte("sitectl:s3cret-pw\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := d.replicaSet()
-	if err != nil || set.Creds.Password != "s3cret-pw" {
-		t.Fatalf("the run's replica set: %v (creds read at compile time?)", err)
-	}
+	// the driver reads them when first used: checks/mongodb
+	// TestStepReadsCredentialsWhenFirstUsed
 }

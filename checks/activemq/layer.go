@@ -1,4 +1,4 @@
-package checks
+package activemq
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sitectl/sitectl/adapters/activemq"
+	amq "github.com/sitectl/sitectl/adapters/activemq"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -57,7 +58,7 @@ func ConsumerSite(inv *inventory.Inventory, clientID, clientIP string) (site str
 
 // amqCandidate is one consumer competing for a queue's messages on a broker.
 type amqCandidate struct {
-	c *activemq.Consumer
+	c *amq.Consumer
 	// sites the messages it takes end up at: one site for a matched local
 	// consumer; for a bridge consumer the site(s) winning on the remote
 	// broker. Empty with why set: the site is not known.
@@ -95,7 +96,7 @@ func (c amqCandidate) label() string {
 // brief: "up, top A@10 local", "up, no consumer".
 func (d amqDecision) brief() string {
 	switch {
-	case d.state == ServeNone:
+	case d.state == layer.ServeNone:
 		return "up, no consumer"
 	case len(d.sites) == 0:
 		return "up, top ?"
@@ -111,7 +112,7 @@ type amqDecision struct {
 	broker string
 	site   string // the broker's site
 	queue  string
-	state  string   // ServeOne, ServeNone, ServeSplit, ServeUnknown
+	state  string   // layer.ServeOne, layer.ServeNone, layer.ServeSplit, layer.ServeUnknown
 	sites  []string // winning sites (one or split)
 	prio   int
 	detail string
@@ -125,13 +126,13 @@ type amqDecision struct {
 
 type amqEval struct {
 	inv     *inventory.Inventory
-	byName  map[string]*activemq.BrokerObservation
+	byName  map[string]*amq.BrokerObservation
 	brokers []*inventory.Broker
 	queues  []string
 	local   map[[2]string]amqDecision // (broker, queue) → winner among local consumers only
 }
 
-// ActiveMQLayer says which site the brokers route the watched queues to:
+// Judge says which site the brokers route the watched queues to:
 // per broker and queue, the site holding the highest-priority live consumer
 // (a bridge consumer counts for the site winning on the broker it forwards
 // to, with the priority it carries). It is "one" when every broker that is
@@ -141,19 +142,19 @@ type amqEval struct {
 // not be observed (or a winning consumer's site is not known) and the
 // others do not settle it. Notes explain the decreaseNetworkConsumerPriority
 // trap and recognise the failover scenarios of the deployment's runbook.
-func ActiveMQLayer(inv *inventory.Inventory, obs []*activemq.BrokerObservation) LayerVerdict {
-	return ActiveMQLayerDown(inv, obs, nil)
+func Judge(inv *inventory.Inventory, obs []*amq.BrokerObservation) layer.Verdict {
+	return JudgeDown(inv, obs, nil)
 }
 
-// ActiveMQLayerDown is ActiveMQLayer where the brokers of the sites in down
+// JudgeDown is Judge where the brokers of the sites in down
 // (sites whose loss is confirmed: checks.DownSites) count as down when they
-// cannot be observed, instead of unknown. Evidence holds what the brokers
+// cannot be observed, instead of unknown. layer.Evidence holds what the brokers
 // say of each site's liveness.
-func ActiveMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservation, down map[string]bool) LayerVerdict {
-	l := activeMQLayerDown(inv, obs, down)
+func JudgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[string]bool) layer.Verdict {
+	l := judgeDown(inv, obs, down)
 	for _, o := range obs {
-		var ae *activemq.Error
-		if o != nil && l.State == ServeUnknown && (errors.Is(o.Err, activemq.ErrAuth) || errors.As(o.Err, &ae) && ae.Op == activemq.OpCredentials) {
+		var ae *amq.Error
+		if o != nil && l.State == layer.ServeUnknown && (errors.Is(o.Err, amq.ErrAuth) || errors.As(o.Err, &ae) && ae.Op == amq.OpCredentials) {
 			l.Access = o.Err.Error()
 			break
 		}
@@ -161,21 +162,21 @@ func ActiveMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 	if inv != nil {
 		for _, s := range inv.Sites {
 			if s != nil {
-				l.Evidence = append(l.Evidence, ActiveMQEvidence(inv, obs, s.Name)...)
+				l.Evidence = append(l.Evidence, SiteEvidence(inv, obs, s.Name)...)
 			}
 		}
 	}
 	return l
 }
 
-func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservation, down map[string]bool) LayerVerdict {
-	l := LayerVerdict{Layer: LayerActiveMQ}
+func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[string]bool) layer.Verdict {
+	l := layer.Verdict{Layer: layer.LayerActiveMQ}
 	if inv == nil || inv.ActiveMQ == nil || len(inv.ActiveMQ.Brokers) == 0 {
-		l.State = ServeUnknown
+		l.State = layer.ServeUnknown
 		l.Detail = "the inventory has no activemq brokers to observe"
 		return l
 	}
-	e := &amqEval{inv: inv, byName: map[string]*activemq.BrokerObservation{}, local: map[[2]string]amqDecision{}}
+	e := &amqEval{inv: inv, byName: map[string]*amq.BrokerObservation{}, local: map[[2]string]amqDecision{}}
 	for _, o := range obs {
 		if o != nil {
 			e.byName[o.Broker] = o
@@ -194,16 +195,16 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 		switch {
 		case o.Up():
 			up = append(up, b)
-		case o != nil && activemq.IsDown(o.Err):
+		case o != nil && amq.IsDown(o.Err):
 			downBrokers = append(downBrokers, b)
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: o.ErrText, Brief: "broker down"})
+			l.Rows = append(l.Rows, layer.Row{Site: b.Site, Name: b.Name, State: "down", Detail: o.ErrText, Brief: "broker down"})
 		case down[b.Site]:
 			downBrokers = append(downBrokers, b)
 			detail := "not observed"
 			if o != nil && o.Err != nil {
 				detail = o.Err.Error()
 			}
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " is DOWN (confirmed)", Brief: "broker down (site gone)"})
+			l.Rows = append(l.Rows, layer.Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " is DOWN (confirmed)", Brief: "broker down (site gone)"})
 			l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed and site %s is DOWN (its loss confirmed by independent observers): it counts as down", b.Name, b.Site))
 		default:
 			unobserved = append(unobserved, b)
@@ -211,7 +212,7 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			if o != nil && o.Err != nil {
 				detail = o.Err.Error()
 			}
-			l.Rows = append(l.Rows, Row{Site: b.Site, Name: b.Name, State: ServeUnknown, Detail: detail, Brief: "not observed"})
+			l.Rows = append(l.Rows, layer.Row{Site: b.Site, Name: b.Name, State: layer.ServeUnknown, Detail: detail, Brief: "not observed"})
 		}
 	}
 	// Local winners first: a bridge consumer forwards to the remote
@@ -227,15 +228,15 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 		for _, q := range e.queues {
 			d := e.decide(b, q, false)
 			decisions = append(decisions, d)
-			state := ServeNone
+			state := layer.ServeNone
 			switch d.state {
-			case ServeOne:
+			case layer.ServeOne:
 				state = d.sites[0]
-			case ServeSplit, ServeUnknown:
+			case layer.ServeSplit, layer.ServeUnknown:
 				state = d.state
 			}
-			row := Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail, Brief: d.brief()}
-			if d.state == ServeOne { // State is then the top consumer's site
+			row := layer.Row{Site: b.Site, Name: b.Name + "/" + q, State: state, Detail: d.detail, Brief: d.brief()}
+			if d.state == layer.ServeOne { // State is then the top consumer's site
 				row.Values = map[string]float64{"priority": float64(d.prio)}
 			}
 			l.Rows = append(l.Rows, row)
@@ -265,16 +266,16 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 	for _, d := range decisions {
 		where := d.broker + "/" + d.queue
 		switch d.state {
-		case ServeOne, ServeSplit:
+		case layer.ServeOne, layer.ServeSplit:
 			for _, s := range d.sites {
 				serving[s] = append(serving[s], where)
 			}
 			if d.inferred {
 				assumed = append(assumed, where)
 			}
-		case ServeUnknown:
+		case layer.ServeUnknown:
 			unknownParts = append(unknownParts, where+": "+d.detail)
-		case ServeNone:
+		case layer.ServeNone:
 			noneParts = append(noneParts, where)
 		}
 	}
@@ -287,7 +288,7 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 
 	switch {
 	case len(sites) > 1:
-		l.State, l.Sites = ServeSplit, sites
+		l.State, l.Sites = layer.ServeSplit, sites
 		var parts []string
 		for _, s := range sites {
 			parts = append(parts, fmt.Sprintf("site %s on %s", s, strings.Join(serving[s], ", ")))
@@ -297,13 +298,13 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			l.Detail += "; unknown: " + strings.Join(unknownParts, "; ")
 		}
 	case len(unknownParts) > 0:
-		l.State = ServeUnknown
+		l.State = layer.ServeUnknown
 		l.Detail = "cannot tell where ActiveMQ routes: " + strings.Join(unknownParts, "; ")
 		if len(sites) == 1 {
 			l.Detail += fmt.Sprintf(" (what was observed routes to site %s)", sites[0])
 		}
 	case len(sites) == 1:
-		l.State, l.Site, l.Sites = ServeOne, sites[0], sites
+		l.State, l.Site, l.Sites = layer.ServeOne, sites[0], sites
 		var names []string
 		for _, b := range up {
 			names = append(names, b.Name)
@@ -316,7 +317,7 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 			l.Notes = append(l.Notes, "no consumer at all (messages wait there): "+strings.Join(noneParts, ", "))
 		}
 	default:
-		l.State = ServeNone
+		l.State = layer.ServeNone
 		switch {
 		case len(up) == 0 && len(unobserved) == 0:
 			l.Detail = "every broker is down (" + brokerNames(downBrokers) + ")"
@@ -328,7 +329,7 @@ func activeMQLayerDown(inv *inventory.Inventory, obs []*activemq.BrokerObservati
 		}
 	}
 
-	if len(assumed) > 0 && (l.State == ServeOne || l.State == ServeSplit) {
+	if len(assumed) > 0 && (l.State == layer.ServeOne || l.State == layer.ServeSplit) {
 		// A bridge whose far broker did not answer may be a dead broker's
 		// bridge, kept until its inactivity timeout: not proof of service.
 		l.Unverified = true
@@ -357,7 +358,7 @@ func (e *amqEval) decide(b *inventory.Broker, q string, localOnly bool) amqDecis
 	d := amqDecision{broker: b.Name, site: b.Site, queue: q}
 	qo := o.Queue(q)
 	if qo == nil {
-		d.state, d.detail = ServeUnknown, "queue not observed"
+		d.state, d.detail = layer.ServeUnknown, "queue not observed"
 		return d
 	}
 	for i := range qo.Consumers {
@@ -374,7 +375,7 @@ func (e *amqEval) decide(b *inventory.Broker, q string, localOnly bool) amqDecis
 	}
 	list := strings.Join(labels, "; ")
 	if qo.Malformed > 0 {
-		d.state = ServeUnknown
+		d.state = layer.ServeUnknown
 		d.detail = fmt.Sprintf("%d consumer advisories could not be decoded, a consumer may be missing", qo.Malformed)
 		if list != "" {
 			d.detail += "; seen: " + list
@@ -382,7 +383,7 @@ func (e *amqEval) decide(b *inventory.Broker, q string, localOnly bool) amqDecis
 		return d
 	}
 	if len(d.cands) == 0 {
-		d.state, d.detail = ServeNone, "no consumer"
+		d.state, d.detail = layer.ServeNone, "no consumer"
 		return d
 	}
 	top := d.cands[0].c.Priority
@@ -414,19 +415,19 @@ func (e *amqEval) decide(b *inventory.Broker, q string, localOnly bool) amqDecis
 	sort.Strings(d.sites)
 	switch {
 	case len(unknown) > 0:
-		d.state = ServeUnknown
+		d.state = layer.ServeUnknown
 		d.detail = "the highest-priority consumer's site is not known: " + strings.Join(unknown, "; ")
 	case len(d.sites) == 1:
-		d.state = ServeOne
+		d.state = layer.ServeOne
 		d.detail = fmt.Sprintf("site %s wins at priority %d: %s", d.sites[0], top, list)
 	default:
-		d.state = ServeSplit
+		d.state = layer.ServeSplit
 		d.detail = fmt.Sprintf("sites %s tie at priority %d (round-robin): %s", strings.Join(d.sites, " and "), top, list)
 	}
 	return d
 }
 
-func (e *amqEval) candidate(b *inventory.Broker, q string, c *activemq.Consumer) amqCandidate {
+func (e *amqEval) candidate(b *inventory.Broker, q string, c *amq.Consumer) amqCandidate {
 	cand := amqCandidate{c: c}
 	if !c.Network {
 		if !c.ConnectionKnown {
@@ -456,9 +457,9 @@ func (e *amqEval) candidate(b *inventory.Broker, q string, c *activemq.Consumer)
 			return cand
 		}
 		switch rd.state {
-		case ServeOne, ServeSplit:
+		case layer.ServeOne, layer.ServeSplit:
 			cand.sites = rd.sites
-		case ServeNone:
+		case layer.ServeNone:
 			cand.why = "remote broker " + remote.Name + " shows no local consumer (stale bridge subscription)"
 		default:
 			cand.why = "on remote broker " + remote.Name + ": " + rd.detail
@@ -473,7 +474,7 @@ func (e *amqEval) candidate(b *inventory.Broker, q string, c *activemq.Consumer)
 // broker id (brokerPath / networkBrokerId against the other observations),
 // then by broker name (bridge connection id), then, with two brokers, the
 // other one.
-func (e *amqEval) remoteOf(b *inventory.Broker, c *activemq.Consumer) *inventory.Broker {
+func (e *amqEval) remoteOf(b *inventory.Broker, c *amq.Consumer) *inventory.Broker {
 	for _, rb := range e.brokers {
 		if o := e.byName[rb.Name]; rb != b && o != nil && o.BrokerID != "" && o.BrokerID == c.RemoteBrokerID {
 			return rb
@@ -529,7 +530,7 @@ func (e *amqEval) settle(x *inventory.Broker, up []*inventory.Broker, decisions 
 				yd = &decisions[i]
 			}
 		}
-		if yd == nil || yd.state != ServeOne || !yd.local {
+		if yd == nil || yd.state != layer.ServeOne || !yd.local {
 			return nil, fmt.Sprintf("%s does not show a local consumer winning %s there", y.Name, q)
 		}
 		for _, c := range yd.cands {
@@ -541,7 +542,7 @@ func (e *amqEval) settle(x *inventory.Broker, up []*inventory.Broker, decisions 
 				return nil, fmt.Sprintf("it has consumers of %s and decreaseNetworkConsumerPriority keeps them ahead of the bridge there", q)
 			}
 		}
-		out = append(out, amqDecision{broker: x.Name, site: x.Site, queue: q, state: ServeOne, sites: yd.sites, prio: yd.prio,
+		out = append(out, amqDecision{broker: x.Name, site: x.Site, queue: q, state: layer.ServeOne, sites: yd.sites, prio: yd.prio,
 			detail: "forwards to " + y.Name + " (inferred)"})
 		sites = append(sites, yd.sites[0])
 	}
@@ -551,7 +552,7 @@ func (e *amqEval) settle(x *inventory.Broker, up []*inventory.Broker, decisions 
 }
 
 // trapNotes explains bridge consumers whose priority was decreased.
-func (e *amqEval) trapNotes(up []*inventory.Broker, l *LayerVerdict) []string {
+func (e *amqEval) trapNotes(up []*inventory.Broker, l *layer.Verdict) []string {
 	var notes []string
 	for _, b := range up {
 		o := e.byName[b.Name]
@@ -618,7 +619,7 @@ func (e *amqEval) observationNotes(up []*inventory.Broker) []string {
 // scenario recognises the ActiveMQ failover scenarios of the deployment's
 // runbook (seed 003) from broker reachability, which sites have local
 // consumers, and whether the brokers are bridged.
-func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerdict) string {
+func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l layer.Verdict) string {
 	var pSite, sSite string
 	for _, s := range e.inv.Sites {
 		if s != nil && s.Role == inventory.Primary && pSite == "" {
@@ -720,11 +721,11 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 		if !(cP && cS) {
 			text += "; clients of the broker without consumers are not served"
 		}
-	case pState == "up" && sState == "up" && cP && cS && l.State == ServeOne && l.Site == sSite:
+	case pState == "up" && sState == "up" && cP && cS && l.State == layer.ServeOne && l.Site == sSite:
 		n, expect = "3", sSite
 		text = fmt.Sprintf("site %s is restored but site %s keeps serving: site %s's connector continues to process requests until its clients lose connectivity to it or it goes down; switch back deliberately (sitectl switchover --site %s)", pSite, sSite, sSite, pSite)
 	case pState == "up" && sState == "up" && cP && cS:
-		if l.State == ServeOne && l.Site == pSite {
+		if l.State == layer.ServeOne && l.Site == pSite {
 			return fmt.Sprintf("normal operation: both brokers and both sites are up, site %s holds the highest consumer priority", pSite)
 		}
 		return ""
@@ -739,11 +740,11 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 	}
 	out := "failover scenario " + n + ": " + text
 	switch {
-	case expect == "split" && l.State != ServeSplit && cP && cS:
+	case expect == "split" && l.State != layer.ServeSplit && cP && cS:
 		out += fmt.Sprintf(" — but the layer is %s", l.State)
-	case expect != "split" && !(l.State == ServeOne && l.Site == expect):
+	case expect != "split" && !(l.State == layer.ServeOne && l.Site == expect):
 		got := l.State
-		if l.State == ServeOne {
+		if l.State == layer.ServeOne {
 			got = "site " + l.Site
 		}
 		out += fmt.Sprintf(" — expected site %s to receive the requests, observed: %s", expect, got)
@@ -751,27 +752,19 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l LayerVerd
 	return out
 }
 
-// ObserveActiveMQ observes every broker of the inventory (credentials from
+// ObserveVerdict observes every broker of the inventory (credentials from
 // the environment or the inventory's file) and returns the layer verdict.
-func ObserveActiveMQ(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
-	return ActiveMQLayer(inv, activemq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv))
+func ObserveVerdict(ctx context.Context, inv *inventory.Inventory) layer.Verdict {
+	return Judge(inv, amq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv))
 }
 
-// ObserveActiveMQDown is ObserveActiveMQ with the sites in down taken as
-// down (see ActiveMQLayerDown).
-func ObserveActiveMQDown(down map[string]bool) LayerObserver {
-	return func(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
-		return ActiveMQLayerDown(inv, activemq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv), down)
-	}
-}
-
-// ActiveMQEvidence is what the brokers of the other sites say of site:
+// SiteEvidence is what the brokers of the other sites say of site:
 // alive when a broker holds a network bridge with one of the site's brokers
 // (a bridge connection or a bridge consumer naming it) or a consumer of the
 // site's clients; down when it holds none of these. A broker that could not
 // be observed gives no answer (an access problem when it refused our
 // credentials).
-func ActiveMQEvidence(inv *inventory.Inventory, obs []*activemq.BrokerObservation, site string) []Evidence {
+func SiteEvidence(inv *inventory.Inventory, obs []*amq.BrokerObservation, site string) []layer.Evidence {
 	if inv == nil || inv.ActiveMQ == nil {
 		return nil
 	}
@@ -789,24 +782,24 @@ func ActiveMQEvidence(inv *inventory.Inventory, obs []*activemq.BrokerObservatio
 	if len(names) == 0 {
 		return nil
 	}
-	var out []Evidence
+	var out []layer.Evidence
 	for _, o := range obs {
 		if o == nil || o.Site == site {
 			continue
 		}
-		e := Evidence{Site: site, Observer: "activemq " + o.Broker, Independent: true}
+		e := layer.Evidence{Site: site, Observer: "activemq " + o.Broker, Independent: true}
 		if o.Err != nil {
-			e.Saw, e.Detail = SawNoAnswer, o.Err.Error()
-			var ae *activemq.Error
-			if errors.Is(o.Err, activemq.ErrAuth) || errors.As(o.Err, &ae) && ae.Op == activemq.OpCredentials {
-				e.Saw = SawAccess
+			e.Saw, e.Detail = layer.SawNoAnswer, o.Err.Error()
+			var ae *amq.Error
+			if errors.Is(o.Err, amq.ErrAuth) || errors.As(o.Err, &ae) && ae.Op == amq.OpCredentials {
+				e.Saw = layer.SawAccess
 			}
 			out = append(out, e)
 			continue
 		}
 		var seen []string
 		for _, c := range o.Connections {
-			if l, r, ok := activemq.BridgeBrokers(c.ID); ok && (names[l] || names[r]) {
+			if l, r, ok := amq.BridgeBrokers(c.ID); ok && (names[l] || names[r]) {
 				seen = append(seen, "bridge "+l+"->"+r)
 			} else if s, _ := ConsumerSite(inv, c.ClientID, c.ClientIP); s == site {
 				seen = append(seen, "connection of "+c.ClientID+c.ClientIP)
@@ -822,9 +815,9 @@ func ActiveMQEvidence(inv *inventory.Inventory, obs []*activemq.BrokerObservatio
 		if len(seen) > 0 {
 			// a broker keeps a dead peer's bridge until its inactivity
 			// timeout (30 s by default): what it holds may be stale
-			e.Saw, e.Weak, e.Detail = SawAlive, true, "holds "+strings.Join(dedupe(seen), ", ")
+			e.Saw, e.Weak, e.Detail = layer.SawAlive, true, "holds "+strings.Join(dedupe(seen), ", ")
 		} else {
-			e.Saw, e.Detail = SawDown, "holds no bridge with site "+site+"'s broker and no connection of its clients"
+			e.Saw, e.Detail = layer.SawDown, "holds no bridge with site "+site+"'s broker and no connection of its clients"
 		}
 		out = append(out, e)
 	}

@@ -1,4 +1,4 @@
-package runbooks
+package haproxy
 
 import (
 	"context"
@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	haproxyadm "github.com/sitectl/sitectl/adapters/haproxy"
-	"github.com/sitectl/sitectl/internal/testenv/haproxy"
+	hap "github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/checks/layer"
+	hx "github.com/sitectl/sitectl/internal/testenv/haproxy"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -16,21 +17,18 @@ import (
 // against a real HAProxy. Before, the verification waited for a DRAIN status
 // HAProxy never shows for a DOWN server and the renounce failed after 2m.
 func TestHAProxyDrainAcceptsDownServer(t *testing.T) {
-	hap := haproxy.StartWith(t, haproxy.Options{Backends: []haproxy.BackendSpec{{Name: "be_chat", Servers: []haproxy.ServerSpec{
+	srv := hx.StartWith(t, hx.Options{Backends: []hx.BackendSpec{{Name: "be_chat", Servers: []hx.ServerSpec{
 		{Name: "chat_a", Site: "A"}, {Name: "chat_b", Site: "B", Backup: true},
 	}}}})
-	inv := &inventory.Inventory{HAProxy: &inventory.HAProxy{RuntimeAPI: hap.AdminAPI(), Timeout: inventory.Duration(2 * time.Second),
+	inv := &inventory.Inventory{HAProxy: &inventory.HAProxy{RuntimeAPI: srv.AdminAPI(), Timeout: inventory.Duration(2 * time.Second),
 		Backends: []*inventory.HAProxyBackend{{Name: "be_chat", Servers: map[string]string{"chat_a": "A", "chat_b": "B"}}}}}
-	hap.Standin("be_chat", "chat_a").Kill()
-	hap.WaitStatus(t, "be_chat", "chat_a", 10*time.Second, haproxy.HasPrefix("DOWN"))
+	srv.Standin("be_chat", "chat_a").Kill()
+	srv.WaitStatus(t, "be_chat", "chat_a", 10*time.Second, hx.HasPrefix("DOWN"))
 
-	d, err := newHAProxyDriver(inv, "A", haproxyadm.Drain, 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDriver(inv, "A", hap.Drain, 2*time.Minute)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	o := d.Observe(ctx, TaskEnv{})
+	o := d.Observe(ctx, layer.Env{})
 	if !o.Holds || !o.Known {
 		t.Fatalf("DOWN server with 0 sessions: observation %+v, want it drained", o)
 	}
@@ -39,19 +37,16 @@ func TestHAProxyDrainAcceptsDownServer(t *testing.T) {
 	}
 	// acting anyway (a resume re-runs the step) puts it into drain and
 	// returns at once; it still holds afterwards
-	if err := d.Act(ctx, TaskEnv{}); err != nil {
+	if err := d.Act(ctx, layer.Env{}); err != nil {
 		t.Fatalf("drain of a DOWN server: %v", err)
 	}
-	if o := d.Observe(ctx, TaskEnv{}); !o.Holds {
+	if o := d.Observe(ctx, layer.Env{}); !o.Holds {
 		t.Fatalf("after drain of a DOWN server: %+v", o)
 	}
 	// a server that is UP with no sessions is not drained until it is put
 	// into drain: the DOWN rule does not widen to UP servers
-	b, err := newHAProxyDriver(inv, "B", haproxyadm.Drain, 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o := b.Observe(ctx, TaskEnv{}); o.Holds {
+	b := newDriver(inv, "B", hap.Drain, 2*time.Minute)
+	if o := b.Observe(ctx, layer.Env{}); o.Holds {
 		t.Errorf("an UP server counts as drained before any drain: %+v", o)
 	}
 }

@@ -1,4 +1,4 @@
-package checks_test
+package mongodb_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/sitectl/sitectl/adapters/mongo"
 	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/checks/layer"
+	"github.com/sitectl/sitectl/checks/mongodb"
 	"github.com/sitectl/sitectl/internal/mongosim"
 	"github.com/sitectl/sitectl/inventory"
 )
@@ -55,21 +57,21 @@ func newMongoLab(t *testing.T) *mongoLab {
 		t.Fatal(err)
 	}
 	l := &mongoLab{t: t, sim: s, inv: inv, set: set}
-	l.waitScenario(5*time.Second, checks.MongoHealthy, func(_ checks.Scenario, lv checks.LayerVerdict) bool {
+	l.waitScenario(5*time.Second, mongodb.ScenarioHealthy, func(_ mongodb.Scenario, lv layer.Verdict) bool {
 		return strings.Contains(lv.Rows[1].Detail, "lag ") // mongo-b has replicated
 	})
 	return l
 }
 
 // waitScenario observes until the scenario is id (and cond, if given, holds).
-func (l *mongoLab) waitScenario(d time.Duration, id string, cond ...func(checks.Scenario, checks.LayerVerdict) bool) (checks.Scenario, checks.LayerVerdict, *mongo.Observation) {
+func (l *mongoLab) waitScenario(d time.Duration, id string, cond ...func(mongodb.Scenario, layer.Verdict) bool) (mongodb.Scenario, layer.Verdict, *mongo.Observation) {
 	l.t.Helper()
 	start := time.Now()
 	deadline := start.Add(d)
 	for {
 		o := l.set.Observe(l.t.Context())
-		sc := checks.ClassifyMongo(o)
-		lv := checks.MongoLayer(l.inv, o)
+		sc := mongodb.Classify(o)
+		lv := mongodb.Judge(l.inv, o)
 		ok := sc.ID == id
 		for _, c := range cond {
 			ok = ok && c(sc, lv)
@@ -109,7 +111,7 @@ func (l *mongoLab) admin(member string, cmd bson.D) {
 	}
 }
 
-func mongoExpect(t *testing.T, sc checks.Scenario, lv checks.LayerVerdict, row, layerState, layerSite string, texts ...string) {
+func mongoExpect(t *testing.T, sc mongodb.Scenario, lv layer.Verdict, row, layerState, layerSite string, texts ...string) {
 	t.Helper()
 	if sc.Row != row {
 		t.Errorf("scenario %s: row %q, want %q", sc.ID, sc.Row, row)
@@ -135,8 +137,8 @@ func mongoExpect(t *testing.T, sc checks.Scenario, lv checks.LayerVerdict, row, 
 func TestMongoLayerHealthy(t *testing.T) {
 	t.Parallel()
 	l := newMongoLab(t)
-	sc, lv, _ := l.waitScenario(time.Second, checks.MongoHealthy)
-	mongoExpect(t, sc, lv, "", checks.ServeOne, "A")
+	sc, lv, _ := l.waitScenario(time.Second, mongodb.ScenarioHealthy)
+	mongoExpect(t, sc, lv, "", layer.ServeOne, "A")
 	if !sc.Writable || sc.Primary != "mongo-a" || sc.Site != "A" {
 		t.Errorf("%+v", sc)
 	}
@@ -154,19 +156,19 @@ func TestMongoLayerHealthy(t *testing.T) {
 	if b := lv.Rows[1].Brief; !strings.HasPrefix(b, "prio 1, health 1, lag ") {
 		t.Errorf("mongo-b brief %q", b)
 	}
-	if v := checks.Combine([]checks.LayerVerdict{lv}); !v.Serves("A") {
+	if v := checks.Combine([]layer.Verdict{lv}); !v.Serves("A") {
 		t.Errorf("combined: %+v", v)
 	}
-	if lv := checks.ObserveMongo(t.Context(), l.inv); lv.State != checks.ServeOne || lv.Site != "A" {
-		t.Errorf("ObserveMongo: %+v", lv)
+	if lv := mongodb.ObserveVerdict(t.Context(), l.inv); lv.State != layer.ServeOne || lv.Site != "A" {
+		t.Errorf("ObserveVerdict: %+v", lv)
 	}
 	// Credentials that cannot be loaded: unknown, naming the variable.
 	inv := *l.inv
 	mdb := *inv.MongoDB
 	mdb.Credentials = &inventory.Credentials{UsernameEnv: "SITECTL_TEST_UNSET_USER", PasswordEnv: "SITECTL_TEST_UNSET_PASS"}
 	inv.MongoDB = &mdb
-	if lv := checks.ObserveMongo(t.Context(), &inv); lv.State != checks.ServeUnknown || !strings.Contains(lv.Detail, "SITECTL_TEST_UNSET_USER") {
-		t.Errorf("ObserveMongo without credentials: %+v", lv)
+	if lv := mongodb.ObserveVerdict(t.Context(), &inv); lv.State != layer.ServeUnknown || !strings.Contains(lv.Detail, "SITECTL_TEST_UNSET_USER") {
+		t.Errorf("ObserveVerdict without credentials: %+v", lv)
 	}
 }
 
@@ -177,28 +179,28 @@ func TestMongoArbiterThenPrimaryDown(t *testing.T) {
 	t.Parallel()
 	l := newMongoLab(t)
 	l.sim.Stop("mongo-arb")
-	sc, lv, _ := l.waitScenario(3*time.Second, checks.MongoArbiterDown)
-	mongoExpect(t, sc, lv, "2", checks.ServeOne, "A", "mongo-arb", "halted", "1 of 2 votes needed", "Restore the arbiter")
-	if sc.Election != checks.ElectionIfPrimary || !sc.Writable {
+	sc, lv, _ := l.waitScenario(3*time.Second, mongodb.ScenarioArbiterDown)
+	mongoExpect(t, sc, lv, "2", layer.ServeOne, "A", "mongo-arb", "halted", "1 of 2 votes needed", "Restore the arbiter")
+	if sc.Election != mongodb.ElectionIfPrimary || !sc.Writable {
 		t.Errorf("%+v", sc)
 	}
 	l.sim.Stop("mongo-a")
-	sc, lv, _ = l.waitScenario(3*time.Second, checks.MongoPrimaryArbiterDown)
-	mongoExpect(t, sc, lv, "4", checks.ServeUnknown, "", "read-only", "cannot be elected with 1 of 3 votes", "forced reconfig",
+	sc, lv, _ = l.waitScenario(3*time.Second, mongodb.ScenarioPrimaryArbiterDown)
+	mongoExpect(t, sc, lv, "4", layer.ServeUnknown, "", "read-only", "cannot be elected with 1 of 3 votes", "forced reconfig",
 		"sitectl takeover --site B --force-promote-mongo")
-	if sc.Writable || sc.Election != checks.ElectionHalted || lv.Fix != sc.Fix || !strings.HasPrefix(sc.Fix, "sitectl takeover --site B --force-promote-mongo --reason") {
+	if sc.Writable || sc.Election != mongodb.ElectionHalted || lv.Fix != sc.Fix || !strings.HasPrefix(sc.Fix, "sitectl takeover --site B --force-promote-mongo --reason") {
 		t.Errorf("%+v / fix %q", sc, lv.Fix)
 	}
 	var unknown []string
 	for _, r := range lv.Rows {
-		if r.State == checks.ServeUnknown {
+		if r.State == layer.ServeUnknown {
 			unknown = append(unknown, r.Name)
 		}
 	}
 	if strings.Join(unknown, ",") != "mongo-a,mongo-arb" {
 		t.Errorf("members that cannot be observed must be unknown: %v", lv.Rows)
 	}
-	if v := checks.Combine([]checks.LayerVerdict{lv}); v.State != checks.ServeUnknown || len(v.Fixes) != 1 {
+	if v := checks.Combine([]layer.Verdict{lv}); v.State != layer.ServeUnknown || len(v.Fixes) != 1 {
 		t.Errorf("combined: %+v", v)
 	}
 	// The operator confirms and forces B primary; A comes back REMOVED.
@@ -208,19 +210,19 @@ func TestMongoArbiterThenPrimaryDown(t *testing.T) {
 	if err := l.sim.Restart("mongo-a"); err != nil {
 		t.Fatal(err)
 	}
-	sc, lv, _ = l.waitScenario(5*time.Second, checks.MongoMembersRemoved, func(_ checks.Scenario, lv checks.LayerVerdict) bool {
+	sc, lv, _ = l.waitScenario(5*time.Second, mongodb.ScenarioMembersRemoved, func(_ mongodb.Scenario, lv layer.Verdict) bool {
 		return lv.Rows[0].State == "removed"
 	})
-	mongoExpect(t, sc, lv, "4", checks.ServeOne, "B", "forced reconfig", "mongo-a, mongo-arb no longer belong", "normal (non-force) replSetReconfig")
+	mongoExpect(t, sc, lv, "4", layer.ServeOne, "B", "forced reconfig", "mongo-a, mongo-arb no longer belong", "normal (non-force) replSetReconfig")
 }
 
-// Row 3: the secondary is down.
+// layer.Row 3: the secondary is down.
 func TestMongoSecondaryDown(t *testing.T) {
 	t.Parallel()
 	l := newMongoLab(t)
 	l.sim.Stop("mongo-b")
-	sc, lv, _ := l.waitScenario(3*time.Second, checks.MongoSecondaryDown)
-	mongoExpect(t, sc, lv, "3", checks.ServeOne, "A", "mongo-b", "w:\"majority\"", "resynchronises")
+	sc, lv, _ := l.waitScenario(3*time.Second, mongodb.ScenarioSecondaryDown)
+	mongoExpect(t, sc, lv, "3", layer.ServeOne, "A", "mongo-b", "w:\"majority\"", "resynchronises")
 }
 
 // Rows 1 and 8: the primary dies; while the secondary is frozen the
@@ -230,24 +232,24 @@ func TestMongoPrimaryDownElection(t *testing.T) {
 	l := newMongoLab(t)
 	l.admin("mongo-b", bson.D{{Key: "replSetFreeze", Value: 3}})
 	l.sim.Stop("mongo-a")
-	sc, lv, _ := l.waitScenario(2*time.Second, checks.MongoElection)
-	mongoExpect(t, sc, lv, "1, 8", checks.ServeUnknown, "", "election is expected", "mongo-a", "2 of 2 votes needed")
-	if sc.Writable || sc.Election != checks.ElectionExpected {
+	sc, lv, _ := l.waitScenario(2*time.Second, mongodb.ScenarioElection)
+	mongoExpect(t, sc, lv, "1, 8", layer.ServeUnknown, "", "election is expected", "mongo-a", "2 of 2 votes needed")
+	if sc.Writable || sc.Election != mongodb.ElectionExpected {
 		t.Errorf("%+v", sc)
 	}
-	sc, lv, _ = l.waitScenario(8*time.Second, checks.MongoPrimaryDown)
-	mongoExpect(t, sc, lv, "1", checks.ServeOne, "B", "mongo-a", "electionTimeout", "priority takeover")
+	sc, lv, _ = l.waitScenario(8*time.Second, mongodb.ScenarioPrimaryDown)
+	mongoExpect(t, sc, lv, "1", layer.ServeOne, "B", "mongo-a", "electionTimeout", "priority takeover")
 }
 
-// Row 5: the secondary's link is down (seen from both sides); restored,
+// layer.Row 5: the secondary's link is down (seen from both sides); restored,
 // it catches up.
 func TestMongoSecondaryLinkDownAndRestored(t *testing.T) {
 	t.Parallel()
 	l := newMongoLab(t)
 	l.sim.Isolate("mongo-b")
 	start := time.Now()
-	sc, lv, _ := l.waitScenario(3*time.Second, checks.MongoSecondaryLinkDown)
-	mongoExpect(t, sc, lv, "5", checks.ServeOne, "A", "disconnected", "read-only", "resynchronises")
+	sc, lv, _ := l.waitScenario(3*time.Second, mongodb.ScenarioSecondaryLinkDown)
+	mongoExpect(t, sc, lv, "5", layer.ServeOne, "A", "disconnected", "read-only", "resynchronises")
 	// mongo-b notices the cut when its heartbeats to mongo-a time out,
 	// which can be after the others saw it: wait for its own view.
 	o := l.set.Observe(t.Context())
@@ -265,10 +267,10 @@ func TestMongoSecondaryLinkDownAndRestored(t *testing.T) {
 	l.admin("mongo-a", bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{{Key: "k", Value: 1}}}}})
 	l.sim.Node("mongo-b").PauseReplication(true)
 	l.sim.Heal()
-	sc, lv, _ = l.waitScenario(3*time.Second, checks.MongoLinkRestored)
-	mongoExpect(t, sc, lv, "5", checks.ServeOne, "A", "synchronising from mongo-a")
+	sc, lv, _ = l.waitScenario(3*time.Second, mongodb.ScenarioLinkRestored)
+	mongoExpect(t, sc, lv, "5", layer.ServeOne, "A", "synchronising from mongo-a")
 	l.sim.Node("mongo-b").PauseReplication(false)
-	l.waitScenario(3*time.Second, checks.MongoHealthy)
+	l.waitScenario(3*time.Second, mongodb.ScenarioHealthy)
 }
 
 // Rows 6 and 7: the primary's link is down (B elected, A read-only);
@@ -277,22 +279,22 @@ func TestMongoPrimaryLinkDownAndPrecedence(t *testing.T) {
 	t.Parallel()
 	l := newMongoLab(t)
 	l.sim.Isolate("mongo-a")
-	sc, lv, _ := l.waitScenario(6*time.Second, checks.MongoPrimaryLinkDown, func(sc checks.Scenario, _ checks.LayerVerdict) bool {
-		return sc.Election == checks.ElectionDone
+	sc, lv, _ := l.waitScenario(6*time.Second, mongodb.ScenarioPrimaryLinkDown, func(sc mongodb.Scenario, _ layer.Verdict) bool {
+		return sc.Election == mongodb.ElectionDone
 	})
-	mongoExpect(t, sc, lv, "6", checks.ServeOne, "B", "mongo-a", "stepped down", "priority takeover")
+	mongoExpect(t, sc, lv, "6", layer.ServeOne, "B", "mongo-a", "stepped down", "priority takeover")
 	l.admin("mongo-a", bson.D{{Key: "replSetFreeze", Value: 30}})
 	l.sim.Heal()
-	sc, lv, _ = l.waitScenario(4*time.Second, checks.MongoPrecedencePending)
-	mongoExpect(t, sc, lv, "7", checks.ServeOne, "B", "higher priority", "priorityTakeover")
+	sc, lv, _ = l.waitScenario(4*time.Second, mongodb.ScenarioPrecedencePending)
+	mongoExpect(t, sc, lv, "7", layer.ServeOne, "B", "higher priority", "priorityTakeover")
 	l.admin("mongo-a", bson.D{{Key: "replSetFreeze", Value: 0}})
-	sc, lv, _ = l.waitScenario(5*time.Second, checks.MongoPrecedenceRestored)
-	mongoExpect(t, sc, lv, "7", checks.ServeOne, "A", "priority takeover")
+	sc, lv, _ = l.waitScenario(5*time.Second, mongodb.ScenarioPrecedenceRestored)
+	mongoExpect(t, sc, lv, "7", layer.ServeOne, "A", "priority takeover")
 	// then mongo-b goes down: it handed the primary over alive, so this is
 	// the secondary down (row 3), not a failover away from it (row 1)
 	l.sim.Stop("mongo-b")
-	sc, lv, _ = l.waitScenario(3*time.Second, checks.MongoSecondaryDown)
-	mongoExpect(t, sc, lv, "3", checks.ServeOne, "A", "mongo-b", "resynchronises")
+	sc, lv, _ = l.waitScenario(3*time.Second, mongodb.ScenarioSecondaryDown)
+	mongoExpect(t, sc, lv, "3", layer.ServeOne, "A", "mongo-b", "resynchronises")
 }
 
 // Situations that are hard to stage: built by hand.
@@ -329,21 +331,21 @@ func TestMongoSynthetic(t *testing.T) {
 			up(ms("b", "B", false), 1, 4, peer("a", 0, 8), peer("w", 1, 7)),
 			up(ms("w", "W", true), 7, 4, peer("a", 0, 8), peer("b", 1, 1)),
 		}}
-		sc := checks.ClassifyMongo(o)
-		lv := checks.MongoLayer(inv, o)
-		if sc.ID != checks.MongoTwoPrimaries || sc.Primary != "b" || lv.State != checks.ServeSplit || strings.Join(lv.Sites, ",") != "A,B" {
+		sc := mongodb.Classify(o)
+		lv := mongodb.Judge(inv, o)
+		if sc.ID != mongodb.ScenarioTwoPrimaries || sc.Primary != "b" || lv.State != layer.ServeSplit || strings.Join(lv.Sites, ",") != "A,B" {
 			t.Fatalf("%+v / %+v", sc, lv)
 		}
 	})
 	t.Run("nothing observed", func(t *testing.T) {
 		o := &mongo.Observation{At: now, Members: []mongo.MemberStatus{down(ms("a", "A", false)), down(ms("b", "B", false)), down(ms("w", "W", true))}}
-		sc := checks.ClassifyMongo(o)
-		lv := checks.MongoLayer(inv, o)
-		if sc.ID != checks.MongoUnknown || lv.State != checks.ServeUnknown {
+		sc := mongodb.Classify(o)
+		lv := mongodb.Judge(inv, o)
+		if sc.ID != mongodb.ScenarioUnknown || lv.State != layer.ServeUnknown {
 			t.Fatalf("%+v / %+v", sc, lv)
 		}
 		for _, r := range lv.Rows {
-			if r.State != checks.ServeUnknown || r.Detail == "" {
+			if r.State != layer.ServeUnknown || r.Detail == "" {
 				t.Errorf("row %+v", r)
 			}
 		}
@@ -353,8 +355,8 @@ func TestMongoSynthetic(t *testing.T) {
 			up(ms("a", "A", false), 1, 3, peer("b", 0, 8), peer("w", 0, 8)),
 			down(ms("b", "B", false)), down(ms("w", "W", true)),
 		}}
-		sc := checks.ClassifyMongo(o)
-		if sc.ID != checks.MongoPrimaryLinkDown || sc.Election != checks.ElectionExpected || !strings.Contains(sc.Explanation, "steps down") {
+		sc := mongodb.Classify(o)
+		if sc.ID != mongodb.ScenarioPrimaryLinkDown || sc.Election != mongodb.ElectionExpected || !strings.Contains(sc.Explanation, "steps down") {
 			t.Fatalf("%+v", sc)
 		}
 	})
@@ -364,13 +366,13 @@ func TestMongoSynthetic(t *testing.T) {
 			up(ms("b", "B", false), 2, 3, peer("a", 0, 8), peer("w", 1, 7)),
 			up(ms("w", "W", true), 7, 3, peer("a", 0, 8), peer("b", 1, 2)),
 		}}
-		sc := checks.ClassifyMongo(o)
-		if sc.ID != checks.MongoElection || sc.Row != "6, 8" || !strings.Contains(sc.Title, "network link of a is down") || !strings.Contains(sc.Explanation, "answers here") {
+		sc := mongodb.Classify(o)
+		if sc.ID != mongodb.ScenarioElection || sc.Row != "6, 8" || !strings.Contains(sc.Title, "network link of a is down") || !strings.Contains(sc.Explanation, "answers here") {
 			t.Fatalf("%+v", sc)
 		}
 		// the same, but a does not answer here either: the primary is down
 		o.Members[0] = down(ms("a", "A", false))
-		if sc := checks.ClassifyMongo(o); sc.Row != "1, 8" || !strings.Contains(sc.Title, "the primary is down") {
+		if sc := mongodb.Classify(o); sc.Row != "1, 8" || !strings.Contains(sc.Title, "the primary is down") {
 			t.Fatalf("%+v", sc)
 		}
 	})
@@ -378,18 +380,59 @@ func TestMongoSynthetic(t *testing.T) {
 		b := up(ms("b", "B", false), 2, 3, peer("a", 1, 1), peer("w", 1, 7))
 		b.SeenPrimaryMember = "a"
 		o := &mongo.Observation{At: now, Members: []mongo.MemberStatus{down(ms("a", "A", false)), b, up(ms("w", "W", true), 7, 3, peer("a", 1, 1), peer("b", 1, 2))}}
-		sc := checks.ClassifyMongo(o)
-		lv := checks.MongoLayer(inv, o)
-		if sc.ID != checks.MongoUnknown || lv.State != checks.ServeUnknown || !strings.Contains(sc.Explanation, "reports a (site A) as primary") {
+		sc := mongodb.Classify(o)
+		lv := mongodb.Judge(inv, o)
+		if sc.ID != mongodb.ScenarioUnknown || lv.State != layer.ServeUnknown || !strings.Contains(sc.Explanation, "reports a (site A) as primary") {
 			t.Fatalf("%+v / %+v", sc, lv)
 		}
 	})
 	t.Run("no observation", func(t *testing.T) {
-		if sc := checks.ClassifyMongo(nil); sc.ID != checks.MongoUnknown {
+		if sc := mongodb.Classify(nil); sc.ID != mongodb.ScenarioUnknown {
 			t.Fatal(sc)
 		}
-		if lv := checks.MongoLayer(inv, nil); lv.State != checks.ServeUnknown {
+		if lv := mongodb.Judge(inv, nil); lv.State != layer.ServeUnknown {
 			t.Fatal(lv)
 		}
 	})
+}
+
+// The replica set's view of site A: health, and heartbeats that stopped
+// arriving before the health is marked 0.
+func TestMongoEvidence(t *testing.T) {
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	member := func(name, site string) mongo.Member { return mongo.Member{Name: name, Site: site} }
+	peer := func(health float64, recvAgo time.Duration) mongo.PeerView {
+		return mongo.PeerView{Member: "mongo-a", Health: health, StateStr: "PRIMARY", LastHeartbeatRecv: now.Add(-recvAgo)}
+	}
+	obs := func(p mongo.PeerView) *mongo.Observation {
+		return &mongo.Observation{At: now, Members: []mongo.MemberStatus{
+			{Member: member("mongo-a", "A"), Reachable: false, Err: &mongo.MemberError{Kind: mongo.KindTimeout, Member: "mongo-a"}},
+			{Member: member("mongo-b", "B"), Reachable: true, StatusKnown: true, StatusDate: now, Peers: []mongo.PeerView{p}},
+		}}
+	}
+	for _, tc := range []struct {
+		name string
+		p    mongo.PeerView
+		want layer.Saw
+	}{
+		{"healthy, heartbeats arriving", peer(1, time.Second), layer.SawAlive},
+		{"healthy on paper, no heartbeat for 7s", peer(1, 7*time.Second), layer.SawDown},
+		{"health 0", peer(0, 12*time.Second), layer.SawDown},
+	} {
+		var got *layer.Evidence
+		for _, e := range mongodb.SiteEvidence(obs(tc.p), "A") {
+			if e.Observer == "mongodb mongo-b" {
+				got = &e
+			}
+		}
+		if got == nil || got.Saw != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, got, tc.want)
+		}
+	}
+	// the member of site A itself is not an observer of site A
+	for _, e := range mongodb.SiteEvidence(obs(peer(1, 0)), "A") {
+		if e.Observer == "mongodb mongo-a" {
+			t.Error("site A's own member counted as an observer of A")
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package checks_test
+package activemq_test
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/activemq"
-	"github.com/sitectl/sitectl/checks"
+	camq "github.com/sitectl/sitectl/checks/activemq"
+	"github.com/sitectl/sitectl/checks/layer"
 	testenv "github.com/sitectl/sitectl/internal/testenv/activemq"
 	"github.com/sitectl/sitectl/inventory"
 )
@@ -63,7 +64,7 @@ func TestConsumerSite(t *testing.T) {
 		{"amqA-to-amqB_inbound", "vm://amqA#0", "", false},
 	}
 	for _, tt := range tests {
-		site, amb := checks.ConsumerSite(inv, tt.clientID, tt.clientIP)
+		site, amb := camq.ConsumerSite(inv, tt.clientID, tt.clientIP)
 		if site != tt.site || amb != tt.ambiguous {
 			t.Errorf("ConsumerSite(%q, %q) = %q, %v; want %q, %v", tt.clientID, tt.clientIP, site, amb, tt.site, tt.ambiguous)
 		}
@@ -187,61 +188,61 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 		fix        string
 	}{
 		{"normal: site A has the higher priority", synth{consumers: []sc{a10, b5}, link: true},
-			checks.ServeOne, "A", []string{"normal operation"}, "every broker that is up (amq1, amq2)", "scenario", ""},
+			layer.ServeOne, "A", []string{"normal operation"}, "every broker that is up (amq1, amq2)", "scenario", ""},
 		{"scenario 3: site A back, site B keeps serving", synth{consumers: []sc{{"A", 1, 5, ""}, {"B", 2, 10, ""}}, link: true},
-			checks.ServeOne, "B", []string{"failover scenario 3", "site A is restored but site B keeps serving"}, "", "expected", ""},
+			layer.ServeOne, "B", []string{"failover scenario 3", "site A is restored but site B keeps serving"}, "", "expected", ""},
 		{"scenario 1: AMQ-1 down while site A active", synth{amq1: "down", consumers: []sc{{"A", 2, 10, ""}, {"B", 2, 5, ""}}},
-			checks.ServeOne, "A", []string{"failover scenario 1", "amq1 (site A's broker) is down while site A is active"}, "down: amq1", "expected", ""},
+			layer.ServeOne, "A", []string{"failover scenario 1", "amq1 (site A's broker) is down while site A is active"}, "down: amq1", "expected", ""},
 		{"scenario 1 with the wrong priorities", synth{amq1: "down", consumers: []sc{{"A", 2, 5, ""}, {"B", 2, 10, ""}}},
-			checks.ServeOne, "B", []string{"failover scenario 1", "expected site A to receive the requests, observed: site B"}, "", "", ""},
+			layer.ServeOne, "B", []string{"failover scenario 1", "expected site A to receive the requests, observed: site B"}, "", "", ""},
 		{"scenario 2: AMQ-1 and site A down", synth{amq1: "down", consumers: []sc{b5}},
-			checks.ServeOne, "B", []string{"failover scenario 2", "amq1 and site A are both down"}, "", "expected", ""},
+			layer.ServeOne, "B", []string{"failover scenario 2", "amq1 and site A are both down"}, "", "expected", ""},
 		{"scenario 2 pending: AMQ-1 and site A down, site B not taken over", synth{amq1: "down"},
-			checks.ServeNone, "", []string{"failover scenario 2, pending", "requests wait on amq2 until site B takes over (sitectl takeover --site B)"}, "", "", ""},
+			layer.ServeNone, "", []string{"failover scenario 2, pending", "requests wait on amq2 until site B takes over (sitectl takeover --site B)"}, "", "", ""},
 		{"scenario 4: link between brokers down", synth{consumers: []sc{a10, b5}},
-			checks.ServeSplit, "", []string{"failover scenario 4", "link between the brokers is down", "independently"}, "site A on amq1/CC.Q; site B on amq2/CC.Q", "", ""},
+			layer.ServeSplit, "", []string{"failover scenario 4", "link between the brokers is down", "independently"}, "site A on amq1/CC.Q; site B on amq2/CC.Q", "", ""},
 		{"scenario 5: AMQ-1 back, site A and AMQ-2 down", synth{amq2: "down", consumers: []sc{{"B", 1, 5, ""}}},
-			checks.ServeOne, "B", []string{"failover scenario 5", "client → amq1 → site B"}, "", "expected", ""},
+			layer.ServeOne, "B", []string{"failover scenario 5", "client → amq1 → site B"}, "", "expected", ""},
 		{"scenario 6: site A down, both brokers up", synth{consumers: []sc{b5}, link: true},
-			checks.ServeOne, "B", []string{"failover scenario 6"}, "", "expected", ""},
+			layer.ServeOne, "B", []string{"failover scenario 6"}, "", "expected", ""},
 		{"scenario 7: site B down, both brokers up", synth{consumers: []sc{a10}, link: true},
-			checks.ServeOne, "A", []string{"failover scenario 7", "amq2 forwards its requests to amq1"}, "", "expected", ""},
+			layer.ServeOne, "A", []string{"failover scenario 7", "amq2 forwards its requests to amq1"}, "", "expected", ""},
 		{"decreaseNetworkConsumerPriority trap", synth{consumers: []sc{a10, b5}, link: true, decrease: true},
-			checks.ServeSplit, "", []string{"decreaseNetworkConsumerPriority trap on broker amq1", "priority -5", "site B's consumers behind the bridge can never win over a local consumer on amq1", "5.18", `decreaseNetworkConsumerPriority="false"`},
+			layer.ServeSplit, "", []string{"decreaseNetworkConsumerPriority trap on broker amq1", "priority -5", "site B's consumers behind the bridge can never win over a local consumer on amq1", "5.18", `decreaseNetworkConsumerPriority="false"`},
 			"", "", `decreaseNetworkConsumerPriority="false"`},
 		{"trap without a local competitor still routes over the bridge", synth{consumers: []sc{a10}, link: true, decrease: true},
-			checks.ServeOne, "A", []string{"decreaseNetworkConsumerPriority trap on broker amq2", "failover scenario 7"}, "", "", `decreaseNetworkConsumerPriority="false"`},
+			layer.ServeOne, "A", []string{"decreaseNetworkConsumerPriority trap on broker amq2", "failover scenario 7"}, "", "", `decreaseNetworkConsumerPriority="false"`},
 		{"every broker down", synth{amq1: "down", amq2: "down"},
-			checks.ServeNone, "", []string{"both brokers"}, "every broker is down", "", ""},
+			layer.ServeNone, "", []string{"both brokers"}, "every broker is down", "", ""},
 		{"no consumers", synth{link: true},
-			checks.ServeNone, "", nil, "no watched queue has a consumer", "scenario", ""},
+			layer.ServeNone, "", nil, "no watched queue has a consumer", "scenario", ""},
 		{"AMQ-2 unreadable but settled by AMQ-1's bridge", synth{amq2: "auth", consumers: []sc{a10, b5}, link: true},
-			checks.ServeOne, "A", []string{"broker amq2 could not be observed, but amq1 shows it bridged", "not recognised"}, "", "", ""},
+			layer.ServeOne, "A", []string{"broker amq2 could not be observed, but amq1 shows it bridged", "not recognised"}, "", "", ""},
 		{"AMQ-2 unreadable and its consumers may win", synth{amq2: "auth", consumers: []sc{{"A", 1, 5, ""}, {"B", 2, 10, ""}}, link: true},
-			checks.ServeUnknown, "", nil, "broker amq2 could not be observed (activemq broker amq2 (stomp 10.0.0.2:61613): auth", "", ""},
+			layer.ServeUnknown, "", nil, "broker amq2 could not be observed (activemq broker amq2 (stomp 10.0.0.2:61613): auth", "", ""},
 		{"AMQ-1 down, its bridge still on AMQ-2: A only through that bridge, unverified", synth{amq1: "down", consumers: []sc{a10, b5}, link: true, staleBridge: true},
-			checks.ServeOne, "A", []string{"unverified: on amq2/CC.Q the top consumer is a bridge to a broker that could not be observed"}, "", "", ""},
+			layer.ServeOne, "A", []string{"unverified: on amq2/CC.Q the top consumer is a bridge to a broker that could not be observed"}, "", "", ""},
 		{"AMQ-2 timing out without a bridge", synth{amq2: "timeout", consumers: []sc{a10}},
-			checks.ServeUnknown, "", nil, "shows no network bridge to it, so it may serve its own consumers", "", ""},
+			layer.ServeUnknown, "", nil, "shows no network bridge to it, so it may serve its own consumers", "", ""},
 		{"two sites tie at the top priority", synth{consumers: []sc{{"A", 1, 10, ""}, {"B", 1, 10, ""}}},
-			checks.ServeSplit, "", nil, "site A on amq1/CC.Q; site B on amq1/CC.Q", "", ""},
+			layer.ServeSplit, "", nil, "site A on amq1/CC.Q; site B on amq1/CC.Q", "", ""},
 		{"unmatched consumer on top", synth{consumers: []sc{{"X", 1, 20, ""}, a10}},
-			checks.ServeUnknown, "", []string{"matches no site's consumer_match"}, "match no site's consumer_match", "", ""},
+			layer.ServeUnknown, "", []string{"matches no site's consumer_match"}, "match no site's consumer_match", "", ""},
 		{"unmatched consumer below", synth{consumers: []sc{{"X", 1, 1, ""}, a10}},
-			checks.ServeOne, "A", []string{"matches no site's consumer_match"}, "", "", ""},
+			layer.ServeOne, "A", []string{"matches no site's consumer_match"}, "", "", ""},
 		{"consumer without connection info on top", synth{consumers: []sc{a10}, unknownCon: true},
-			checks.ServeUnknown, "", nil, "no ConnectionInfo advisory", "", ""},
+			layer.ServeUnknown, "", nil, "no ConnectionInfo advisory", "", ""},
 		{"malformed consumer advisories", synth{consumers: []sc{a10, b5}, link: true, malformed: 2},
-			checks.ServeUnknown, "", []string{"broker amq1: 2 advisory message(s) could not be decoded; first: /topic/ActiveMQ.Advisory.Consumer.Queue.CC.Q"}, "a consumer may be missing", "", ""},
+			layer.ServeUnknown, "", []string{"broker amq1: 2 advisory message(s) could not be decoded; first: /topic/ActiveMQ.Advisory.Consumer.Queue.CC.Q"}, "a consumer may be missing", "", ""},
 		{"a queue without consumers", synth{consumers: []sc{a10, {"A", 1, 10, "OTHER.Q"}}, queues: []string{amqQueue, "OTHER.Q", "IDLE.Q"}, link: true},
-			checks.ServeOne, "A", []string{"no consumer at all (messages wait there): amq1/IDLE.Q, amq2/IDLE.Q"}, "", "", ""},
+			layer.ServeOne, "A", []string{"no consumer at all (messages wait there): amq1/IDLE.Q, amq2/IDLE.Q"}, "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inv, obs := tt.s.build()
-			l := checks.ActiveMQLayer(inv, obs)
+			l := camq.Judge(inv, obs)
 			dump := fmt.Sprintf("state %s site %q\ndetail: %s\nnotes:\n  %s\nrows: %+v\nfix: %s", l.State, l.Site, l.Detail, strings.Join(l.Notes, "\n  "), l.Rows, l.Fix)
-			if l.Layer != checks.LayerActiveMQ || l.State != tt.state || l.Site != tt.site {
+			if l.Layer != layer.LayerActiveMQ || l.State != tt.state || l.Site != tt.site {
 				t.Fatalf("want %s %q, got\n%s", tt.state, tt.site, dump)
 			}
 			notes := strings.Join(l.Notes, "\n")
@@ -267,24 +268,24 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 }
 
 func TestActiveMQLayerNoInventory(t *testing.T) {
-	if l := checks.ActiveMQLayer(&inventory.Inventory{}, nil); l.State != checks.ServeUnknown {
+	if l := camq.Judge(&inventory.Inventory{}, nil); l.State != layer.ServeUnknown {
 		t.Fatalf("%+v", l)
 	}
 	// A broker missing from the observations is unknown, not healthy.
 	inv, obs := synth{consumers: []sc{{"A", 1, 10, ""}}}.build()
-	if l := checks.ActiveMQLayer(inv, obs[:1]); l.State != checks.ServeUnknown || !strings.Contains(l.Detail, "amq2") {
+	if l := camq.Judge(inv, obs[:1]); l.State != layer.ServeUnknown || !strings.Contains(l.Detail, "amq2") {
 		t.Fatalf("%s: %s", l.State, l.Detail)
 	}
 }
 
 // --- against real brokers ---------------------------------------------------
 
-func observeLayer(inv *inventory.Inventory) (checks.LayerVerdict, []*activemq.BrokerObservation) {
+func observeLayer(inv *inventory.Inventory) (layer.Verdict, []*activemq.BrokerObservation) {
 	obs := activemq.ObserveAll(context.Background(), inv.ActiveMQ, nil)
-	return checks.ActiveMQLayer(inv, obs), obs
+	return camq.Judge(inv, obs), obs
 }
 
-func dumpLayer(l checks.LayerVerdict) string {
+func dumpLayer(l layer.Verdict) string {
 	var rows []string
 	for _, r := range l.Rows {
 		rows = append(rows, fmt.Sprintf("%s %s %s: %s", r.Site, r.Name, r.State, r.Detail))
@@ -294,7 +295,7 @@ func dumpLayer(l checks.LayerVerdict) string {
 
 // waitLayer observes until the layer is state/site and every note substring
 // is present (bridge subscriptions take a moment to propagate).
-func waitLayer(t *testing.T, inv *inventory.Inventory, state, site string, notes ...string) checks.LayerVerdict {
+func waitLayer(t *testing.T, inv *inventory.Inventory, state, site string, notes ...string) layer.Verdict {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -336,7 +337,7 @@ func TestActiveMQLayerRealPair(t *testing.T) {
 	cb := p.B.Subscribe(t, amqQueue, 5, siteB(1))
 
 	t.Run("site A has the higher priority", func(t *testing.T) {
-		waitLayer(t, inv, checks.ServeOne, "A", "normal operation")
+		waitLayer(t, inv, layer.ServeOne, "A", "normal operation")
 		// and the broker agrees: what is produced on AMQ-2 goes to site A
 		p.B.Send(t, amqQueue, 5, testenv.ClientOptions{})
 		waitCount(t, ca, 5)
@@ -349,11 +350,11 @@ func TestActiveMQLayerRealPair(t *testing.T) {
 		cb.Close()
 		ca = p.A.Subscribe(pt, amqQueue, 5, siteA(2))
 		cb = p.B.Subscribe(pt, amqQueue, 10, siteB(2))
-		waitLayer(t, inv, checks.ServeOne, "B", "failover scenario 3")
+		waitLayer(t, inv, layer.ServeOne, "B", "failover scenario 3")
 	})
 	t.Run("site A's consumers stop: site B", func(t *testing.T) {
 		ca.Close()
-		waitLayer(t, inv, checks.ServeOne, "B", "failover scenario 6")
+		waitLayer(t, inv, layer.ServeOne, "B", "failover scenario 6")
 	})
 	t.Run("broker A stops: decided from broker B", func(t *testing.T) {
 		p.A.Kill()
@@ -366,7 +367,7 @@ func TestActiveMQLayerRealPair(t *testing.T) {
 		if obs[0].Duration > time.Second {
 			t.Errorf("the refused broker took %s", obs[0].Duration)
 		}
-		if l.State != checks.ServeOne || l.Site != "B" || !strings.Contains(strings.Join(l.Notes, "\n"), "failover scenario 2") {
+		if l.State != layer.ServeOne || l.Site != "B" || !strings.Contains(strings.Join(l.Notes, "\n"), "failover scenario 2") {
 			t.Fatalf("layer:\n%s", dumpLayer(l))
 		}
 		if b := l.Rows[0].Brief; b != "broker down" {
@@ -381,7 +382,7 @@ func TestActiveMQLayerRealPair(t *testing.T) {
 	})
 	t.Run("site A's consumers move to AMQ-2: scenario 1", func(t *testing.T) {
 		ca = p.B.Subscribe(pt, amqQueue, 20, siteA(3))
-		waitLayer(t, inv, checks.ServeOne, "A", "failover scenario 1")
+		waitLayer(t, inv, layer.ServeOne, "A", "failover scenario 1")
 	})
 	t.Run("AMQ-1 restores while site A and AMQ-2 are down: scenario 5", func(t *testing.T) {
 		ca.Close()
@@ -391,7 +392,7 @@ func TestActiveMQLayerRealPair(t *testing.T) {
 		}
 		p.B.Kill()
 		cb = p.A.Subscribe(pt, amqQueue, 5, siteB(3))
-		waitLayer(t, inv, checks.ServeOne, "B", "failover scenario 5")
+		waitLayer(t, inv, layer.ServeOne, "B", "failover scenario 5")
 	})
 }
 
@@ -412,7 +413,7 @@ func TestActiveMQLayerRealTrap(t *testing.T) {
 	inv := amqInventory(p.A.STOMPAddr(), p.B.STOMPAddr())
 	ca := p.A.Subscribe(t, amqQueue, 10, siteA(1))
 	cb := p.B.Subscribe(t, amqQueue, 5, siteB(1))
-	l := waitLayer(t, inv, checks.ServeSplit, "",
+	l := waitLayer(t, inv, layer.ServeSplit, "",
 		"decreaseNetworkConsumerPriority trap on broker amq1", "decreaseNetworkConsumerPriority trap on broker amq2", "5.18")
 	if !strings.Contains(l.Fix, `decreaseNetworkConsumerPriority="false"`) {
 		t.Fatalf("fix %q", l.Fix)
@@ -432,7 +433,7 @@ func TestActiveMQLayerRealNoLink(t *testing.T) {
 	inv := amqInventory(p.A.STOMPAddr(), p.B.STOMPAddr())
 	p.A.Subscribe(t, amqQueue, 10, siteA(1))
 	p.B.Subscribe(t, amqQueue, 5, siteB(1))
-	waitLayer(t, inv, checks.ServeSplit, "", "failover scenario 4", "link between the brokers is down")
+	waitLayer(t, inv, layer.ServeSplit, "", "failover scenario 4", "link between the brokers is down")
 }
 
 // A site cut off entirely (no host answers over SSH): its broker times out.
@@ -440,18 +441,18 @@ func TestActiveMQLayerRealNoLink(t *testing.T) {
 // other broker decides.
 func TestActiveMQLayerSiteDown(t *testing.T) {
 	inv, obs := synth{amq1: "timeout", consumers: []sc{{site: "B", broker: 2, prio: 5}}}.build()
-	if l := checks.ActiveMQLayer(inv, obs); l.State != checks.ServeUnknown {
+	if l := camq.Judge(inv, obs); l.State != layer.ServeUnknown {
 		t.Fatalf("broker of a site that may be alive timed out: %s %q, want unknown", l.State, l.Site)
 	}
-	l := checks.ActiveMQLayerDown(inv, obs, map[string]bool{"A": true})
-	if l.State != checks.ServeOne || l.Site != "B" {
+	l := camq.JudgeDown(inv, obs, map[string]bool{"A": true})
+	if l.State != layer.ServeOne || l.Site != "B" {
 		t.Fatalf("site A down: %s %q (%s), want one B", l.State, l.Site, l.Detail)
 	}
 	if !strings.Contains(strings.Join(l.Notes, "\n"), "is DOWN (its loss confirmed by independent observers): it counts as down") {
 		t.Errorf("notes do not say the broker was taken as down: %v", l.Notes)
 	}
 	// a site that is down does not excuse a broker of the other site
-	if l := checks.ActiveMQLayerDown(inv, obs, map[string]bool{"B": true}); l.State != checks.ServeUnknown {
+	if l := camq.JudgeDown(inv, obs, map[string]bool{"B": true}); l.State != layer.ServeUnknown {
 		t.Errorf("B down does not settle A's unknown broker: %s", l.State)
 	}
 }

@@ -1,4 +1,4 @@
-package checks
+package mongodb
 
 import (
 	"context"
@@ -9,26 +9,27 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/mongo"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
 
 // MongoDB failover scenarios (seed 003, "Component Failover / MongoDB").
 const (
-	MongoHealthy            = "healthy"
-	MongoPrimaryDown        = "primary-down"             // row 1
-	MongoArbiterDown        = "arbiter-down"             // row 2
-	MongoSecondaryDown      = "secondary-down"           // row 3
-	MongoPrimaryArbiterDown = "primary-and-arbiter-down" // row 4
-	MongoSecondaryLinkDown  = "secondary-link-down"      // row 5
-	MongoLinkRestored       = "link-restored"            // rows 5/6, link restored: catching up
-	MongoPrimaryLinkDown    = "primary-link-down"        // row 6
-	MongoPrecedencePending  = "precedence-pending"       // row 7: member _id 0 back, priority takeover expected
-	MongoPrecedenceRestored = "precedence-restored"      // row 7: member _id 0 took the primary back
-	MongoElection           = "election-in-progress"     // row 8
-	MongoNoMajority         = "no-majority"              // no primary and no election possible (beyond row 4)
-	MongoTwoPrimaries       = "two-primaries"            // a stale primary has not stepped down yet
-	MongoMembersRemoved     = "members-removed"          // after a forced reconfig: members no longer in the configuration
-	MongoUnknown            = "unknown"                  // cannot tell from here
+	ScenarioHealthy            = "healthy"
+	ScenarioPrimaryDown        = "primary-down"             // row 1
+	ScenarioArbiterDown        = "arbiter-down"             // row 2
+	ScenarioSecondaryDown      = "secondary-down"           // row 3
+	ScenarioPrimaryArbiterDown = "primary-and-arbiter-down" // row 4
+	ScenarioSecondaryLinkDown  = "secondary-link-down"      // row 5
+	ScenarioLinkRestored       = "link-restored"            // rows 5/6, link restored: catching up
+	ScenarioPrimaryLinkDown    = "primary-link-down"        // row 6
+	ScenarioPrecedencePending  = "precedence-pending"       // row 7: member _id 0 back, priority takeover expected
+	ScenarioPrecedenceRestored = "precedence-restored"      // row 7: member _id 0 took the primary back
+	ScenarioElection           = "election-in-progress"     // row 8
+	ScenarioNoMajority         = "no-majority"              // no primary and no election possible (beyond row 4)
+	ScenarioTwoPrimaries       = "two-primaries"            // a stale primary has not stepped down yet
+	ScenarioMembersRemoved     = "members-removed"          // after a forced reconfig: members no longer in the configuration
+	ScenarioUnknown            = "unknown"                  // cannot tell from here
 )
 
 // Election outlook in a Scenario.
@@ -221,13 +222,13 @@ func labelOf(m *mongo.MemberStatus) string {
 	return fmt.Sprintf("%s (site %s)", m.Member.Name, m.Member.Site)
 }
 
-// ClassifyMongo recognises the MongoDB scenario of the deployment's runbook
+// Classify recognises the MongoDB scenario of the deployment's runbook
 // (seed 003's table) from one observation: which members answer, what each
 // says about the others, who is primary and why it was elected. A member
 // that cannot be observed is never assumed healthy.
-func ClassifyMongo(obs *mongo.Observation) Scenario {
+func Classify(obs *mongo.Observation) Scenario {
 	if obs == nil || len(obs.Members) == 0 {
-		return Scenario{ID: MongoUnknown, Title: "MongoDB not observed", Election: ElectionUnknownOut,
+		return Scenario{ID: ScenarioUnknown, Title: "MongoDB not observed", Election: ElectionUnknownOut,
 			Explanation: "no MongoDB observation was made."}
 	}
 	v := newMongoView(obs)
@@ -239,13 +240,13 @@ func ClassifyMongo(obs *mongo.Observation) Scenario {
 		}
 	}
 	if observed == 0 {
-		return Scenario{ID: MongoUnknown, Title: "no MongoDB member answers", Election: ElectionUnknownOut,
+		return Scenario{ID: ScenarioUnknown, Title: "no MongoDB member answers", Election: ElectionUnknownOut,
 			Explanation: "none of " + names(ptrs(obs)) + " could be observed from here; they may be down, or this machine may be cut off from them.",
 			Action:      "Check from a machine on each site (sitectl status there), and the network between here and the sites."}
 	}
 	if len(prims) > 1 {
 		newer, stale := prims[0], prims[1:]
-		return Scenario{ID: MongoTwoPrimaries, Row: "6", Title: "two members accept writes", Writable: true,
+		return Scenario{ID: ScenarioTwoPrimaries, Row: "6", Title: "two members accept writes", Writable: true,
 			Primary: newer.Member.Name, Site: siteOf(newer), Election: ElectionDone,
 			Explanation: fmt.Sprintf("%s (term %d) is the primary elected last; %s still claims to be primary in an older term: "+
 				"it is cut off from the majority and steps down within the election timeout. Writes sent to it (w:1) will be rolled back.",
@@ -297,7 +298,7 @@ func (v *mongoView) cond(p, m *mongo.MemberStatus) mongoCond {
 func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 	sc := Scenario{Writable: true, Primary: p.Member.Name, Site: siteOf(p)}
 	if p.StatusKnown && v.visibleVotes(p) < v.majority {
-		sc.ID, sc.Row, sc.Election = MongoPrimaryLinkDown, "6", ElectionExpected
+		sc.ID, sc.Row, sc.Election = ScenarioPrimaryLinkDown, "6", ElectionExpected
 		sc.Title = "the primary is cut off from the majority"
 		sc.Explanation = fmt.Sprintf("%s is still primary but sees only %d of %d votes needed: it steps down within the election timeout "+
 			"(\"can't see a majority\"), and the other side elects a primary if it has a majority.", labelOf(p), v.visibleVotes(p), v.majority)
@@ -323,7 +324,7 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 					kept = append(kept, c.Host)
 				}
 			}
-			sc.ID, sc.Row, sc.Election = MongoMembersRemoved, "4", ElectionNotNeeded
+			sc.ID, sc.Row, sc.Election = ScenarioMembersRemoved, "4", ElectionNotNeeded
 			sc.Title = "members removed from the replica set"
 			sc.Explanation = fmt.Sprintf("%s is primary of a configuration with only %s (config version %d%s): %s no longer belong to the set. "+
 				"Writes they accepted but %s never received are lost.", labelOf(p), strings.Join(kept, ", "), p.ConfigVersion,
@@ -359,7 +360,7 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 				remaining += votes
 			}
 		}
-		sc.ID, sc.Row, sc.Election = MongoArbiterDown, "2", ElectionIfPrimary
+		sc.ID, sc.Row, sc.Election = ScenarioArbiterDown, "2", ElectionIfPrimary
 		sc.Title = "the arbiter is down"
 		sc.Explanation = fmt.Sprintf("%s is down or cut off from the primary: %s keeps reads and writes, the other data members are read-only. "+
 			"Elections are halted: if %s fails now, no other member can be elected (%d of %d votes needed).",
@@ -379,7 +380,7 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 			!slices.Contains([]string{"priorityTakeover", "stepUpRequest", "stepUpRequestSkipDryRun", "catchupTakeover"}, el.Reason))
 		switch {
 		case cutOff && failover:
-			sc.ID, sc.Row, sc.Election = MongoPrimaryLinkDown, "6", ElectionDone
+			sc.ID, sc.Row, sc.Election = ScenarioPrimaryLinkDown, "6", ElectionDone
 			sc.Title = "the network link of the former primary is down"
 			sc.Explanation = fmt.Sprintf("%s answers here but the primary cannot reach it: it stepped down and is read-only. "+
 				"%s was elected primary (term %d, %s).", labelOf(d), labelOf(p), p.Term, reasonOf(el))
@@ -389,14 +390,14 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 			}
 			sc.Action = "Restore the link of " + d.Member.Name + "; writes continue on " + p.Member.Name + "."
 		case cutOff:
-			sc.ID, sc.Row, sc.Election = MongoSecondaryLinkDown, "5", ElectionNotNeeded
+			sc.ID, sc.Row, sc.Election = ScenarioSecondaryLinkDown, "5", ElectionNotNeeded
 			sc.Title = "the network link of the secondary is down"
 			sc.Explanation = fmt.Sprintf("%s keeps reads and writes with %s disconnected; %s answers here but cannot reach the primary and is read-only "+
 				"(it cannot be elected while the other voters see a healthy primary). When the link is restored it resynchronises from %s automatically.",
 				labelOf(p), d.Member.Name, labelOf(d), p.Member.Name)
 			sc.Action = "Restore the link of " + d.Member.Name + "; w:\"majority\" writes wait until then."
 		case failover:
-			sc.ID, sc.Row, sc.Election = MongoPrimaryDown, "1", ElectionDone
+			sc.ID, sc.Row, sc.Election = ScenarioPrimaryDown, "1", ElectionDone
 			sc.Title = "the primary is down: failover done"
 			sc.Explanation = fmt.Sprintf("%s is down or unreachable; %s was elected primary (term %d, %s) and serves reads and writes.",
 				labelOf(d), labelOf(p), p.Term, reasonOf(el))
@@ -405,34 +406,34 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 			}
 			sc.Action = "Bring " + d.Member.Name + " back, or move the other layers to site " + p.Member.Site + "."
 		default:
-			sc.ID, sc.Row, sc.Election = MongoSecondaryDown, "3", ElectionIfPrimary
+			sc.ID, sc.Row, sc.Election = ScenarioSecondaryDown, "3", ElectionIfPrimary
 			sc.Title = "the secondary is down"
 			sc.Explanation = fmt.Sprintf("%s is down or unreachable: %s keeps reads and writes (w:1); w:\"majority\" writes cannot be acknowledged until it is back. "+
 				"When it recovers it resynchronises from %s.", labelOf(d), labelOf(p), p.Member.Name)
 			sc.Action = "Bring " + d.Member.Name + " back; meanwhile a failure of " + p.Member.Name + " would leave no primary."
 		}
 	case len(unobs) > 0:
-		sc.ID, sc.Election = MongoHealthy, ElectionNotNeeded
+		sc.ID, sc.Election = ScenarioHealthy, ElectionNotNeeded
 		sc.Title = "primary up; some members not observed from here"
 		sc.Explanation = fmt.Sprintf("%s is primary and sees every member healthy, but %s could not be observed from here.", labelOf(p), names(unobs))
 		sc.Action = "Check the network between this machine and " + names(unobs) + "."
 	case v.preferred != nil && v.preferred != p && prefHealthy(p, v.preferred):
-		sc.ID, sc.Row, sc.Election = MongoPrecedencePending, "7", ElectionTakeover
+		sc.ID, sc.Row, sc.Election = ScenarioPrecedencePending, "7", ElectionTakeover
 		sc.Title = "member with precedence is back: priority takeover expected"
 		sc.Explanation = fmt.Sprintf("%s is primary, but %s has a higher priority and is healthy: once it has caught up it calls an election "+
 			"and takes the primary back (priorityTakeover); writes pause for a few seconds.", labelOf(p), labelOf(v.preferred))
 		sc.Action = "If site " + p.Member.Site + " must stay primary, change the priorities (a planned move: sitectl takeover --site " + p.Member.Site + ")."
 	case recent && el.Reason == "priorityTakeover":
-		sc.ID, sc.Row, sc.Election = MongoPrecedenceRestored, "7", ElectionDone
+		sc.ID, sc.Row, sc.Election = ScenarioPrecedenceRestored, "7", ElectionDone
 		sc.Title = "member with precedence took the primary back"
 		sc.Explanation = fmt.Sprintf("%s took the primary back by priority takeover at %s (term %d).", labelOf(p), el.Date.Format(time.RFC3339), el.Term)
 	case lagging(v.data, p) != nil:
 		m := lagging(v.data, p)
-		sc.ID, sc.Row, sc.Election = MongoLinkRestored, "5", ElectionNotNeeded
+		sc.ID, sc.Row, sc.Election = ScenarioLinkRestored, "5", ElectionNotNeeded
 		sc.Title = "a member is catching up"
 		sc.Explanation = fmt.Sprintf("%s is back in contact and synchronising from %s (%s behind).", labelOf(m), p.Member.Name, time.Duration(*m.Lag).Round(time.Millisecond))
 	default:
-		sc.ID, sc.Election = MongoHealthy, ElectionNotNeeded
+		sc.ID, sc.Election = ScenarioHealthy, ElectionNotNeeded
 		sc.Title = "healthy"
 		sc.Explanation = fmt.Sprintf("%s is primary and every member is up.", labelOf(p))
 	}
@@ -489,7 +490,7 @@ func (v *mongoView) withoutPrimary() Scenario {
 		o := &v.obs.Members[i]
 		if o.SeenPrimaryMember != "" {
 			if pm := v.obs.Member(o.SeenPrimaryMember); pm != nil && !pm.Observed() {
-				sc.ID, sc.Election = MongoUnknown, ElectionUnknownOut
+				sc.ID, sc.Election = ScenarioUnknown, ElectionUnknownOut
 				sc.Title = "the primary is not reachable from here"
 				sc.Explanation = fmt.Sprintf("%s reports %s as primary, but it cannot be observed from here.", labelOf(o), labelOf(pm))
 				sc.Action = "Check the network between this machine and " + pm.Member.Name + "."
@@ -516,7 +517,7 @@ func (v *mongoView) withoutPrimary() Scenario {
 	}
 	sc.Writable = false
 	if best != nil && bestVotes >= v.majority {
-		sc.ID, sc.Row, sc.Election = MongoElection, "8", ElectionExpected
+		sc.ID, sc.Row, sc.Election = ScenarioElection, "8", ElectionExpected
 		sc.Title = "election in progress"
 		sc.Explanation = fmt.Sprintf("no member is primary, but %s can gather %d of %d votes needed: an election is expected within about 12 seconds "+
 			"(electionTimeoutMillis 10s). Writes fail until then; reads work on secondaries with a secondary read preference.", labelOf(best), bestVotes, v.majority)
@@ -542,7 +543,7 @@ func (v *mongoView) withoutPrimary() Scenario {
 		return sc
 	}
 	if best == nil {
-		sc.ID, sc.Election = MongoUnknown, ElectionUnknownOut
+		sc.ID, sc.Election = ScenarioUnknown, ElectionUnknownOut
 		sc.Title = "no primary, and no secondary observed"
 		sc.Explanation = "no data-bearing member could be observed as a secondary from here: " + v.obs.Summary() + "."
 		sc.Action = "Check the members and the network from a machine on each site."
@@ -559,7 +560,7 @@ func (v *mongoView) withoutPrimary() Scenario {
 	}
 	if len(alive) == 1 && len(downData) >= 1 && len(downArb) >= 1 {
 		s := alive[0]
-		sc.ID, sc.Row = MongoPrimaryArbiterDown, "4"
+		sc.ID, sc.Row = ScenarioPrimaryArbiterDown, "4"
 		sc.Title = "the primary and the arbiter are down"
 		sc.Fix = fmt.Sprintf("sitectl takeover --site %s --force-promote-mongo --reason %q", s.Member.Site, "site "+siteOfAll(downData)+" lost")
 		total := 0
@@ -573,7 +574,7 @@ func (v *mongoView) withoutPrimary() Scenario {
 			names(downArb), names(downData), siteOfAll(downData), s.Member.Name, sc.Fix, siteOfAll(downData), s.Member.Name)
 		return sc
 	}
-	sc.ID = MongoNoMajority
+	sc.ID = ScenarioNoMajority
 	sc.Title = "no primary and no majority"
 	sc.Explanation = fmt.Sprintf("no member can gather a majority (best: %s with %d of %d votes needed): no election will happen until members come back; the set is read-only.",
 		labelOf(best), bestVotes, v.majority)
@@ -597,46 +598,49 @@ func siteOfAll(ms []*mongo.MemberStatus) string {
 	return strings.Join(s, "/")
 }
 
-// ObserveMongo is the MongoDB LayerObserver: it loads the credentials the
-// inventory names, observes every member (each bounded by
-// mongodb.timeout) and returns MongoLayer's verdict. A credentials problem
-// makes the layer unknown (the message names the variable or file, never a
-// secret).
-func ObserveMongo(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
+// ObserveVerdict loads the credentials the inventory names, observes
+// every member (each bounded by mongodb.timeout) and returns Judge's
+// verdict. A credentials problem makes the layer unknown (the message names
+// the variable or file, never a secret).
+func ObserveVerdict(ctx context.Context, inv *inventory.Inventory) layer.Verdict {
+	return Layer{}.Observe(ctx, inv).Verdict(nil)
+}
+
+// verdictOf is the verdict of one observation, or of the credentials that
+// kept it from being made.
+func verdictOf(inv *inventory.Inventory, obs *mongo.Observation, credErr error) layer.Verdict {
 	if inv == nil || inv.MongoDB == nil {
-		return LayerVerdict{Layer: LayerMongoDB, State: ServeUnknown, Detail: "the inventory has no mongodb section"}
+		return layer.Verdict{Layer: layer.LayerMongoDB, State: layer.ServeUnknown, Detail: "the inventory has no mongodb section"}
 	}
-	set, err := mongo.NewSet(inv.MongoDB)
-	if err != nil {
-		// the only failure here: credentials the inventory names cannot be read
-		return LayerVerdict{Layer: LayerMongoDB, State: ServeUnknown, Detail: "MongoDB not observed: " + err.Error(),
-			Access: "MongoDB credentials: " + err.Error()}
+	if credErr != nil {
+		return layer.Verdict{Layer: layer.LayerMongoDB, State: layer.ServeUnknown, Detail: "MongoDB not observed: " + credErr.Error(),
+			Access: "MongoDB credentials: " + credErr.Error()}
 	}
-	return neutralUnlessFollowing(inv, MongoLayer(inv, set.Observe(ctx)))
+	return neutralUnlessFollowing(inv, Judge(inv, obs))
 }
 
 // neutralUnlessFollowing marks a healthy mongodb layer neutral when the
 // inventory does not require the primary on the active site: a writable
 // primary on either site serves the active one.
-func neutralUnlessFollowing(inv *inventory.Inventory, l LayerVerdict) LayerVerdict {
-	if l.State == ServeOne && !inv.MongoDB.PrimaryFollowsActive {
+func neutralUnlessFollowing(inv *inventory.Inventory, l layer.Verdict) layer.Verdict {
+	if l.State == layer.ServeOne && !inv.MongoDB.PrimaryFollowsActive {
 		l.Neutral = true
 		l.Notes = append(l.Notes, "the primary may be on either site (mongodb.primary_follows_active is off): it counts as healthy, not as a vote for site "+l.Site)
 	}
 	return l
 }
 
-// MongoLayer says which site holds the writable primary. It is "one" when
+// Judge says which site holds the writable primary. It is "one" when
 // exactly one member accepts writes, "split" when members of different
 // sites both do (a stale primary has not stepped down yet), "none" when
 // every data-bearing member was observed and none is primary, and
 // "unknown" when there is no observed primary and a data-bearing member
 // could not be observed (it might be a primary cut off from here). The
 // scenario of the deployment's runbook is added as notes.
-func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
-	l := LayerVerdict{Layer: LayerMongoDB}
+func Judge(inv *inventory.Inventory, obs *mongo.Observation) layer.Verdict {
+	l := layer.Verdict{Layer: layer.LayerMongoDB}
 	if obs == nil {
-		l.State, l.Detail = ServeUnknown, "MongoDB was not observed"
+		l.State, l.Detail = layer.ServeUnknown, "MongoDB was not observed"
 		return l
 	}
 	siteOf := map[string]string{}
@@ -656,15 +660,15 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 	var unobservedData []string
 	for i := range obs.Members {
 		m := &obs.Members[i]
-		row := Row{Site: site(m), Name: m.Member.Name}
+		row := layer.Row{Site: site(m), Name: m.Member.Name}
 		switch {
 		case !m.Reachable:
-			row.State = ServeUnknown
+			row.State = layer.ServeUnknown
 			if m.Err != nil {
 				row.Detail, row.Brief = m.Err.Error(), "unreachable ("+string(m.Err.Kind)+")"
 			}
 		case !m.Observed():
-			row.State = ServeUnknown
+			row.State = layer.ServeUnknown
 			if len(m.Errors) > 0 {
 				row.Detail, row.Brief = m.Errors[0].Error(), "not observed ("+string(m.Errors[0].Kind)+")"
 			}
@@ -688,7 +692,7 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 		}
 		l.Rows = append(l.Rows, row)
 	}
-	sc := ClassifyMongo(obs)
+	sc := Classify(obs)
 	l.Notes = append(l.Notes, sc.String())
 	prims := obs.Primaries()
 	sites := map[string]bool{}
@@ -697,7 +701,7 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 	}
 	switch {
 	case len(sites) > 1:
-		l.State = ServeSplit
+		l.State = layer.ServeSplit
 		for s := range sites {
 			l.Sites = append(l.Sites, s)
 		}
@@ -709,24 +713,24 @@ func MongoLayer(inv *inventory.Inventory, obs *mongo.Observation) LayerVerdict {
 		l.Detail = "more than one member accepts writes: " + strings.Join(parts, ", ")
 	case len(prims) >= 1:
 		p := prims[0]
-		l.State, l.Site, l.Sites = ServeOne, site(p), []string{site(p)}
+		l.State, l.Site, l.Sites = layer.ServeOne, site(p), []string{site(p)}
 		l.Detail = fmt.Sprintf("the writable primary is %s at site %s (term %d)", p.Member.Name, site(p), p.Term)
 		if len(unobservedData) > 0 {
 			l.Notes = append(l.Notes, "not observed from here: "+strings.Join(unobservedData, ", "))
 		}
 	case len(unobservedData) > 0:
-		l.State = ServeUnknown
+		l.State = layer.ServeUnknown
 		l.Detail = fmt.Sprintf("no writable primary among the members observed; %s could not be observed", strings.Join(unobservedData, ", "))
 		l.Fix = sc.Fix
 	default:
-		l.State = ServeNone
+		l.State = layer.ServeNone
 		l.Detail = "no member accepts writes: " + sc.Title
 		l.Fix = sc.Fix
 	}
 	if inv != nil {
 		for _, s := range inv.Sites {
 			if s != nil {
-				l.Evidence = append(l.Evidence, MongoEvidence(obs, s.Name)...)
+				l.Evidence = append(l.Evidence, SiteEvidence(obs, s.Name)...)
 			}
 		}
 	}
@@ -789,14 +793,14 @@ func memberDetail(m *mongo.MemberStatus) string {
 	return strings.Join(parts, "; ")
 }
 
-// MongoEvidence is what the replica set says of site: for each member
+// SiteEvidence is what the replica set says of site: for each member
 // outside the site that answered here, how it sees the site's members in
 // replSetGetStatus (health, the age of its last heartbeat, the heartbeat
 // message). An arbiter that only answers hello (auth-enabled sets) sees the
 // site alive when it names one of the site's members primary, and gives no
 // view otherwise. A member that does not answer here gives no answer; one
 // that refuses our credentials is an access problem.
-func MongoEvidence(obs *mongo.Observation, site string) []Evidence {
+func SiteEvidence(obs *mongo.Observation, site string) []layer.Evidence {
 	if obs == nil {
 		return nil
 	}
@@ -809,39 +813,39 @@ func MongoEvidence(obs *mongo.Observation, site string) []Evidence {
 	if len(inSite) == 0 {
 		return nil
 	}
-	var out []Evidence
+	var out []layer.Evidence
 	for i := range obs.Members {
 		o := &obs.Members[i]
 		if o.Member.Site == site {
 			continue
 		}
-		e := Evidence{Site: site, Observer: "mongodb " + o.Member.Name, Independent: true, At: obs.At}
+		e := layer.Evidence{Site: site, Observer: "mongodb " + o.Member.Name, Independent: true, At: obs.At}
 		switch {
 		case !o.Reachable:
-			e.Saw, e.Detail = SawNoAnswer, "not reachable from here"
+			e.Saw, e.Detail = layer.SawNoAnswer, "not reachable from here"
 			if o.Err != nil {
 				e.Detail = o.Err.Error()
 				if o.Err.Kind == mongo.KindAuth {
-					e.Saw = SawAccess
+					e.Saw = layer.SawAccess
 				}
 			}
 		case o.StatusKnown:
-			e.Saw, e.Detail = SawNoAnswer, "its replSetGetStatus lists no member of site "+site
+			e.Saw, e.Detail = layer.SawNoAnswer, "its replSetGetStatus lists no member of site "+site
 			for _, p := range o.Peers {
 				if p.Self || !inSite[p.Member] {
 					continue
 				}
 				silent := heartbeatSilence(o, p)
 				switch {
-				case p.Health == 1 && silent > staleHeartbeat && e.Saw != SawAlive:
+				case p.Health == 1 && silent > staleHeartbeat && e.Saw != layer.SawAlive:
 					// health is only marked 0 at the heartbeat timeout;
 					// heartbeats stopping arriving is the fresh news
-					e.Saw, e.For = SawDown, silent
+					e.Saw, e.For = layer.SawDown, silent
 					e.Detail = fmt.Sprintf("still lists %s healthy (%s) but has received no heartbeat from it", p.Member, p.StateStr)
 				case p.Health == 1:
-					e.Saw, e.Detail, e.For = SawAlive, fmt.Sprintf("sees %s healthy (%s)", p.Member, p.StateStr), 0
-				case e.Saw != SawAlive:
-					e.Saw, e.Detail = SawDown, fmt.Sprintf("sees %s down (health 0, %s)", p.Member, p.StateStr)
+					e.Saw, e.Detail, e.For = layer.SawAlive, fmt.Sprintf("sees %s healthy (%s)", p.Member, p.StateStr), 0
+				case e.Saw != layer.SawAlive:
+					e.Saw, e.Detail = layer.SawDown, fmt.Sprintf("sees %s down (health 0, %s)", p.Member, p.StateStr)
 					if p.LastHeartbeatMessage != "" {
 						e.Detail += ": " + p.LastHeartbeatMessage
 					}
@@ -852,11 +856,11 @@ func MongoEvidence(obs *mongo.Observation, site string) []Evidence {
 				}
 			}
 		case o.SeenPrimaryMember != "" && inSite[o.SeenPrimaryMember]:
-			e.Saw, e.Detail = SawAlive, fmt.Sprintf("names %s primary (hello)", o.SeenPrimaryMember)
+			e.Saw, e.Detail = layer.SawAlive, fmt.Sprintf("names %s primary (hello)", o.SeenPrimaryMember)
 		default:
-			e.Saw, e.Detail = SawNoAnswer, "answers hello only (no member health without replSetGetStatus)"
+			e.Saw, e.Detail = layer.SawNoAnswer, "answers hello only (no member health without replSetGetStatus)"
 			if len(o.Errors) > 0 && o.Errors[0].Kind == mongo.KindAuth {
-				e.Saw, e.Detail = SawAccess, o.Errors[0].Error()
+				e.Saw, e.Detail = layer.SawAccess, o.Errors[0].Error()
 			}
 		}
 		out = append(out, e)

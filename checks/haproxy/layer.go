@@ -1,4 +1,4 @@
-package checks
+package haproxy
 
 import (
 	"context"
@@ -8,37 +8,38 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sitectl/sitectl/adapters/haproxy"
+	hap "github.com/sitectl/sitectl/adapters/haproxy"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
 
-// ObserveHAProxy reads "show stat" from the inventory's runtime API (with
-// its per-command timeout) and returns the haproxy layer (HAProxyLayer).
-func ObserveHAProxy(ctx context.Context, inv *inventory.Inventory) LayerVerdict {
+// ObserveVerdict reads "show stat" from the inventory's runtime API (with
+// its per-command timeout) and returns the haproxy layer (Judge).
+func ObserveVerdict(ctx context.Context, inv *inventory.Inventory) layer.Verdict {
 	if inv == nil || inv.HAProxy == nil {
-		return HAProxyLayer(inv, nil, nil)
+		return Judge(inv, nil, nil)
 	}
-	c, err := haproxy.New(inv.HAProxy.RuntimeAPI, inv.HAProxy.Timeout.D())
+	c, err := hap.New(inv.HAProxy.RuntimeAPI, inv.HAProxy.Timeout.D())
 	if err != nil {
-		return HAProxyLayer(inv, nil, err)
+		return Judge(inv, nil, err)
 	}
 	rows, err := c.ShowStat(ctx)
-	return HAProxyLayer(inv, rows, err)
+	return Judge(inv, rows, err)
 }
 
 // haproxyBackendView is one inventory backend as observed.
 type haproxyBackendView struct {
 	name    string
-	state   string   // ServeOne, ServeNone, ServeSplit, ServeUnknown
+	state   string   // layer.ServeOne, layer.ServeNone, layer.ServeSplit, layer.ServeUnknown
 	sites   []string // sites whose servers take new traffic, sorted
 	detail  string   // "site_a (A)" or the reason it is unknown
-	traffic haproxy.BackendTraffic
+	traffic hap.BackendTraffic
 	servers map[string]string // server -> site, from the inventory
 }
 
-// HAProxyLayer turns "show stat" rows (and the error of reading them) into
+// Judge turns "show stat" rows (and the error of reading them) into
 // the haproxy layer's verdict. For every backend of the inventory it finds
-// the servers that take new traffic (haproxy.Traffic: active servers that
+// the servers that take new traffic (hap.Traffic: active servers that
 // are up; the backups when no active server is up) and maps them to sites
 // with the inventory. The layer is:
 //
@@ -57,38 +58,38 @@ type haproxyBackendView struct {
 // that makes a single site serve; Notes give the alternative site.
 //
 // Evidence holds what the health checks say of each site's liveness.
-func HAProxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) LayerVerdict {
+func Judge(inv *inventory.Inventory, rows []hap.StatRow, err error) layer.Verdict {
 	l := haproxyLayer(inv, rows, err)
 	if inv != nil {
 		for _, s := range inv.Sites {
 			if s != nil {
-				l.Evidence = append(l.Evidence, HAProxyEvidence(inv, rows, err, s.Name)...)
+				l.Evidence = append(l.Evidence, SiteEvidence(inv, rows, err, s.Name)...)
 			}
 		}
 	}
 	return l
 }
 
-func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) LayerVerdict {
-	l := LayerVerdict{Layer: LayerHAProxy}
+func haproxyLayer(inv *inventory.Inventory, rows []hap.StatRow, err error) layer.Verdict {
+	l := layer.Verdict{Layer: layer.LayerHAProxy}
 	if inv == nil || inv.HAProxy == nil {
-		l.State, l.Detail = ServeUnknown, "no haproxy section in the inventory"
+		l.State, l.Detail = layer.ServeUnknown, "no haproxy section in the inventory"
 		return l
 	}
 	h := inv.HAProxy
 	api := h.RuntimeAPI
-	if err != nil && !haproxy.IsPartial(err) {
-		l.State = ServeUnknown
-		var e *haproxy.Error
+	if err != nil && !hap.IsPartial(err) {
+		l.State = layer.ServeUnknown
+		var e *hap.Error
 		switch {
-		case errors.Is(err, haproxy.ErrUnreachable):
-			l.Detail = fmt.Sprintf("runtime API not reachable (%s): %v", haproxy.Reason(err), err)
-		case errors.As(err, &e) && e.Kind == haproxy.KindDenied:
+		case errors.Is(err, hap.ErrUnreachable):
+			l.Detail = fmt.Sprintf("runtime API not reachable (%s): %v", hap.Reason(err), err)
+		case errors.As(err, &e) && e.Kind == hap.KindDenied:
 			l.Detail = fmt.Sprintf("runtime API refused show stat (Permission denied): %v", err)
 		default:
-			l.Detail = fmt.Sprintf("HAProxy runtime API %s gave no usable show stat (%s): %v", api, haproxy.Reason(err), err)
+			l.Detail = fmt.Sprintf("HAProxy runtime API %s gave no usable show stat (%s): %v", api, hap.Reason(err), err)
 		}
-		l.Notes = append(l.Notes, "check it by hand: "+haproxy.SocatCommand(api, "show info"))
+		l.Notes = append(l.Notes, "check it by hand: "+hap.SocatCommand(api, "show info"))
 		return l
 	}
 	partial := err != nil
@@ -108,7 +109,7 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 			if site == "" {
 				site = "?"
 			}
-			row := Row{Site: site, Name: b.Name + "/" + s.Name, State: s.Status.Raw, Detail: haproxyServerDetail(s), Brief: haproxyServerBrief(s)}
+			row := layer.Row{Site: site, Name: b.Name + "/" + s.Name, State: s.Status.Raw, Detail: haproxyServerDetail(s), Brief: haproxyServerBrief(s)}
 			if s.Sessions >= 0 {
 				row.Values = map[string]float64{"sessions": float64(s.Sessions)}
 			}
@@ -116,7 +117,7 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 		}
 		for _, name := range haproxySortedKeys(b.Servers) {
 			if !haproxyHasServer(v.traffic, name) {
-				l.Rows = append(l.Rows, Row{Site: b.Servers[name], Name: b.Name + "/" + name, State: "missing", Detail: "not in show stat", Brief: "not in show stat"})
+				l.Rows = append(l.Rows, layer.Row{Site: b.Servers[name], Name: b.Name + "/" + name, State: "missing", Detail: "not in show stat", Brief: "not in show stat"})
 			}
 		}
 		for _, n := range v.traffic.Notes {
@@ -124,7 +125,7 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 		}
 	}
 	if len(views) == 0 {
-		l.State, l.Detail = ServeUnknown, "the inventory lists no haproxy backend"
+		l.State, l.Detail = layer.ServeUnknown, "the inventory lists no haproxy backend"
 		return l
 	}
 
@@ -136,13 +137,13 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 			all[s] = true
 		}
 		switch v.state {
-		case ServeSplit:
+		case layer.ServeSplit:
 			split = append(split, v)
-		case ServeUnknown:
+		case layer.ServeUnknown:
 			unknown = append(unknown, v)
-		case ServeNone:
+		case layer.ServeNone:
 			none = append(none, v)
-		case ServeOne:
+		case layer.ServeOne:
 			perSite[v.sites[0]] = append(perSite[v.sites[0]], v.name)
 		}
 	}
@@ -159,11 +160,11 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 		// Part of the traffic goes to one site, the rest to nobody (after
 		// a site loss: backups of services a passive site keeps running,
 		// but no server for the others). Nothing goes to two sites.
-		l.State, l.Site, l.Sites = ServePartial, sites[0], sites
+		l.State, l.Site, l.Sites = layer.ServePartial, sites[0], sites
 		l.Detail = fmt.Sprintf("only part of the traffic has a server: site %s per %s; no server takes traffic in %s",
 			sites[0], strings.Join(perSite[sites[0]], ", "), describe(none))
 	case len(split) > 0 || len(sites) > 1:
-		l.State, l.Sites = ServeSplit, haproxySortedKeys(all)
+		l.State, l.Sites = layer.ServeSplit, haproxySortedKeys(all)
 		var p []string
 		if len(split) > 0 {
 			p = append(p, "both sites take new traffic in "+describe(split))
@@ -179,18 +180,18 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 		}
 		l.Detail = "backends disagree: " + strings.Join(p, "; ")
 	case len(unknown) > 0:
-		l.State = ServeUnknown
+		l.State = layer.ServeUnknown
 		l.Detail = "cannot tell which site HAProxy sends to: " + describe(unknown)
 		if len(sites) == 1 {
 			l.Detail += fmt.Sprintf(" (the other backends send to site %s)", sites[0])
 		}
 		return l
 	case len(sites) == 1:
-		l.State, l.Site, l.Sites = ServeOne, sites[0], sites
+		l.State, l.Site, l.Sites = layer.ServeOne, sites[0], sites
 		l.Detail = fmt.Sprintf("every backend sends new traffic to site %s: %s", sites[0], describe(views))
 		return l
 	default:
-		l.State = ServeNone
+		l.State = layer.ServeNone
 		l.Detail = "no backend has a server that takes traffic: " + describe(views)
 	}
 
@@ -204,10 +205,10 @@ func haproxyLayer(inv *inventory.Inventory, rows []haproxy.StatRow, err error) L
 	return l
 }
 
-func haproxyObserve(b *inventory.HAProxyBackend, rows []haproxy.StatRow, partial bool) *haproxyBackendView {
-	v := &haproxyBackendView{name: b.Name, servers: b.Servers, traffic: haproxy.Traffic(rows, b.Name)}
+func haproxyObserve(b *inventory.HAProxyBackend, rows []hap.StatRow, partial bool) *haproxyBackendView {
+	v := &haproxyBackendView{name: b.Name, servers: b.Servers, traffic: hap.Traffic(rows, b.Name)}
 	if !v.traffic.Found {
-		v.state, v.detail = ServeUnknown, "not in show stat"
+		v.state, v.detail = layer.ServeUnknown, "not in show stat"
 		return v
 	}
 	var unmapped, missing []string
@@ -233,34 +234,34 @@ func haproxyObserve(b *inventory.HAProxyBackend, rows []haproxy.StatRow, partial
 	v.sites = haproxySortedKeys(sites)
 	switch {
 	case len(unmapped) > 0:
-		v.state = ServeUnknown
+		v.state = layer.ServeUnknown
 		v.detail = fmt.Sprintf("%s: takes traffic but the inventory does not map it to a site", strings.Join(unmapped, ", "))
 	case partial && len(missing) > 0:
 		// A skipped row may be the serving server.
-		v.state = ServeUnknown
+		v.state = layer.ServeUnknown
 		v.detail = fmt.Sprintf("%s missing from a partial show stat", strings.Join(missing, ", "))
 	case len(sites) == 0:
-		v.state = ServeNone
+		v.state = layer.ServeNone
 		var p []string
 		for _, s := range v.traffic.Servers {
 			p = append(p, s.Name+" "+s.Status.Raw)
 		}
 		v.detail = "no server takes traffic: " + strings.Join(p, ", ")
 	case len(sites) == 1:
-		v.state, v.detail = ServeOne, strings.Join(serving, ", ")
+		v.state, v.detail = layer.ServeOne, strings.Join(serving, ", ")
 		if v.traffic.OnBackup {
 			v.detail += ", on backup"
 		}
 	default:
-		v.state, v.detail = ServeSplit, strings.Join(serving, ", ")
+		v.state, v.detail = layer.ServeSplit, strings.Join(serving, ", ")
 	}
-	if len(missing) > 0 && v.state != ServeUnknown {
+	if len(missing) > 0 && v.state != layer.ServeUnknown {
 		v.detail += fmt.Sprintf("; %s not configured in HAProxy", strings.Join(missing, ", "))
 	}
 	return v
 }
 
-func haproxyServerDetail(s haproxy.ServerTraffic) string {
+func haproxyServerDetail(s hap.ServerTraffic) string {
 	role := "active"
 	if s.Backup {
 		role = "backup"
@@ -272,7 +273,7 @@ func haproxyServerDetail(s haproxy.ServerTraffic) string {
 	return fmt.Sprintf("%s; %s; %s", role, s.Why, sess)
 }
 
-func haproxyServerBrief(s haproxy.ServerTraffic) string {
+func haproxyServerBrief(s hap.ServerTraffic) string {
 	role := "active"
 	if s.Backup {
 		role = "backup"
@@ -337,14 +338,14 @@ func haproxyFix(inv *inventory.Inventory, views []*haproxyBackendView, site stri
 			}
 			switch st := s.Status; {
 			case s.Usable:
-			case st.State == haproxy.StateDrain || st.State == haproxy.StateMaint && st.Via == "" && !st.Resolution:
-				cmds = append(cmds, haproxy.SetStateCommand(v.name, s.Name, haproxy.Ready))
-			case st.State == haproxy.StateMaint && st.Via != "":
+			case st.State == hap.StateDrain || st.State == hap.StateMaint && st.Via == "" && !st.Resolution:
+				cmds = append(cmds, hap.SetStateCommand(v.name, s.Name, hap.Ready))
+			case st.State == hap.StateMaint && st.Via != "":
 				be, srv, _ := strings.Cut(st.Via, "/")
-				cmds = append(cmds, haproxy.SetStateCommand(be, srv, haproxy.Ready))
+				cmds = append(cmds, hap.SetStateCommand(be, srv, hap.Ready))
 			case st.Up() && s.Weight == 0:
-				cmds = append(cmds, "set weight "+haproxy.Arg(v.name)+"/"+haproxy.Arg(s.Name)+" 100%")
-			case st.State == haproxy.StateMaint:
+				cmds = append(cmds, "set weight "+hap.Arg(v.name)+"/"+hap.Arg(s.Name)+" 100%")
+			case st.State == hap.StateMaint:
 				continue // DNS resolution: nothing the runtime API can do
 			default:
 				// DOWN or NOLB: its service must come back (health checks).
@@ -355,14 +356,14 @@ func haproxyFix(inv *inventory.Inventory, views []*haproxyBackendView, site stri
 			}
 		}
 		for _, s := range v.traffic.Servers {
-			if v.servers[s.Name] == site || s.Status.State == haproxy.StateDrain || s.Status.State == haproxy.StateMaint {
+			if v.servers[s.Name] == site || s.Status.State == hap.StateDrain || s.Status.State == hap.StateMaint {
 				continue
 			}
 			// The other site's active servers (even DOWN ones, so they do
 			// not take traffic back when they recover), and its usable
 			// backups when site has no active server to take precedence.
 			if !s.Backup || s.Usable && !activeWillServe {
-				cmds = append(cmds, haproxy.SetStateCommand(v.name, s.Name, haproxy.Drain))
+				cmds = append(cmds, hap.SetStateCommand(v.name, s.Name, hap.Drain))
 			}
 		}
 	}
@@ -371,12 +372,12 @@ func haproxyFix(inv *inventory.Inventory, views []*haproxyBackendView, site stri
 		parts = append(parts, "sitectl takeover --site "+site)
 	}
 	if len(cmds) > 0 {
-		parts = append(parts, haproxy.SocatCommand(inv.HAProxy.RuntimeAPI, cmds...))
+		parts = append(parts, hap.SocatCommand(inv.HAProxy.RuntimeAPI, cmds...))
 	}
 	return strings.Join(parts, " && ")
 }
 
-func haproxyHasServer(t haproxy.BackendTraffic, name string) bool {
+func haproxyHasServer(t hap.BackendTraffic, name string) bool {
 	for _, s := range t.Servers {
 		if s.Name == name {
 			return true
@@ -394,13 +395,13 @@ func haproxySortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// HAProxyEvidence is what HAProxy's health checks say of site: alive when
+// SiteEvidence is what HAProxy's health checks say of site: alive when
 // any of the site's servers passes its check or at least answers it (a
 // layer-7 failure means the host answered), down when every checked server
 // of the site is DOWN on a connection-level check failure (L4TOUT, L4CON,
 // SOCKERR), for as long as lastchg says. Servers in MAINT are not checked
 // and say nothing.
-func HAProxyEvidence(inv *inventory.Inventory, rows []haproxy.StatRow, err error, site string) []Evidence {
+func SiteEvidence(inv *inventory.Inventory, rows []hap.StatRow, err error, site string) []layer.Evidence {
 	if inv == nil || inv.HAProxy == nil {
 		return nil
 	}
@@ -415,29 +416,29 @@ func HAProxyEvidence(inv *inventory.Inventory, rows []haproxy.StatRow, err error
 	if len(mine) == 0 {
 		return nil
 	}
-	e := Evidence{Site: site, Observer: "haproxy", Independent: true}
+	e := layer.Evidence{Site: site, Observer: "haproxy", Independent: true}
 	if err != nil {
-		e.Saw, e.Detail = SawNoAnswer, err.Error()
-		return []Evidence{e}
+		e.Saw, e.Detail = layer.SawNoAnswer, err.Error()
+		return []layer.Evidence{e}
 	}
 	var alive, down []string
 	var downFor time.Duration
 	for _, r := range rows {
-		if r.Type != haproxy.TypeServer || !mine[[2]string{r.Proxy, r.Name}] {
+		if r.Type != hap.TypeServer || !mine[[2]string{r.Proxy, r.Name}] {
 			continue
 		}
 		name := r.Proxy + "/" + r.Name
 		cs := r.CheckStatus
 		switch {
-		case r.Status.State == haproxy.StateMaint:
+		case r.Status.State == hap.StateMaint:
 			continue
 		case r.Status.Up() && r.Status.Transitional() && (strings.HasPrefix(cs, "L4") || cs == "SOCKERR"):
 			// "UP 1/2": still in load balancing, but its check has just
 			// failed to connect; the fall count will mark it DOWN
 			down = append(down, fmt.Sprintf("%s %s, its check failing %s", name, r.Status.Raw, cs))
-		case r.Status.Up() || r.Status.State == haproxy.StateDrain || r.Status.State == "NOLB":
+		case r.Status.Up() || r.Status.State == hap.StateDrain || r.Status.State == "NOLB":
 			alive = append(alive, fmt.Sprintf("%s %s %s", name, r.Status.Raw, cs))
-		case r.Status.State == haproxy.StateDown && (strings.HasPrefix(cs, "L4") || cs == "SOCKERR"):
+		case r.Status.State == hap.StateDown && (strings.HasPrefix(cs, "L4") || cs == "SOCKERR"):
 			down = append(down, fmt.Sprintf("%s DOWN %s", name, cs))
 			if r.LastChg >= 0 {
 				d := time.Duration(r.LastChg) * time.Second
@@ -445,17 +446,17 @@ func HAProxyEvidence(inv *inventory.Inventory, rows []haproxy.StatRow, err error
 					downFor = d
 				}
 			}
-		case r.Status.State == haproxy.StateDown && cs != "":
+		case r.Status.State == hap.StateDown && cs != "":
 			alive = append(alive, fmt.Sprintf("%s DOWN %s (the host answers its check)", name, cs))
 		}
 	}
 	switch {
 	case len(alive) > 0:
-		e.Saw, e.Detail = SawAlive, strings.Join(alive, ", ")
+		e.Saw, e.Detail = layer.SawAlive, strings.Join(alive, ", ")
 	case len(down) > 0:
-		e.Saw, e.Detail, e.For = SawDown, strings.Join(down, ", "), downFor
+		e.Saw, e.Detail, e.For = layer.SawDown, strings.Join(down, ", "), downFor
 	default:
-		e.Saw, e.Detail = SawNoAnswer, "no checked server of site "+site+" (in MAINT, or not in the stats)"
+		e.Saw, e.Detail = layer.SawNoAnswer, "no checked server of site "+site+" (in MAINT, or not in the stats)"
 	}
-	return []Evidence{e}
+	return []layer.Evidence{e}
 }

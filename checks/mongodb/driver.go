@@ -1,4 +1,4 @@
-package runbooks
+package mongodb
 
 import (
 	"context"
@@ -9,26 +9,87 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/mongo"
-	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
 
-// ForcePromotion is the operator's explicit request to promote the surviving
-// MongoDB member of site Site by forced reconfig when the replica set has
-// lost its majority (PSA with the primary and the arbiter down). It is only
-// ever built from its own flag, the typed site name and the fencing
-// statement; --yes never fills it.
-type ForcePromotion struct {
-	Site       string // the site whose member becomes primary
-	TypedSite  string // what the operator typed
-	FencedSite string // the site the operator states is fenced (powered off or isolated)
+// Layer is the MongoDB layer: which site holds the writable primary (its
+// verdict, with the seed 003 scenario the replica set is in), what the
+// members and the arbiter of the other sites say of a site (heartbeats: its
+// evidence), and the runbook steps that wait for a primary, move it, or
+// (confirmed by the operator) force its promotion.
+type Layer struct{}
+
+var _ layer.Layer = Layer{}
+
+// Name is "mongodb".
+func (Layer) Name() string { return layer.LayerMongoDB }
+
+// In reports whether the inventory has a mongodb section.
+func (Layer) In(inv *inventory.Inventory) bool { return inv != nil && inv.MongoDB != nil }
+
+// Observe loads the credentials the inventory names and observes every
+// member once (each bounded by mongodb.timeout).
+func (Layer) Observe(ctx context.Context, inv *inventory.Inventory) layer.Observed {
+	o := &observed{inv: inv}
+	if inv == nil || inv.MongoDB == nil {
+		return o
+	}
+	set, err := mongo.NewSet(inv.MongoDB)
+	if err != nil {
+		o.credErr = err
+		return o
+	}
+	o.obs = set.Observe(ctx)
+	return o
 }
 
-// mongoTask builds the task of a mongodb step: wait for a writable primary
-// (elected after the run started unless one already holds), or move the
-// primary to the site (mode: move).
-func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *Task {
-	t.Host = "mongodb"
+type observed struct {
+	inv     *inventory.Inventory
+	obs     *mongo.Observation
+	credErr error // the credentials the inventory names could not be read
+}
+
+// Verdict is Judge's (confirmed losses change nothing: the members say
+// which is primary).
+func (o *observed) Verdict(map[string]bool) layer.Verdict {
+	return verdictOf(o.inv, o.obs, o.credErr)
+}
+
+// Evidence is SiteEvidence; nothing when the set was not observed.
+func (o *observed) Evidence(site string) []layer.Evidence {
+	if o.obs == nil {
+		return nil
+	}
+	return SiteEvidence(o.obs, site)
+}
+
+// Observers are the members (the arbiter too) outside site, when site has
+// a member.
+func (Layer) Observers(inv *inventory.Inventory, site string) []string {
+	if inv == nil || inv.MongoDB == nil {
+		return nil
+	}
+	has := false
+	for _, m := range inv.MongoDB.Members {
+		has = has || m.Site == site
+	}
+	var out []string
+	for _, m := range inv.MongoDB.Members {
+		if has && m.Site != site {
+			out = append(out, "mongodb "+m.Name)
+		}
+	}
+	return out
+}
+
+// Step waits for a writable primary (elected after the run started unless
+// one already holds), or moves the primary to the site (mode move).
+func (Layer) Step(inv *inventory.Inventory, site string, spec layer.StepSpec) (layer.Step, error) {
+	if inv == nil || inv.MongoDB == nil {
+		return layer.Step{}, nil
+	}
+	st := layer.Step{Host: "mongodb", Observe: "hello, replSetGetStatus and replSetGetConfig on every member"}
 	expect := ""
 	if inv.MongoDB.PrimaryFollowsActive {
 		expect = site
@@ -42,23 +103,21 @@ func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *T
 		}
 		d := newMongoDriver(inv, site)
 		d.move, d.expectSite = target, site
-		t.Driver = d
-		t.Desired = "primary " + target + " on site " + site
-		t.Observe = "hello, replSetGetStatus and replSetGetConfig on every member"
-		t.Act = fmt.Sprintf("replSetReconfig on the primary raising %s's priority above the others, replSetStepDown with catch-up, wait for %s to be elected (a plain step-down would be undone by priority takeover)", target, target)
-		return &t
+		st.Driver = d
+		st.Desired = "primary " + target + " on site " + site
+		st.Act = fmt.Sprintf("replSetReconfig on the primary raising %s's priority above the others, replSetStepDown with catch-up, wait for %s to be elected (a plain step-down would be undone by priority takeover)", target, target)
+		return st, nil
 	}
 	d := newMongoDriver(inv, site)
 	d.expectSite = expect
-	t.Driver = d
+	st.Driver = d
 	if expect != "" {
-		t.Desired = "a writable primary on site " + site
+		st.Desired = "a writable primary on site " + site
 	} else {
-		t.Desired = "a writable primary"
+		st.Desired = "a writable primary"
 	}
-	t.Observe = "hello, replSetGetStatus and replSetGetConfig on every member"
-	t.Act = "none: wait for the replica set to elect a primary (term or election date after the run started)"
-	return &t
+	st.Act = "none: wait for the replica set to elect a primary (term or election date after the run started)"
+	return st, nil
 }
 
 // ForceGrace is how long a takeover with --force-promote-mongo still waits
@@ -68,14 +127,14 @@ func mongoTask(t Task, spec *StepSpec, inv *inventory.Inventory, site string) *T
 const ForceGrace = 12 * time.Second
 
 // mongoDriver observes the replica set and waits for, moves or (with an
-// explicit ForcePromotion) force-promotes its primary.
+// explicit layer.ForcePromotion) force-promotes its primary.
 type mongoDriver struct {
 	inv        *inventory.Inventory
 	set        func() (*mongo.Set, error) // once: see replicaSet
 	site       string
 	expectSite string
-	move       string       // member to make primary (mode move)
-	actObs     *Observation // what the last wait ended on
+	move       string             // member to make primary (mode move)
+	actObs     *layer.Observation // what the last wait ended on
 }
 
 // newMongoDriver builds the driver of a task; the replica set (and its
@@ -96,7 +155,7 @@ func (d *mongoDriver) replicaSet() (*mongo.Set, error) {
 
 // forced is the forced promotion the run allows this task: one of this
 // site's member, when the task waits for a primary (not a planned move).
-func (d *mongoDriver) forced(env TaskEnv) *ForcePromotion {
+func (d *mongoDriver) forced(env layer.Env) *layer.ForcePromotion {
 	if fp := env.Force; fp != nil && d.move == "" && fp.Site == d.site {
 		return fp
 	}
@@ -104,31 +163,31 @@ func (d *mongoDriver) forced(env TaskEnv) *ForcePromotion {
 }
 
 // ActObservation is the observation WaitPrimary ended on (mode wait).
-func (d *mongoDriver) ActObservation() (Observation, bool) {
+func (d *mongoDriver) ActObservation() (layer.Observation, bool) {
 	if d.actObs == nil {
-		return Observation{}, false
+		return layer.Observation{}, false
 	}
 	return *d.actObs, true
 }
 
 // OnlyWaits: waiting for an election changes nothing; a move or a forced
 // promotion does.
-func (d *mongoDriver) OnlyWaits(env TaskEnv) bool { return d.move == "" && d.forced(env) == nil }
+func (d *mongoDriver) OnlyWaits(env layer.Env) bool { return d.move == "" && d.forced(env) == nil }
 
-func (d *mongoDriver) Observe(ctx context.Context, _ TaskEnv) Observation {
+func (d *mongoDriver) Observe(ctx context.Context, _ layer.Env) layer.Observation {
 	set, err := d.replicaSet()
 	if err != nil {
-		return Observation{State: "unknown", Detail: "MongoDB not observed: " + err.Error()}
+		return layer.Observation{State: "unknown", Detail: "MongoDB not observed: " + err.Error()}
 	}
 	return d.observation(set.Observe(ctx))
 }
 
 // observation judges one observation of the set.
-func (d *mongoDriver) observation(obs *mongo.Observation) Observation {
+func (d *mongoDriver) observation(obs *mongo.Observation) layer.Observation {
 	p := obs.Primary()
 	if p == nil {
-		sc := checks.ClassifyMongo(obs)
-		return Observation{State: "no writable primary", Known: true, Detail: sc.String()}
+		sc := Classify(obs)
+		return layer.Observation{State: "no writable primary", Known: true, Detail: sc.String()}
 	}
 	state := fmt.Sprintf("primary %s on site %s (term %d)", p.Member.Name, p.Member.Site, p.Term)
 	holds := true
@@ -138,14 +197,14 @@ func (d *mongoDriver) observation(obs *mongo.Observation) Observation {
 	case d.expectSite != "" && p.Member.Site != d.expectSite:
 		holds = false
 	}
-	o := Observation{State: state, Holds: holds, Known: true}
+	o := layer.Observation{State: state, Holds: holds, Known: true}
 	if p.LastElection != nil {
 		o.Reached = p.LastElection.Date
 	}
 	return o
 }
 
-func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
+func (d *mongoDriver) Act(ctx context.Context, env layer.Env) error {
 	force := d.forced(env)
 	set, err := d.replicaSet()
 	if err != nil {
@@ -155,7 +214,7 @@ func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
 		_, err := set.MovePrimary(ctx, d.move, mongo.MoveOptions{})
 		var ae *mongo.ActionError
 		if errors.As(err, &ae) {
-			return fmt.Errorf("%w: %v", ErrActFailed, err)
+			return fmt.Errorf("%w: %v", layer.ErrActFailed, err)
 		}
 		return err
 	}
@@ -185,15 +244,15 @@ func (d *mongoDriver) Act(ctx context.Context, env TaskEnv) error {
 		return d.forcePromote(ctx, set, obs, force, env.Warn)
 	}
 	if obs != nil {
-		sc := checks.ClassifyMongo(obs)
-		return fmt.Errorf("%w: %v; %s", ErrActFailed, err, sc.String())
+		sc := Classify(obs)
+		return fmt.Errorf("%w: %v; %s", layer.ErrActFailed, err, sc.String())
 	}
 	return err
 }
 
 // forcePromote runs the documented forced reconfig on the site's surviving
 // member, keeping every other member that still answers.
-func (d *mongoDriver) forcePromote(ctx context.Context, set *mongo.Set, obs *mongo.Observation, force *ForcePromotion, warn func([]string)) error {
+func (d *mongoDriver) forcePromote(ctx context.Context, set *mongo.Set, obs *mongo.Observation, force *layer.ForcePromotion, warn func([]string)) error {
 	var survivor string
 	var keep, removed []string
 	for _, m := range obs.Members {
@@ -207,7 +266,7 @@ func (d *mongoDriver) forcePromote(ctx context.Context, set *mongo.Set, obs *mon
 		}
 	}
 	if survivor == "" {
-		return fmt.Errorf("%w: forced promotion: no reachable data-bearing member on site %s", ErrActFailed, force.Site)
+		return fmt.Errorf("%w: forced promotion: no reachable data-bearing member on site %s", layer.ErrActFailed, force.Site)
 	}
 	if warn != nil {
 		warn(mongo.ForcePromoteWarnings(survivor, keep, removed))
@@ -215,7 +274,7 @@ func (d *mongoDriver) forcePromote(ctx context.Context, set *mongo.Set, obs *mon
 	fenced := force.FencedSite != "" && force.FencedSite != force.Site
 	res, err := set.ForcePromote(ctx, survivor, keep, mongo.Confirm{Fenced: fenced, TypedSite: force.TypedSite, ExpectedSite: force.Site})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrActFailed, err)
+		return fmt.Errorf("%w: %v", layer.ErrActFailed, err)
 	}
 	if warn != nil {
 		warn([]string{fmt.Sprintf("forced reconfig done: %s is primary (config version %d -> %d); removed: %s", res.Survivor, res.VersionBefore, res.VersionAfter, strings.Join(res.Removed, ", "))})
