@@ -158,8 +158,9 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 
 // Warm connects, all at once, to what an observation will use: an SSH
 // connection to every host (when run keeps connections, as remote.Pool
-// does) and a TCP connection (closed at once) to every MongoDB member and
-// broker, through the netwatch.Watch in ctx. It observes nothing; an
+// does) and a TCP connection (closed at once) to every address a layer
+// dials (layer.Dialer: MongoDB members, brokers), through the
+// netwatch.Watch in ctx. It observes nothing; an
 // observation that follows finds its connections open and the endpoints
 // that did not answer already known, instead of waiting for each in turn.
 // A run calls it while it takes its lock.
@@ -181,14 +182,12 @@ func Warm(ctx context.Context, inv *inventory.Inventory, run HostRunner) {
 			}
 		})
 	}
-	if m := inv.MongoDB; m != nil {
-		for _, mm := range m.Members {
-			dial(mm.Address, max(m.Timeout.D(), time.Second))
-		}
-	}
-	if a := inv.ActiveMQ; a != nil {
-		for _, b := range a.Brokers {
-			dial(b.STOMP, max(a.Timeout.D(), time.Second))
+	for _, l := range Layers() {
+		if d, ok := l.(layer.Dialer); ok && l.In(inv) {
+			addrs, timeout := d.Addresses(inv)
+			for _, a := range addrs {
+				dial(a, timeout)
+			}
 		}
 	}
 	wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"time"
 
 	amq "github.com/sitectl/sitectl/adapters/activemq"
 	"github.com/sitectl/sitectl/checks/layer"
@@ -20,7 +21,22 @@ type Layer struct {
 	Getenv func(string) string
 }
 
-var _ layer.Layer = Layer{}
+var (
+	_ layer.Layer  = Layer{}
+	_ layer.Dialer = Layer{}
+)
+
+// Addresses are the brokers' STOMP ports (at least a second to connect).
+func (Layer) Addresses(inv *inventory.Inventory) ([]string, time.Duration) {
+	if inv == nil || inv.ActiveMQ == nil {
+		return nil, 0
+	}
+	var out []string
+	for _, b := range inv.ActiveMQ.Brokers {
+		out = append(out, b.STOMP)
+	}
+	return out, max(inv.ActiveMQ.Timeout.D(), time.Second)
+}
 
 // Name is "activemq".
 func (Layer) Name() string { return layer.LayerActiveMQ }

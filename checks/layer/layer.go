@@ -58,6 +58,16 @@ type Fencer interface {
 	Fence(ctx context.Context, inv *inventory.Inventory, site string) (action, done, failed string)
 }
 
+// Dialer is a Layer whose observation dials TCP endpoints of its own
+// (MongoDB members, brokers): a run connects to them all at once while it
+// takes its lock (checks.Warm), so that its observation finds the ones that
+// do not answer already known.
+type Dialer interface {
+	// Addresses are the host:port the layer dials, and the connect
+	// deadline it uses.
+	Addresses(inv *inventory.Inventory) ([]string, time.Duration)
+}
+
 // StepSpec is what a runbook step asks of a layer.
 type StepSpec struct {
 	State   string        // haproxy: ready, drain, maint

@@ -20,7 +20,22 @@ import (
 // (confirmed by the operator) force its promotion.
 type Layer struct{}
 
-var _ layer.Layer = Layer{}
+var (
+	_ layer.Layer  = Layer{}
+	_ layer.Dialer = Layer{}
+)
+
+// Addresses are the members' (at least a second to connect).
+func (Layer) Addresses(inv *inventory.Inventory) ([]string, time.Duration) {
+	if inv == nil || inv.MongoDB == nil {
+		return nil, 0
+	}
+	var out []string
+	for _, m := range inv.MongoDB.Members {
+		out = append(out, m.Address)
+	}
+	return out, max(inv.MongoDB.Timeout.D(), time.Second)
+}
 
 // Name is "mongodb".
 func (Layer) Name() string { return layer.LayerMongoDB }

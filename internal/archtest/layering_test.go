@@ -86,3 +86,56 @@ func TestCommandsDoNotImportCommands(t *testing.T) {
 		t.Fatalf("only %d command packages checked: the rule no longer matches the tree", checked)
 	}
 }
+
+// importsOf lists each package of pattern with its direct imports.
+func importsOf(t *testing.T, pattern string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}`, pattern).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imps, _ := strings.Cut(line, "|")
+		m[strings.TrimPrefix(pkg, mod+"/")] = strings.Fields(imps)
+	}
+	return m
+}
+
+// One home per layer: the protocol clients of MongoDB, ActiveMQ and
+// HAProxy are imported only by their layer's package (checks/mongodb,
+// checks/activemq, checks/haproxy) and by adapters and tests; runbooks and
+// the rest of checks reach them through the layer contract (checks/layer).
+// A layer's package imports neither checks nor runbooks (only the
+// contract), so both may import every layer.
+func TestOneHomePerLayer(t *testing.T) {
+	homes := map[string]string{
+		mod + "/adapters/mongo":    "checks/mongodb",
+		mod + "/adapters/activemq": "checks/activemq",
+		mod + "/adapters/haproxy":  "checks/haproxy",
+	}
+	checked := 0
+	for pkg, imps := range importsOf(t, mod+"/...") {
+		if strings.HasPrefix(pkg, "adapters/") || strings.HasPrefix(pkg, "internal/") {
+			continue
+		}
+		checked++
+		for _, imp := range imps {
+			if home, ok := homes[imp]; ok && pkg != home {
+				t.Errorf("%s imports %s: only %s may (the layer's one home); use the layer through checks/layer", pkg, imp, home)
+			}
+		}
+	}
+	for _, home := range homes {
+		for pkg, imps := range importsOf(t, mod+"/"+home) {
+			for _, imp := range imps {
+				if imp == mod+"/checks" || strings.HasPrefix(imp, mod+"/runbooks") || strings.HasPrefix(imp, mod+"/cmd") {
+					t.Errorf("layer %s imports %s: a layer needs only the contract (checks/layer), adapters and inventory", pkg, imp)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d packages checked: the rule no longer matches the tree", checked)
+	}
+}
