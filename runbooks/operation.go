@@ -136,105 +136,151 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 		return r.rep, err
 	}
 	defer r.close()
-	rep := r.rep
-
-	// 1. lock: before anything is observed, so that what the
-	// preconditions see cannot change under another operator's run
-	var missed []LockMiss
-	if o.Mode == Execute && o.Lock != nil {
-		// connect to everything the observation will use while the lock
-		// is taken: a lost site's endpoints are waited for once, here
-		warmed := make(chan struct{})
-		go func() { defer close(warmed); checks.Warm(ctx, o.Inventory, o.Runner) }()
-		release, miss, err := o.Lock(lockNotes(ctx, r.st), o.RunID)
-		<-warmed
-		missed = miss
-		if err != nil {
-			r.finish(event.Refused, "lock: "+err.Error())
-			if errors.Is(err, runlock.ErrHeld) {
-				return rep, err
-			}
-			return rep, &RefusedError{Reason: "cannot take the run lock: " + err.Error()}
+	defer func() {
+		if r.unlock != nil {
+			r.unlock()
 		}
-		r.emit(event.Event{Kind: event.Lock, Message: "lock acquired"})
-		r.unlock = sync.OnceFunc(func() {
-			if err := release(); err != nil {
-				r.emit(event.Event{Kind: event.Lock, Outcome: event.Failed, Message: "lock release failed: " + err.Error() + " (break it with: sitectl unlock --reason ...)"})
-			} else {
-				r.emit(event.Event{Kind: event.Lock, Message: "lock released"})
-			}
-		})
-		defer r.unlock()
+	}()
+	for _, phase := range []func(context.Context) error{
+		r.lock,      // 1. before anything is observed
+		r.observe,   // 2. observe and 3. the preconditions
+		r.confirm,   // 4. the operator's typed confirmation
+		r.begin,     // run_started, the before_run hooks
+		r.fenceLost, // 5. a lost site, before anything of this one starts
+		r.execute,   // 6. the plan, through the engine
+		r.conclude,  // 7. verify, 8. the verdict, 9. hooks, notifications
+	} {
+		if err := phase(ctx); err != nil {
+			return r.rep, err
+		}
 	}
+	return r.rep, nil
+}
 
-	// 2. observe and 3. preconditions (not offline: that makes no connection)
-	var refusal *RefusedError
+// lock takes the deployment's lock before anything is observed, so that
+// what the preconditions see cannot change under another operator's run;
+// meanwhile it connects to everything the observation will use (a lost
+// site's endpoints are waited for once, here).
+func (r *running) lock(ctx context.Context) error {
+	o := r.o
+	if o.Mode != Execute || o.Lock == nil {
+		return nil
+	}
+	warmed := make(chan struct{})
+	go func() { defer close(warmed); checks.Warm(ctx, o.Inventory, o.Runner) }()
+	release, miss, err := o.Lock(lockNotes(ctx, r.st), o.RunID)
+	<-warmed
+	r.missed = miss
+	if err != nil {
+		r.finish(event.Refused, "lock: "+err.Error())
+		if errors.Is(err, runlock.ErrHeld) {
+			return err
+		}
+		return &RefusedError{Reason: "cannot take the run lock: " + err.Error()}
+	}
+	r.emit(event.Event{Kind: event.Lock, Message: "lock acquired"})
+	r.unlock = sync.OnceFunc(func() {
+		if err := release(); err != nil {
+			r.emit(event.Event{Kind: event.Lock, Outcome: event.Failed, Message: "lock release failed: " + err.Error() + " (break it with: sitectl unlock --reason ...)"})
+		} else {
+			r.emit(event.Event{Kind: event.Lock, Message: "lock released"})
+		}
+	})
+	return nil
+}
+
+// observe observes the deployment and checks the preconditions (not
+// offline: that makes no connection). A refusal of a plan is kept for the
+// end (a plan still shows its steps); a run is refused here.
+func (r *running) observe(ctx context.Context) error {
+	o := r.o
 	if o.Mode != Offline {
 		ref, err := r.observeAndCheck(ctx)
 		if err != nil {
-			return rep, err
+			return err
 		}
-		refusal = ref
+		r.refusal = ref
 	}
-	if ref := r.lockMissed(missed); ref != nil {
+	if ref := r.lockMissed(r.missed); ref != nil {
 		r.finish(event.Refused, ref.Error())
-		return rep, ref
+		return ref
 	}
 	if ctx.Err() != nil {
 		r.finish(event.Cancelled, "cancelled before anything changed")
-		return rep, &OutcomeError{Outcome: event.Cancelled, RunID: o.RunID, Msg: "cancelled before anything changed"}
+		return &OutcomeError{Outcome: event.Cancelled, RunID: o.RunID, Msg: "cancelled before anything changed"}
 	}
+	return nil
+}
 
-	// 4. confirm, then look again if the prompt waited: another
-	// operator's run may have changed the deployment meanwhile
-	if o.Mode == Execute && o.Confirm != nil {
-		asked := o.Clock.Now()
-		if err := o.Confirm(ctx, r.plan, rep.Before); err != nil {
-			r.finish(event.Refused, "not confirmed: "+err.Error())
-			return rep, &RefusedError{Reason: "not confirmed: " + err.Error()}
-		}
-		if o.Clock.Now().Sub(asked) >= reobserveAfter {
-			r.emit(event.Event{Kind: event.Message, Message: "observing again: the confirmation took " + o.Clock.Now().Sub(asked).Round(time.Second).String()})
-			if _, err := r.observeAndCheck(ctx); err != nil {
-				return rep, err
-			}
+// confirm asks for the typed confirmation, then looks again if the prompt
+// waited: another operator's run may have changed the deployment meanwhile.
+func (r *running) confirm(ctx context.Context) error {
+	o := r.o
+	if o.Mode != Execute || o.Confirm == nil {
+		return nil
+	}
+	asked := o.Clock.Now()
+	if err := o.Confirm(ctx, r.plan, r.rep.Before); err != nil {
+		r.finish(event.Refused, "not confirmed: "+err.Error())
+		return &RefusedError{Reason: "not confirmed: " + err.Error()}
+	}
+	if o.Clock.Now().Sub(asked) >= reobserveAfter {
+		r.emit(event.Event{Kind: event.Message, Message: "observing again: the confirmation took " + o.Clock.Now().Sub(asked).Round(time.Second).String()})
+		if _, err := r.observeAndCheck(ctx); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	// 4b. the run starts: run_started is sent, then the before_run hooks
-	// run: after the confirmation, before the first act (the fence of a
-	// disaster takeover included)
+// begin starts the run: run_started is sent, then the before_run hooks
+// run: after the confirmation, before the first act (the fence of a
+// disaster takeover included).
+func (r *running) begin(ctx context.Context) error {
+	o, rep := r.o, r.rep
 	r.notifyStart(ctx)
-	if fails := r.failing(r.runHooks(ctx, inventory.HookBeforeRun, nil, "")); len(fails) > 0 {
-		if ctx.Err() != nil {
-			r.notifyEnd(ctx, event.Cancelled, "cancelled in a before_run hook, before anything changed")
-			r.finish(event.Cancelled, "cancelled in a before_run hook, before anything changed")
-			return rep, &OutcomeError{Outcome: event.Cancelled, RunID: o.RunID, Msg: "cancelled in a before_run hook, before anything changed"}
-		}
-		if f := stops(fails); f != nil {
-			rep.HookFailures = fails
-			ref := &RefusedError{Reason: "a before_run hook stopped the run before anything changed: " + f.Msg,
-				Hint: "fix the hook or the cause, then re-run; or set on_error: continue on the hook (inventory or runbook hooks)"}
-			r.notifyEnd(ctx, event.Refused, ref.Error())
-			r.finish(event.Refused, ref.Error())
-			return rep, ref
-		}
-		r.hookMu.Lock() // on_error: fail: the run goes on, and fails at its end
-		r.hookFails = append(r.hookFails, fails...)
-		r.hookMu.Unlock()
+	fails := r.failing(r.runHooks(ctx, inventory.HookBeforeRun, nil, ""))
+	if len(fails) == 0 {
+		return nil
 	}
-
-	// 5. fence a lost site before anything of this one starts
-	if o.Mode == Execute && r.disaster != nil {
-		if err := r.fence(ctx, r.disaster); err != nil {
-			outcome, msg := r.afterHooks(ctx, event.Failed, err.Error())
-			r.notifyEnd(ctx, outcome, msg)
-			r.finish(outcome, msg)
-			return rep, &OutcomeError{Outcome: outcome, RunID: o.RunID, Msg: msg}
-		}
+	if ctx.Err() != nil {
+		const msg = "cancelled in a before_run hook, before anything changed"
+		r.notifyEnd(ctx, event.Cancelled, msg)
+		r.finish(event.Cancelled, msg)
+		return &OutcomeError{Outcome: event.Cancelled, RunID: o.RunID, Msg: msg}
 	}
+	if f := stops(fails); f != nil {
+		rep.HookFailures = fails
+		ref := &RefusedError{Reason: "a before_run hook stopped the run before anything changed: " + f.Msg,
+			Hint: "fix the hook or the cause, then re-run; or set on_error: continue on the hook (inventory or runbook hooks)"}
+		r.notifyEnd(ctx, event.Refused, ref.Error())
+		r.finish(event.Refused, ref.Error())
+		return ref
+	}
+	r.hookMu.Lock() // on_error: fail: the run goes on, and fails at its end
+	r.hookFails = append(r.hookFails, fails...)
+	r.hookMu.Unlock()
+	return nil
+}
 
-	// 6. execute
+// fenceLost fences a lost site (a disaster takeover) before anything of
+// this one starts.
+func (r *running) fenceLost(ctx context.Context) error {
+	if r.o.Mode != Execute || r.disaster == nil {
+		return nil
+	}
+	if err := r.fence(ctx, r.disaster); err != nil {
+		outcome, msg := r.afterHooks(ctx, event.Failed, err.Error())
+		r.notifyEnd(ctx, outcome, msg)
+		r.finish(outcome, msg)
+		return &OutcomeError{Outcome: outcome, RunID: r.o.RunID, Msg: msg}
+	}
+	return nil
+}
+
+// execute runs the plan through the engine, with the run's environment.
+func (r *running) execute(ctx context.Context) error {
+	o, rep := r.o, r.rep
 	eng := &Engine{Runner: o.Runner, Sink: r.st, Clock: o.Clock, Mode: o.Mode, Probe: o.Probe, Hint: o.Hint,
 		Env: &RunEnv{Down: checks.DownSites(rep.Before), Started: rep.Started, Force: o.ForcePromotion}}
 	eng.BeforeStep, eng.AfterStep = r.stepHooks()
@@ -245,9 +291,16 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 	if !rep.Result.LastVerified.IsZero() {
 		rep.RTO = rep.Result.LastVerified.Sub(rep.Started)
 	}
-	outcome, msg := rep.Result.Outcome, summary(rep.Result)
+	return nil
+}
 
-	// 7. verify: the invariant again, and 8. the verdict
+// conclude verifies (the invariant again) and gives the verdict, records
+// the move for the cooldown, runs the after_run and on_failure hooks (a
+// failed after_* hook makes the run's exit non-zero, and says so), then
+// sends the notifications, and ends the run with its outcome.
+func (r *running) conclude(ctx context.Context) error {
+	o, rep := r.o, r.rep
+	outcome, msg := rep.Result.Outcome, summary(rep.Result)
 	if o.Mode == Execute && outcome != event.Cancelled {
 		outcome, msg = r.verifyAfter(ctx, outcome, msg)
 	}
@@ -257,27 +310,25 @@ func (o *Operation) Run(ctx context.Context) (*Report, error) {
 			outcome = event.Unknown
 		}
 	}
-	if refusal != nil {
+	if r.refusal != nil {
 		r.runHooks(ctx, inventory.HookAfterRun, nil, event.Refused) // a plan shows them
-		r.finish(event.Refused, refusal.Error())
-		return rep, refusal
+		r.finish(event.Refused, r.refusal.Error())
+		return r.refusal
 	}
 	if outcome == event.OK && o.Mode == Execute {
 		r.recordMove(ctx)
 	}
-	// 9. the after_run and on_failure hooks, then the notifications: a
-	// failed after_* hook makes the run's exit non-zero, and says so
 	outcome, msg = r.afterHooks(ctx, outcome, msg)
 	r.notifyEnd(ctx, outcome, msg)
 	r.finish(outcome, msg)
 	switch outcome {
 	case event.OK, event.Planned, event.Skipped:
-		return rep, nil
+		return nil
 	}
 	if o.Mode != Execute && outcome != event.Cancelled {
-		return rep, nil // a plan that found unknown states is still a plan
+		return nil // a plan that found unknown states is still a plan
 	}
-	return rep, &OutcomeError{Outcome: outcome, RunID: o.RunID, Msg: msg}
+	return &OutcomeError{Outcome: outcome, RunID: o.RunID, Msg: msg}
 }
 
 // reobserveAfter: a confirmation that took longer than this is followed by
@@ -292,6 +343,8 @@ type running struct {
 	st       *event.Stamper
 	jw       *journal.Writer
 	disaster *checks.SiteStatus // the lost site a disaster takeover fences
+	missed   []LockMiss         // lock copies not taken (lockMissed decides)
+	refusal  *RefusedError      // a plan's refusal, reported at its end
 
 	hookMu    sync.Mutex
 	hookFails []HookFailure // step hooks that failed (stop or fail)
