@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -165,20 +164,6 @@ func (r *running) hookEnv(ref hookRef, outcome event.Outcome) []string {
 	return env
 }
 
-// hookCommand prefixes the command with the variables, exported, so that it
-// gets them over SSH (sshd passes no environment) as on this machine.
-func hookCommand(env []string, cmd string) string {
-	var b strings.Builder
-	b.WriteString("export")
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		b.WriteString(" " + k + "=" + remote.Quote(v))
-	}
-	b.WriteString("; ")
-	b.WriteString(cmd)
-	return b.String()
-}
-
 // runHooks runs the hooks at point in order. In a plan (DryRun, Offline)
 // each is only shown as planned. It returns the failures; a "stop"
 // failure ends the list (the hooks after it do not run).
@@ -203,7 +188,7 @@ func (r *running) runHooks(ctx context.Context, point string, step *Step, outcom
 			r.emit(e)
 			continue
 		}
-		res, err := r.runCommand(ctx, h.Host, hookCommand(r.hookEnv(ref, outcome), h.Command), h.Deadline())
+		res, err := r.runCommand(ctx, h.Host, r.hookEnv(ref, outcome), h.Command, h.Deadline())
 		e.Duration, e.Stdout, e.Stderr = res.Duration, string(res.Stdout), string(res.Stderr)
 		if err == nil {
 			code := res.ExitCode
@@ -234,19 +219,34 @@ func (r *running) runHooks(ctx context.Context, point string, step *Step, outcom
 	return fails
 }
 
+// EnvRunner is a runner that passes environment variables to a command
+// (adapters/remote's Pool and LocalHost export them in the command line:
+// sshd passes no environment).
+type EnvRunner interface {
+	RunEnv(ctx context.Context, host string, env []string, command string) (checks.Result, error)
+}
+
 // runCommand runs cmd on host (through the Runner) or, for "", on this
-// machine (Fencer, or a local shell), under a deadline: the same local and
-// remote runners, with their timeout wrapper, that run the steps.
-func (r *running) runCommand(ctx context.Context, host, cmd string, timeout time.Duration) (remote.Result, error) {
+// machine (Local), with the variables env and under a deadline: the same
+// local and remote runners, with their timeout wrapper, that run the steps.
+func (r *running) runCommand(ctx context.Context, host string, env []string, cmd string, timeout time.Duration) (checks.Result, error) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if host != "" {
-		return r.o.Runner.Run(cctx, host, cmd)
+	run, where := r.o.Runner, host
+	if host == "" {
+		run, where = r.o.Local, "this machine"
 	}
-	if r.o.Fencer != nil {
-		return r.o.Fencer.Run(cctx, "", cmd)
+	if run == nil {
+		return checks.Result{}, fmt.Errorf("no runner for commands on %s (Operation.Local is not set)", where)
 	}
-	return remote.NewLocalRunner(remote.Target{Name: "local"}, remote.Options{}).Run(cctx, cmd)
+	if len(env) == 0 {
+		return run.Run(cctx, host, cmd)
+	}
+	er, ok := run.(EnvRunner)
+	if !ok {
+		return checks.Result{}, fmt.Errorf("the runner of %s cannot pass the hook's variables (%T)", where, run)
+	}
+	return er.RunEnv(cctx, host, env, cmd)
 }
 
 // stops reports the first failure whose policy stops the run.

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sitectl/sitectl/adapters/webhook"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -21,7 +20,7 @@ import (
 // or blocks the run.
 type Notifier struct {
 	Targets []*inventory.NotifyTarget
-	Client  *webhook.Client
+	Client  Poster              // delivers (adapters/webhook through cmdutil.WebhookPoster)
 	Getenv  func(string) string // reads header credentials (os.Getenv when nil)
 
 	mu         sync.Mutex
@@ -31,11 +30,37 @@ type Notifier struct {
 
 // NewNotifier returns the notifier of inv's notify targets, nil when it has
 // none.
-func NewNotifier(inv *inventory.Inventory, getenv func(string) string) *Notifier {
+func NewNotifier(inv *inventory.Inventory, client Poster, getenv func(string) string) *Notifier {
 	if inv.Notify == nil || len(inv.Notify.Targets) == 0 {
 		return nil
 	}
-	return &Notifier{Targets: inv.Notify.Targets, Client: &webhook.Client{}, Getenv: getenv}
+	return &Notifier{Targets: inv.Notify.Targets, Client: client, Getenv: getenv}
+}
+
+// Poster delivers one notification: an HTTP POST of its body, retried
+// with a doubling backoff within a deadline.
+type Poster interface {
+	Post(ctx context.Context, p Post) PostResult
+}
+
+// Post is one delivery.
+type Post struct {
+	URL      string
+	Body     []byte
+	Header   http.Header
+	Timeout  time.Duration // per attempt
+	Attempts int           // at most (at least 1)
+	Backoff  time.Duration // before the second attempt, doubled before each next
+	Deadline time.Duration // every attempt and wait together
+}
+
+// PostResult says how a delivery went: Err is nil once the receiver
+// answered with a 2xx status.
+type PostResult struct {
+	Attempts int
+	Status   int // the last HTTP status (0: no answer)
+	Took     time.Duration
+	Err      error
 }
 
 // Notification is what is sent: as JSON to a generic target, as a line of
@@ -132,7 +157,8 @@ func (nt *Notifier) deliver(ctx context.Context, t *inventory.NotifyTarget, n No
 	}
 	c := nt.Client
 	if c == nil {
-		c = &webhook.Client{}
+		d.Error = "no client to deliver notifications with (Notifier.Client)"
+		return d
 	}
 	timeout, backoff, deadline := t.Timeout.D(), t.Backoff.D(), t.Deadline.D()
 	if timeout <= 0 {
@@ -149,7 +175,7 @@ func (nt *Notifier) deliver(ctx context.Context, t *inventory.NotifyTarget, n No
 		d.Error = err.Error()
 		return d
 	}
-	res := c.Post(ctx, webhook.Request{URL: endpoint, Body: body, Header: hdr, Timeout: timeout,
+	res := c.Post(ctx, Post{URL: endpoint, Body: body, Header: hdr, Timeout: timeout,
 		Attempts: t.Attempts(), Backoff: backoff, Deadline: deadline})
 	d.Attempts, d.Status, d.Took, d.OK = res.Attempts, res.Status, res.Took, res.Err == nil
 	if res.Err != nil {

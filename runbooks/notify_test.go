@@ -80,12 +80,12 @@ func TestNotificationsOfATakeover(t *testing.T) {
 	var slept []time.Duration
 	var smu sync.Mutex
 	op, rec := l.operation(t, "takeover", "B", RealClock)
-	op.Notifier = &Notifier{Targets: targets, Client: &webhook.Client{Sleep: func(ctx context.Context, d time.Duration) error {
+	op.Notifier = &Notifier{Targets: targets, Client: webhookPoster{&webhook.Client{Sleep: func(ctx context.Context, d time.Duration) error {
 		smu.Lock()
 		slept = append(slept, d)
 		smu.Unlock()
 		return ctx.Err()
-	}}}
+	}}}}
 	rep, err := op.Run(t.Context())
 	if err != nil {
 		t.Fatalf("takeover B: %v (an undelivered notification must not fail it)", err)
@@ -167,7 +167,7 @@ func TestStepFailedIsNotified(t *testing.T) {
 	l.inv.Hooks = &inventory.Hooks{BeforeStep: map[string][]*inventory.Hook{"start-chat": {hook("gate", "exit 1")}}}
 	gen := newReceiver(t, 204)
 	op, _ := l.operation(t, "takeover", "B", nil)
-	op.Notifier = &Notifier{Targets: []*inventory.NotifyTarget{{Name: "g", Kind: inventory.NotifyGeneric, URL: gen.srv.URL}}}
+	op.Notifier = &Notifier{Client: webhookPoster{&webhook.Client{}}, Targets: []*inventory.NotifyTarget{{Name: "g", Kind: inventory.NotifyGeneric, URL: gen.srv.URL}}}
 	if _, err := op.Run(t.Context()); err == nil {
 		t.Fatal("expected the run to fail")
 	}
@@ -202,7 +202,7 @@ func TestNotifyURLFromTheEnvironment(t *testing.T) {
 	}))
 	defer srv.Close()
 	env := map[string]string{"SITECTL_TEST_HOOK_URL": srv.URL + "/services/T000/B000/secret"}
-	nt := &Notifier{Client: &webhook.Client{}, Getenv: func(k string) string { return env[k] }, Targets: []*inventory.NotifyTarget{
+	nt := &Notifier{Client: webhookPoster{&webhook.Client{}}, Getenv: func(k string) string { return env[k] }, Targets: []*inventory.NotifyTarget{
 		{Name: "from-env", Kind: inventory.NotifySlack, URLEnv: "SITECTL_TEST_HOOK_URL", Retries: intp(0)},
 		{Name: "unset", Kind: inventory.NotifySlack, URLEnv: "SITECTL_TEST_UNSET_URL", Retries: intp(0)},
 	}}
@@ -249,7 +249,7 @@ func TestLockReleasedBeforeWaitingForNotifications(t *testing.T) {
 	op.Lock = func(ctx context.Context, runID string) (func() error, []LockMiss, error) {
 		return func() error { once.Do(func() { close(released) }); return nil }, nil, nil
 	}
-	op.Notifier = &Notifier{Client: &webhook.Client{}, Targets: []*inventory.NotifyTarget{
+	op.Notifier = &Notifier{Client: webhookPoster{&webhook.Client{}}, Targets: []*inventory.NotifyTarget{
 		{Name: "slow", Kind: inventory.NotifySlack, URL: slow.URL, Retries: intp(0), Timeout: inventory.Duration(time.Minute), Deadline: inventory.Duration(time.Minute)},
 	}}
 	rep, err := op.Run(t.Context())
@@ -278,4 +278,14 @@ func TestLockReleasedBeforeWaitingForNotifications(t *testing.T) {
 	if strings.Join(order, ",") != "lock,run.end" {
 		t.Errorf("order %v, want the lock released before run.end", order)
 	}
+}
+
+// webhookPoster delivers with adapters/webhook, as cmdutil.WebhookPoster
+// does for the commands (runbooks' tests cannot import cmd).
+type webhookPoster struct{ c *webhook.Client }
+
+func (w webhookPoster) Post(ctx context.Context, p Post) PostResult {
+	res := w.c.Post(ctx, webhook.Request{URL: p.URL, Body: p.Body, Header: p.Header, Timeout: p.Timeout,
+		Attempts: p.Attempts, Backoff: p.Backoff, Deadline: p.Deadline})
+	return PostResult{Attempts: res.Attempts, Status: res.Status, Took: res.Took, Err: res.Err}
 }

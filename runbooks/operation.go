@@ -58,10 +58,11 @@ type Operation struct {
 	// Moves keeps the last completed move on the lock hosts (cooldown
 	// across machines); nil: this machine's journal only.
 	Moves MoveLog
-	// Fencer runs a lost site's fence command and check on the operator's
-	// machine (nil: a local shell); commands for a named host go through
-	// Runner.
-	Fencer checks.HostRunner
+	// Local runs commands on the operator's machine: a lost site's fence
+	// command and check, hooks without a host (remote.LocalHost, set by
+	// the commands; nil: such a command fails and says so). Commands for a
+	// named host go through Runner.
+	Local checks.HostRunner
 	// HooksDone are the hooks the runs this one resumes already ran (id ->
 	// run id, see HooksDone): they are journaled as skipped, not run again.
 	HooksDone map[string]string

@@ -59,7 +59,7 @@ func (l *lab) operation(t *testing.T, runbook, site string, clock Clock) (*Opera
 	t.Helper()
 	rec := &recorder{}
 	return &Operation{Inventory: l.inv, Catalog: l.cat, Runbook: runbook, Site: site, Mode: Execute,
-		Runner: l.pool, Sink: rec, JournalDir: t.TempDir(), Clock: clock, Layers: []layer.Layer{}}, rec
+		Runner: l.pool, Local: remote.NewLocalHost(), Sink: rec, JournalDir: t.TempDir(), Clock: clock, Layers: []layer.Layer{}}, rec
 }
 
 func (l *lab) activate(site string) {

@@ -122,7 +122,7 @@ func (r *running) fence(ctx context.Context, lost *checks.SiteStatus) error {
 			where = f.Host
 		}
 		for _, c := range []struct{ what, cmd string }{{"fence", f.Command}, {"fence check", f.Check}} {
-			res, err := r.runCommand(ctx, f.Host, c.cmd, timeout)
+			res, err := r.runCommand(ctx, f.Host, nil, c.cmd, timeout)
 			e := event.Event{Kind: event.Fence, Site: lost.Site, Host: f.Host, Action: c.what, Command: c.cmd, Duration: res.Duration,
 				Stdout: string(res.Stdout), Stderr: string(res.Stderr)}
 			if err == nil {

@@ -139,3 +139,20 @@ func TestOneHomePerLayer(t *testing.T) {
 		t.Fatalf("only %d packages checked: the rule no longer matches the tree", checked)
 	}
 }
+
+// The runbooks package (model, compiler, engine, the run's phases) reaches
+// hosts, layers and receivers only through ports: checks.HostRunner, the
+// layer contract, runbooks.Poster. It imports no adapters package; the
+// commands wire the adapters in. (runbooks/runlock keeps its lock copies on
+// the lock hosts through remote.Runner.)
+func TestRunbooksImportNoAdapter(t *testing.T) {
+	imps := importsOf(t, mod+"/runbooks")["runbooks"]
+	if len(imps) == 0 {
+		t.Fatal("no imports listed for runbooks: the rule no longer matches the tree")
+	}
+	for _, imp := range imps {
+		if strings.HasPrefix(imp, mod+"/adapters/") {
+			t.Errorf("runbooks imports %s: reach it through a port (checks.HostRunner, checks/layer, runbooks.Poster) wired by the commands", imp)
+		}
+	}
+}

@@ -64,6 +64,7 @@ func NewOperation(f *cmdutil.Factory, inv *inventory.Inventory, cat *runbooks.Ca
 	op := &runbooks.Operation{
 		Inventory: inv, Catalog: cat, Runbook: rb, Site: site, Mode: mode, Info: info,
 		Runner:     pool,
+		Local:      remote.NewLocalHost(),
 		Sink:       journal.RedactSink(f.Redactor, sink),
 		JournalDir: dir,
 		Redactor:   f.Redactor(),
@@ -74,7 +75,7 @@ func NewOperation(f *cmdutil.Factory, inv *inventory.Inventory, cat *runbooks.Ca
 			return cmdutil.AcquireLock(ctx, f, inv, pool, runID, resumeOf)
 		}
 		op.Moves = cmdutil.Moves(inv, pool)
-		op.Notifier = runbooks.NewNotifier(inv, f.Getenv)
+		op.Notifier = runbooks.NewNotifier(inv, cmdutil.WebhookPoster{}, f.Getenv)
 	}
 	return op, nil
 }
