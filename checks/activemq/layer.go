@@ -137,7 +137,9 @@ type amqEval struct {
 // (a bridge consumer counts for the site winning on the broker it forwards
 // to, with the priority it carries). It is "one" when every broker that is
 // up routes every queue to the same site, "none" when no queue has a
-// consumer (or every broker is down), "split" when brokers or queues route
+// consumer (or every broker is down, their sites' loss confirmed: when no
+// broker answered and only this machine's refused connections say they are
+// down, it is "unknown"), "split" when brokers or queues route
 // to different sites (or two sites tie), and "unknown" when a broker could
 // not be observed (or a winning consumer's site is not known) and the
 // others do not settle it. Notes explain the decreaseNetworkConsumerPriority
@@ -316,6 +318,14 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 		if len(noneParts) > 0 {
 			l.Notes = append(l.Notes, "no consumer at all (messages wait there): "+strings.Join(noneParts, ", "))
 		}
+	case len(up) == 0 && len(unobserved) == 0 && len(refusedOnly(downBrokers, down)) > 0:
+		// Not one broker answered, and only this machine's refused
+		// connections say they are down: what could not be read is
+		// unknown, never "none" (a firewall rejecting us looks the same).
+		l.State = layer.ServeUnknown
+		l.Detail = "no broker could be observed from here: " + brokerNames(refusedOnly(downBrokers, down)) +
+			" refused the connection; that alone does not show where ActiveMQ routes (the brokers may be down, or something between here and them refuses): " +
+			"check them from their sites (sitectl status there), or let the sites' loss be confirmed"
 	default:
 		l.State = layer.ServeNone
 		switch {
@@ -341,6 +351,18 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 		l.Notes = append(l.Notes, n)
 	}
 	return l
+}
+
+// refusedOnly are the brokers of bs that count as down only because they
+// refused this machine's connection: their site's loss is not confirmed.
+func refusedOnly(bs []*inventory.Broker, down map[string]bool) []*inventory.Broker {
+	var out []*inventory.Broker
+	for _, b := range bs {
+		if !down[b.Site] {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func brokerNames(bs []*inventory.Broker) string {
@@ -699,6 +721,8 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l layer.Ver
 	cP, cS := consumers[pSite], consumers[sSite]
 	var n, text, expect string
 	switch {
+	case pState == "down" && sState == "down" && l.State == layer.ServeUnknown:
+		return fmt.Sprintf("both brokers (%s of site %s, %s of site %s) refused this machine's connection: if they are down, nothing is routed", amq1, pSite, amq2, sSite)
 	case pState == "down" && sState == "down":
 		return fmt.Sprintf("both brokers (%s of site %s, %s of site %s) are down: nothing is routed", amq1, pSite, amq2, sSite)
 	case pState == "down" && sState == "up" && cP:

@@ -212,8 +212,8 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 			"", "", `decreaseNetworkConsumerPriority="false"`},
 		{"trap without a local competitor still routes over the bridge", synth{consumers: []sc{a10}, link: true, decrease: true},
 			layer.ServeOne, "A", []string{"decreaseNetworkConsumerPriority trap on broker amq2", "failover scenario 7"}, "", "", `decreaseNetworkConsumerPriority="false"`},
-		{"every broker down", synth{amq1: "down", amq2: "down"},
-			layer.ServeNone, "", []string{"both brokers"}, "every broker is down", "", ""},
+		{"every broker refuses this machine: unknown, not none", synth{amq1: "down", amq2: "down"},
+			layer.ServeUnknown, "", []string{"both brokers", "refused this machine's connection"}, "no broker could be observed from here: amq1, amq2 refused", "", ""},
 		{"no consumers", synth{link: true},
 			layer.ServeNone, "", nil, "no watched queue has a consumer", "scenario", ""},
 		{"AMQ-2 unreadable but settled by AMQ-1's bridge", synth{amq2: "auth", consumers: []sc{a10, b5}, link: true},
@@ -451,6 +451,16 @@ func TestActiveMQLayerSiteDown(t *testing.T) {
 	if !strings.Contains(strings.Join(l.Notes, "\n"), "is DOWN (its loss confirmed by independent observers): it counts as down") {
 		t.Errorf("notes do not say the broker was taken as down: %v", l.Notes)
 	}
+	// every broker refused: unknown on this machine's word alone; none
+	// once both sites' loss is confirmed
+	inv, obs = synth{amq1: "down", amq2: "down"}.build()
+	if l := camq.JudgeDown(inv, obs, map[string]bool{"A": true}); l.State != layer.ServeUnknown || !strings.Contains(l.Detail, "amq2 refused") {
+		t.Errorf("both refused, only A confirmed down: %s (%s), want unknown naming amq2", l.State, l.Detail)
+	}
+	if l := camq.JudgeDown(inv, obs, map[string]bool{"A": true, "B": true}); l.State != layer.ServeNone || !strings.Contains(l.Detail, "every broker is down") {
+		t.Errorf("both refused, both sites confirmed down: %s (%s), want none", l.State, l.Detail)
+	}
+	inv, obs = synth{amq1: "timeout", consumers: []sc{{site: "B", broker: 2, prio: 5}}}.build()
 	// a site that is down does not excuse a broker of the other site
 	if l := camq.JudgeDown(inv, obs, map[string]bool{"B": true}); l.State != layer.ServeUnknown {
 		t.Errorf("B down does not settle A's unknown broker: %s", l.State)
