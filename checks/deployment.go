@@ -40,18 +40,12 @@ type Deployment struct {
 
 // Snapshot is the state of a deployment at one moment.
 type Snapshot struct {
-	Observed  time.Time    `json:"observed"`
-	Took      Duration     `json:"took"`
-	Sites     []SiteStatus `json:"sites"`
-	Invariant Invariant    `json:"invariant"`
-	Verdict   Verdict      `json:"verdict"`
+	Observed  time.Time          `json:"observed"`
+	Took      inventory.Duration `json:"took"` // "1.2s"
+	Sites     []SiteStatus       `json:"sites"`
+	Invariant Invariant          `json:"invariant"`
+	Verdict   Verdict            `json:"verdict"`
 }
-
-// Duration marshals as a string ("1.2s").
-type Duration time.Duration
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // Observe looks at every layer in parallel and combines the verdict.
 func (d *Deployment) Observe(ctx context.Context) Snapshot {
@@ -152,7 +146,7 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 		verdicts = append(verdicts, o.Verdict(down))
 	}
 	snap.Verdict = Combine(verdicts)
-	snap.Took = Duration(now().Sub(start))
+	snap.Took = inventory.Duration(now().Sub(start))
 	return snap
 }
 

@@ -344,6 +344,9 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // String formats the duration like time.Duration.
 func (d Duration) String() string { return time.Duration(d).String() }
 
+// MarshalText writes the duration as Go does ("1.2s"): in JSON, a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
 // ApplyDefaults fills in every value left unset. Parse calls it after a
 // successful validation; call it on an inventory built in code.
 func (inv *Inventory) ApplyDefaults() {

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sitectl/sitectl/adapters/remote"
 )
 
 // DefaultTimeout bounds one command when Client.Timeout is zero.
@@ -323,7 +325,7 @@ func (c *Client) Info(ctx context.Context) (map[string]string, error) {
 // SocatCommand is the shell command an operator can paste to send the given
 // runtime-API commands (joined with "; ") to api, e.g.
 //
-//	echo "set server be_cc/site_b state ready" | socat stdio unix-connect:/run/haproxy/admin.sock
+//	echo 'set server be_cc/site_b state ready' | socat stdio unix-connect:/run/haproxy/admin.sock
 func SocatCommand(api string, commands ...string) string {
 	line := strings.Join(commands, "; ")
 	var addr string
@@ -339,22 +341,5 @@ func SocatCommand(api string, commands ...string) string {
 	default:
 		addr = api
 	}
-	return "echo " + shellQuote(line) + " | socat stdio " + shellWord(addr)
-}
-
-// shellQuote double-quotes s when that is safe, else single-quotes it.
-func shellQuote(s string) string {
-	if !strings.ContainsAny(s, "\"$`\\!'") {
-		return `"` + s + `"`
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func shellWord(s string) string {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/_.:-[]@%+=,", r)) {
-			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-		}
-	}
-	return s
+	return "echo " + remote.Quote(line) + " | socat stdio " + remote.Quote(addr)
 }

@@ -397,9 +397,9 @@ func TestArgAndSocat(t *testing.T) {
 		t.Errorf("SetStateCommand = %q", got)
 	}
 	cases := map[string]string{
-		"unix:///run/haproxy/admin.sock": `echo "set server be_cc/site_b state ready" | socat stdio unix-connect:/run/haproxy/admin.sock`,
-		"tcp://127.0.0.41:9999":          `echo "set server be_cc/site_b state ready" | socat stdio tcp-connect:127.0.0.41:9999`,
-		"tcp://[::1]:9999":               `echo "set server be_cc/site_b state ready" | socat stdio tcp6-connect:[::1]:9999`,
+		"unix:///run/haproxy/admin.sock": `echo 'set server be_cc/site_b state ready' | socat stdio unix-connect:/run/haproxy/admin.sock`,
+		"tcp://127.0.0.41:9999":          `echo 'set server be_cc/site_b state ready' | socat stdio tcp-connect:127.0.0.41:9999`,
+		"tcp://[::1]:9999":               `echo 'set server be_cc/site_b state ready' | socat stdio 'tcp6-connect:[::1]:9999'`,
 	}
 	for api, want := range cases {
 		if got := SocatCommand(api, "set server be_cc/site_b state ready"); got != want {

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sitectl/sitectl/adapters/netwatch"
+	"github.com/sitectl/sitectl/inventory"
 )
 
 // Member states (replSetGetStatus myState / members[].state).
@@ -107,16 +108,16 @@ type MemberStatus struct {
 	StatusKnown bool `json:"status_known"`
 	// StatusDate is replSetGetStatus' date: the member's clock when it
 	// answered (ages of its heartbeats are taken against it).
-	StatusDate   time.Time  `json:"status_date,omitzero"`
-	State        int        `json:"state"`
-	StateStr     string     `json:"state_str"`
-	Term         int64      `json:"term"`
-	Optime       *OpTime    `json:"optime,omitempty"`
-	Lag          *Duration  `json:"lag,omitempty"` // behind the primary's optimeDate; nil when unknown
-	SyncSource   string     `json:"sync_source,omitempty"`
-	ElectionDate time.Time  `json:"election_date,omitzero"` // members[self].electionDate, primary only
-	LastElection *Election  `json:"last_election,omitempty"`
-	Peers        []PeerView `json:"peers,omitempty"`
+	StatusDate   time.Time           `json:"status_date,omitzero"`
+	State        int                 `json:"state"`
+	StateStr     string              `json:"state_str"`
+	Term         int64               `json:"term"`
+	Optime       *OpTime             `json:"optime,omitempty"`
+	Lag          *inventory.Duration `json:"lag,omitempty"` // behind the primary's optimeDate; nil when unknown
+	SyncSource   string              `json:"sync_source,omitempty"`
+	ElectionDate time.Time           `json:"election_date,omitzero"` // members[self].electionDate, primary only
+	LastElection *Election           `json:"last_election,omitempty"`
+	Peers        []PeerView          `json:"peers,omitempty"`
 
 	// From replSetGetConfig (ConfigKnown).
 	ConfigKnown   bool           `json:"config_known"`
@@ -127,13 +128,6 @@ type MemberStatus struct {
 	Hidden        bool           `json:"hidden,omitempty"`
 	Config        []ConfigMember `json:"config,omitempty"`
 	ConfigRaw     bson.Raw       `json:"-"`
-}
-
-// Duration marshals as a Go duration string.
-type Duration time.Duration
-
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Duration(d).String() + `"`), nil
 }
 
 // Observed reports that the member's state is known (hello answered, and
@@ -281,7 +275,7 @@ func (o *Observation) resolve() {
 		for i := range o.Members {
 			m := &o.Members[i]
 			if m.Optime != nil && !m.Optime.TS.IsZero() && !m.ArbiterOnly {
-				lag := Duration(max(p.Optime.Date.Sub(m.Optime.Date), 0))
+				lag := inventory.Duration(max(p.Optime.Date.Sub(m.Optime.Date), 0))
 				m.Lag = &lag
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -182,7 +183,7 @@ func TestHAProxyLayerErrors(t *testing.T) {
 		if l.State != layer.ServeUnknown || !strings.Contains(l.Detail, c.detail) || !strings.Contains(l.Detail, "runtime API") || l.Fix != "" || len(l.Rows) != 0 {
 			t.Errorf("%s: %+v", c.name, l)
 		}
-		if len(l.Notes) != 1 || l.Notes[0] != `check it by hand: echo "show info" | socat stdio tcp-connect:127.0.0.1:9` {
+		if len(l.Notes) != 1 || l.Notes[0] != `check it by hand: echo 'show info' | socat stdio tcp-connect:127.0.0.1:9` {
 			t.Errorf("%s: notes %q", c.name, l.Notes)
 		}
 	}
@@ -201,11 +202,17 @@ func TestHAProxyLayerErrors(t *testing.T) {
 // line an operator would pipe into socat (several commands joined by "; ").
 func applyFix(t *testing.T, c *hap.Client, fix string) {
 	t.Helper()
-	_, after, ok := strings.Cut(fix, `echo "`)
-	line, _, ok2 := strings.Cut(after, `" | socat stdio `)
-	if !ok || !ok2 {
+	i := strings.Index(fix, "echo ")
+	echo, _, ok := strings.Cut(fix[max(i, 0):], " | socat stdio ")
+	if i < 0 || !ok {
 		t.Fatalf("no runtime-API command in fix %q", fix)
 	}
+	// what the operator's shell pipes into socat
+	b, err := exec.Command("sh", "-c", echo).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", echo, err)
+	}
+	line := strings.TrimSuffix(string(b), "\n")
 	out, err := c.Exec(context.Background(), line)
 	if err != nil || strings.TrimSpace(out) != "" {
 		t.Fatalf("fix %q: %q %v", line, out, err)

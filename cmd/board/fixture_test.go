@@ -12,6 +12,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
 )
 
@@ -71,7 +72,7 @@ func healthySnapshot() checks.Snapshot {
 			{Site: "B", Name: "chat/chat-b", State: "DOWN", Detail: "backup; backup down: fails its health checks; 0 sessions", Brief: "backup, 0 sess"},
 		}},
 	}
-	return checks.Snapshot{Observed: t0, Took: checks.Duration(1200 * time.Millisecond), Sites: []checks.SiteStatus{a, b},
+	return checks.Snapshot{Observed: t0, Took: inventory.Duration(1200 * time.Millisecond), Sites: []checks.SiteStatus{a, b},
 		Invariant: checks.CheckNotBothActive([]checks.SiteStatus{a, b}), Verdict: checks.Combine(layers)}
 }
 

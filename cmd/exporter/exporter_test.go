@@ -16,6 +16,7 @@ import (
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
@@ -24,7 +25,7 @@ import (
 // primary at each site.
 func snapshot() checks.Snapshot {
 	return checks.Snapshot{
-		Took: checks.Duration(1500 * time.Millisecond),
+		Took: inventory.Duration(1500 * time.Millisecond),
 		Sites: []checks.SiteStatus{
 			{Site: "A", Core: checks.Active, Hosts: []checks.HostStatus{{Site: "A", Host: "a1", Reachable: true, Latency: 20 * time.Millisecond,
 				Services: []checks.ServiceStatus{{Site: "A", Host: "a1", Service: "chat", State: checks.Running}}}},

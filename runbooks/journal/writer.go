@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/internal/durable"
 )
 
 // ErrClosed is recorded when Emit is called after Close.
@@ -68,7 +69,7 @@ func Create(dir, runID string, opts ...Option) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("journal: create: %w", err)
 	}
-	if err := syncDir(runs); err != nil {
+	if err := durable.SyncDir(runs); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("journal: create: %w", err)
 	}
@@ -288,20 +289,8 @@ func mkdirAllSync(dir string, perm os.FileMode) error {
 		return err
 	}
 	// Make the new directory entries durable too.
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(dir)); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	return durable.SyncDir(dir)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sitectl/sitectl/runbooks/internal/durable"
 )
 
 // LocksDir is where the local locks of state directory dir live.
@@ -115,7 +117,7 @@ func createExclusive(p string, content []byte) error {
 	}
 	lerr := os.Link(tmpName, p)
 	if lerr == nil {
-		return syncDir(dir)
+		return durable.SyncDir(dir)
 	}
 	if errors.Is(lerr, fs.ErrExist) {
 		return lerr
@@ -136,7 +138,7 @@ func createExclusive(p string, content []byte) error {
 		os.Remove(p) // ours, and useless half-written
 		return err
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 // Release removes the lock file if it still names this lock's run. If the
@@ -170,7 +172,7 @@ func (l *LocalLock) Release() error {
 		return fmt.Errorf("runlock: release %s: %w", l.path, err)
 	}
 	l.released = true
-	if err := syncDir(filepath.Dir(l.path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(l.path)); err != nil {
 		return fmt.Errorf("runlock: release %s: %w", l.path, err)
 	}
 	return nil
@@ -228,7 +230,7 @@ func BreakLocal(dir, deployment string) (Holder, error) {
 	if err := os.Remove(p); err != nil {
 		return h, fmt.Errorf("runlock: break %s: %w", p, err)
 	}
-	return h, syncDir(filepath.Dir(p))
+	return h, durable.SyncDir(filepath.Dir(p))
 }
 
 // TakeOverLocal replaces deployment's local lock with one held by h, when
@@ -297,17 +299,5 @@ func mkdirAllSync(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil { // the state directory is the operator's alone
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	return durable.SyncDir(filepath.Dir(dir))
 }
