@@ -73,11 +73,8 @@ type Operation struct {
 }
 
 // LockMiss is a lock host whose copy of the run lock was not taken: it did
-// not answer at the network level.
-type LockMiss struct {
-	Host, Site string
-	Err        error
-}
+// not answer at the network level (runlock.Miss).
+type LockMiss = runlock.Miss
 
 // Report is what an operation did.
 type Report struct {

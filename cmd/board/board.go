@@ -178,7 +178,7 @@ func lockHolder(ctx context.Context, dir string, inv *inventory.Inventory, pool 
 		h    runlock.Holder
 		err  error
 	}
-	hosts := cmdutil.LockHosts(inv)
+	hosts := runlock.Hosts(inv)
 	answers := make([]answer, len(hosts))
 	var wg sync.WaitGroup
 	for i, host := range hosts {

@@ -109,7 +109,7 @@ func (f *Factory) Inventory() (*inventory.Inventory, error) {
 		}
 		f.inv = inv
 		f.learnSecrets(inv)
-		for _, w := range CredentialFileWarnings(inv) {
+		for _, w := range inv.CredentialFileWarnings() {
 			fmt.Fprintf(f.IO.ErrOut, "warning: %s\n", w)
 		}
 	})

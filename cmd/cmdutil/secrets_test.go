@@ -77,26 +77,6 @@ func TestTargetsPassOnlyDeclaredEnv(t *testing.T) {
 	}
 }
 
-// A credentials file others may read is named, with the chmod that fixes it.
-func TestWarnsOnACredentialsFileOthersCanRead(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "amq.cred")
-	if err := os.WriteFile(f, []byte("u:p4ssw0rd\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(f, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	inv := &inventory.Inventory{ActiveMQ: &inventory.ActiveMQ{Credentials: &inventory.Credentials{File: f}}}
-	w := CredentialFileWarnings(inv)
-	if len(w) != 1 || !strings.Contains(w[0], "activemq credentials file "+f+" is readable by others than its owner (mode 0644): chmod 600 "+f) {
-		t.Errorf("warnings %q", w)
-	}
-	_ = os.Chmod(f, 0o600)
-	if w := CredentialFileWarnings(inv); len(w) != 0 {
-		t.Errorf("a 0600 file warned: %q", w)
-	}
-}
-
 // A webhook URL is a credential wherever it comes from: the inventory's
 // url or the variable url_env names.
 func TestRedactorMasksWebhookURLs(t *testing.T) {

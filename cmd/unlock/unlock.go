@@ -8,7 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
+	"github.com/sitectl/sitectl/inventory"
+	"github.com/sitectl/sitectl/runbooks/event"
+	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // Options of sitectl unlock.
@@ -52,7 +56,7 @@ func unlockRun(ctx context.Context, opts *Options) error {
 	}
 	pool := f.Pool(inv)
 	defer pool.Close()
-	broken, journalPath, err := cmdutil.BreakLocks(ctx, f, inv, pool, opts.Site, opts.Reason)
+	broken, journalPath, err := breakLocks(ctx, f, inv, pool, opts.Site, opts.Reason)
 	if f.Globals.JSON() {
 		if broken == nil {
 			broken = []string{}
@@ -79,4 +83,35 @@ func unlockRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(f.IO.ErrOut, "journal: %s\n", journalPath)
 	}
 	return err
+}
+
+// breakLocks breaks the deployment's lock (runlock.Deployment.Break) and
+// journals it as a run of its own, with the reason: who broke which copy,
+// held by whom.
+func breakLocks(ctx context.Context, f *cmdutil.Factory, inv *inventory.Inventory, pool *remote.Pool, site, reason string) ([]string, string, error) {
+	dl, err := cmdutil.DeploymentLock(f, inv, pool)
+	if err != nil {
+		return nil, "", err
+	}
+	runID := journal.NewRunID(f.Now())
+	jw, err := journal.Create(dl.Dir, runID, journal.WithRedactor(f.Redactor()))
+	if err != nil {
+		return nil, "", err
+	}
+	defer jw.Close()
+	st := &event.Stamper{RunID: runID, Next: jw}
+	h := cmdutil.Holder(f, runID)
+	st.Emit(event.Event{Kind: event.RunStart, Run: &event.RunInfo{ID: runID, Runbook: "unlock", Site: site, Deployment: inv.Deployment, Inventory: inv.File,
+		InventoryDigest: inv.Digest, User: h.User, Hostname: h.Hostname, PID: h.PID, Version: f.Version, Args: f.Args, Mode: "unlock", Reason: reason, Started: f.Now()}})
+	broken, err := dl.Break(ctx, site)
+	for _, b := range broken {
+		st.Emit(event.Event{Kind: event.Lock, Message: "broke lock " + b + "; reason: " + reason})
+	}
+	outcome := event.OK
+	msg := fmt.Sprintf("broke %d lock(s)", len(broken))
+	if err != nil {
+		outcome, msg = event.Failed, err.Error()
+	}
+	st.Emit(event.Event{Kind: event.RunEnd, Outcome: outcome, Message: msg})
+	return broken, jw.Path(), err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sitectl/sitectl/runbooks"
 	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
+	"github.com/sitectl/sitectl/runbooks/runlock"
 )
 
 // Options of a runbook run.
@@ -72,7 +73,14 @@ func NewOperation(f *cmdutil.Factory, inv *inventory.Inventory, cat *runbooks.Ca
 	}
 	if mode == runbooks.Execute {
 		op.Lock = func(ctx context.Context, runID string) (func() error, []runbooks.LockMiss, error) {
-			return cmdutil.AcquireLock(ctx, f, inv, pool, runID, resumeOf)
+			dl, err := cmdutil.DeploymentLock(f, inv, pool)
+			if err != nil {
+				return nil, nil, err
+			}
+			return dl.Acquire(ctx, cmdutil.Holder(f, runID), resumeOf, func(msg string) {
+				fmt.Fprintln(f.IO.ErrOut, msg)
+				event.Note(ctx, msg) // journaled as a lock event of this run
+			})
 		}
 		op.Moves = cmdutil.Moves(inv, pool)
 		op.Notifier = runbooks.NewNotifier(inv, cmdutil.WebhookPoster{}, f.Getenv)
@@ -203,7 +211,7 @@ func finish(f *cmdutil.Factory, rep *runbooks.Report, err error) error {
 	if runbooks.IsRefused(err) {
 		return cmdutil.Exit(cmdutil.ExitRefused, err)
 	}
-	if cmdutil.IsLockHeld(err) {
+	if runlock.IsHeld(err) {
 		return cmdutil.Exit(cmdutil.ExitLockHeld, err)
 	}
 	return err
