@@ -126,14 +126,8 @@ func (d *Deployment) Acquire(ctx context.Context, h Holder, resumeOf string, not
 // held it. Copies that were not there are not errors.
 func (d *Deployment) Break(ctx context.Context, site string) (broken []string, err error) {
 	inv := d.Inventory
+	l := &Lock{Dir: d.Dir, Deployment: inv.Deployment}
 	var errs []error
-	if prev, err := BreakLocal(d.Dir, inv.Deployment); err != nil {
-		if !errors.Is(err, ErrNotLocked) {
-			errs = append(errs, err)
-		}
-	} else {
-		broken = append(broken, fmt.Sprintf("local (held by run %s, %s@%s pid %d since %s)", prev.RunID, prev.User, prev.Hostname, prev.PID, prev.Since.Format("2006-01-02 15:04:05")))
-	}
 	for _, host := range Hosts(inv) {
 		h := inv.Host(host)
 		if site != "" && (h == nil || h.Site != site) {
@@ -144,16 +138,18 @@ func (d *Deployment) Break(ctx context.Context, site string) (broken []string, e
 			errs = append(errs, fmt.Errorf("site %s: cannot reach %s: %w", h.Site, host, err))
 			continue
 		}
-		prev, err := BreakRemote(ctx, r, host, inv.Lock.Path)
-		if err != nil {
-			if !errors.Is(err, ErrNotLocked) {
-				errs = append(errs, err)
-			}
-		} else {
-			broken = append(broken, fmt.Sprintf("%s:%s (held by run %s, %s@%s pid %d)", host, inv.Lock.Path, prev.RunID, prev.User, prev.Hostname, prev.PID))
-		}
+		l.Remotes = append(l.Remotes, &Remote{Runner: r, Host: host, Path: inv.Lock.Path})
 	}
-	return broken, errors.Join(errs...)
+	removed, err := l.Break(ctx)
+	for _, e := range removed {
+		h := e.Holder
+		desc := fmt.Sprintf("%s (held by run %s, %s@%s pid %d)", e.Where, h.RunID, h.User, h.Hostname, h.PID)
+		if e.Local {
+			desc = fmt.Sprintf("local (held by run %s, %s@%s pid %d since %s)", h.RunID, h.User, h.Hostname, h.PID, h.Since.Format("2006-01-02 15:04:05"))
+		}
+		broken = append(broken, desc)
+	}
+	return broken, errors.Join(append(errs, err)...)
 }
 
 // IsHeld reports whether err says another run holds the lock.

@@ -20,6 +20,7 @@ type Remote struct {
 type Entry struct {
 	Where  string // local path, or host:path
 	Holder Holder
+	Local  bool // the copy in this machine's state directory
 }
 
 // Lock is the run lock of one deployment: a local lock in the state
@@ -112,7 +113,7 @@ func (l *Lock) TakeOver(ctx context.Context, resumeOf string) ([]Entry, error) {
 	l.Holder = local.Holder()
 	var taken []Entry
 	if prev.RunID != "" {
-		taken = append(taken, Entry{Where: local.Path(), Holder: prev})
+		taken = append(taken, Entry{Where: local.Path(), Holder: prev, Local: true})
 	}
 	for _, r := range l.all() {
 		rl, rprev, err := TakeOverRemote(ctx, r.Runner, r.Host, r.Path, l.Holder, resumeOf)
@@ -154,52 +155,39 @@ func (l *Lock) Held() bool { return l.local != nil }
 
 // Read returns the locks that exist now, without taking them.
 func (l *Lock) Read(ctx context.Context) ([]Entry, error) {
-	var found []Entry
-	var errs []error
-	p, err := LocalPath(l.Dir, l.Deployment)
-	if err != nil {
-		return nil, err
-	}
-	if h, err := ReadLocal(l.Dir, l.Deployment); err == nil {
-		found = append(found, Entry{Where: p, Holder: h})
-	} else if !errors.Is(err, ErrNotLocked) {
-		errs = append(errs, err)
-	}
-	for _, r := range l.all() {
-		w := where(r.Host, r.Path)
-		if h, err := ReadRemote(ctx, r.Runner, r.Host, r.Path); err == nil {
-			found = append(found, Entry{Where: w, Holder: h})
-		} else if !errors.Is(err, ErrNotLocked) {
-			errs = append(errs, err)
-		}
-	}
-	return found, errors.Join(errs...)
+	return l.visit(ctx, ReadLocal, ReadRemote)
 }
 
 // Break removes both locks whoever holds them (sitectl unlock) and returns
 // what it removed. A missing lock is not an error; every other failure is
 // reported, and one part failing does not stop the other.
 func (l *Lock) Break(ctx context.Context) ([]Entry, error) {
-	var removed []Entry
+	return l.visit(ctx, BreakLocal, BreakRemote)
+}
+
+// visit applies local to the local copy and remote to every remote copy,
+// and returns the copies they found (a missing one is not an error).
+func (l *Lock) visit(ctx context.Context, local func(dir, deployment string) (Holder, error),
+	remote func(ctx context.Context, r remote.Runner, host, path string) (Holder, error)) ([]Entry, error) {
+	var found []Entry
 	var errs []error
 	p, err := LocalPath(l.Dir, l.Deployment)
 	if err != nil {
 		return nil, err
 	}
-	if h, err := BreakLocal(l.Dir, l.Deployment); err == nil {
-		removed = append(removed, Entry{Where: p, Holder: h})
+	if h, err := local(l.Dir, l.Deployment); err == nil {
+		found = append(found, Entry{Where: p, Holder: h, Local: true})
 	} else if !errors.Is(err, ErrNotLocked) {
 		errs = append(errs, err)
 	}
 	for _, r := range l.all() {
-		w := where(r.Host, r.Path)
-		if h, err := BreakRemote(ctx, r.Runner, r.Host, r.Path); err == nil {
-			removed = append(removed, Entry{Where: w, Holder: h})
+		if h, err := remote(ctx, r.Runner, r.Host, r.Path); err == nil {
+			found = append(found, Entry{Where: where(r.Host, r.Path), Holder: h})
 		} else if !errors.Is(err, ErrNotLocked) {
 			errs = append(errs, err)
 		}
 	}
-	return removed, errors.Join(errs...)
+	return found, errors.Join(errs...)
 }
 
 func mustJSON(v any) []byte {
