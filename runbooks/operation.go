@@ -329,6 +329,19 @@ func (r *running) conclude(ctx context.Context) error {
 	return &OutcomeError{Outcome: outcome, RunID: o.RunID, Msg: msg}
 }
 
+// emitObserved emits an observation of the deployment before or after the
+// run (action): each site, the evidence of a site that does not answer
+// here, and the invariant.
+func (r *running) emitObserved(action string, snap checks.Snapshot) {
+	for _, s := range snap.Sites {
+		r.emit(event.Event{Kind: event.Message, Action: action, Message: action + ": " + DescribeSite(s)})
+		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
+			r.emit(event.Event{Kind: event.Evidence, Action: action, Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
+		}
+	}
+	r.emit(event.Event{Kind: event.Invariant, Action: action, Message: action + ": " + snap.Invariant.Message, Outcome: invOutcome(snap.Invariant)})
+}
+
 // reobserveAfter: a confirmation that took longer than this is followed by
 // a new observation and the preconditions again before anything acts.
 const reobserveAfter = 2 * time.Second
@@ -488,13 +501,7 @@ func (r *running) observeAndCheck(ctx context.Context) (*RefusedError, error) {
 		}
 	}
 	rep.Before, rep.InvariantBefore, rep.VerdictBefore = snap.Sites, snap.Invariant, snap.Verdict
-	for _, s := range rep.Before {
-		r.emit(event.Event{Kind: event.Message, Action: event.ActionBefore, Message: "before: " + DescribeSite(s)})
-		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
-			r.emit(event.Event{Kind: event.Evidence, Action: event.ActionBefore, Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
-		}
-	}
-	r.emit(event.Event{Kind: event.Invariant, Action: event.ActionBefore, Message: "before: " + rep.InvariantBefore.Message, Outcome: invOutcome(rep.InvariantBefore)})
+	r.emitObserved(event.ActionBefore, snap)
 	r.emit(event.Event{Kind: event.Verdict, Action: event.ActionBefore, Message: "before: " + describeVerdict(rep.VerdictBefore)})
 	if ref == nil {
 		ref = o.cooldown(ctx, r.plan)
@@ -570,13 +577,7 @@ func (r *running) verifyAfter(ctx context.Context, outcome event.Outcome, msg st
 	rep := r.rep
 	snap := r.o.deployment().Observe(ctx)
 	rep.After, rep.InvariantAfter, rep.VerdictAfter = snap.Sites, snap.Invariant, snap.Verdict
-	for _, s := range rep.After {
-		r.emit(event.Event{Kind: event.Message, Action: event.ActionAfter, Message: "after: " + DescribeSite(s)})
-		if s.Loss != nil && s.Loss.State != checks.SiteReachable {
-			r.emit(event.Event{Kind: event.Evidence, Action: event.ActionAfter, Site: s.Site, Message: s.Loss.Summary, Lines: s.Loss.Lines()})
-		}
-	}
-	r.emit(event.Event{Kind: event.Invariant, Action: event.ActionAfter, Message: "after: " + rep.InvariantAfter.Message, Outcome: invOutcome(rep.InvariantAfter)})
+	r.emitObserved(event.ActionAfter, snap)
 	if !rep.InvariantAfter.Holds {
 		if rep.InvariantAfter.Known {
 			outcome, msg = event.Failed, rep.InvariantAfter.Message

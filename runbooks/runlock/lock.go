@@ -86,16 +86,22 @@ func (l *Lock) Acquire(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			errs := append([]error{err}, l.releaseRemotes(ctx)...)
-			if rerr := local.Release(); rerr != nil {
-				errs = append(errs, rerr)
-			}
-			return errors.Join(errs...)
+			return l.undo(ctx, local, err)
 		}
 		l.remotes = append(l.remotes, rl)
 	}
 	l.local = local
 	return nil
+}
+
+// undo releases what a failed Acquire or TakeOver took (the remote copies,
+// then the local one) and returns err with every release failure.
+func (l *Lock) undo(ctx context.Context, local *LocalLock, err error) error {
+	errs := append([]error{err}, l.releaseRemotes(ctx)...)
+	if rerr := local.Release(); rerr != nil {
+		errs = append(errs, rerr)
+	}
+	return errors.Join(errs...)
 }
 
 // TakeOver is Acquire for a resumed run (see TakeOverLocal): it replaces
@@ -121,11 +127,7 @@ func (l *Lock) TakeOver(ctx context.Context, resumeOf string) ([]Entry, error) {
 			continue
 		}
 		if err != nil {
-			errs := append([]error{err}, l.releaseRemotes(ctx)...)
-			if rerr := local.Release(); rerr != nil {
-				errs = append(errs, rerr)
-			}
-			return taken, errors.Join(errs...)
+			return taken, l.undo(ctx, local, err)
 		}
 		if rprev.RunID != "" {
 			taken = append(taken, Entry{Where: rl.Where(), Holder: rprev})
