@@ -589,7 +589,7 @@ func drillDeadServiceRenounce(t *testing.T) {
 }
 
 // waitMongo polls `check --site site` until the mongodb layer's notes or
-// detail contain want (a scenario title of checks/mongo.go).
+// detail contain want (a scenario title of checks/mongodb).
 func (d *drill) waitMongo(site, want string, limit time.Duration) *snapshot {
 	d.t.Helper()
 	return d.waitLayer(site, "mongodb", want, limit)
