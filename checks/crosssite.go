@@ -152,11 +152,39 @@ func CrossSiteOf(ctx context.Context, inv *inventory.Inventory, run HostRunner, 
 	if run == nil || (only != nil && len(only) == 0) {
 		return nil
 	}
-	type job struct {
-		sites []string
-		eps   []Endpoint
+	jobs := probeJobs(inv, only)
+	probers := make([]string, 0, len(jobs))
+	for p := range jobs {
+		probers = append(probers, p)
 	}
-	jobs := map[string]*job{}
+	sort.Strings(probers)
+	var mu sync.Mutex
+	var out []Evidence
+	var wg sync.WaitGroup
+	for _, p := range probers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := probeFrom(ctx, inv, run, now, p, jobs[p])
+			mu.Lock()
+			out = append(out, ev...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// probeJob is what one prober host probes: the sites and their endpoints.
+type probeJob struct {
+	sites []string
+	eps   []Endpoint
+}
+
+// probeJobs is, per prober host, the sites in only (nil: every site) it
+// probes and their endpoints.
+func probeJobs(inv *inventory.Inventory, only map[string]bool) map[string]*probeJob {
+	jobs := map[string]*probeJob{}
 	for _, s := range inv.Sites {
 		if s == nil || (only != nil && !only[s.Name]) {
 			continue
@@ -168,67 +196,56 @@ func CrossSiteOf(ctx context.Context, inv *inventory.Inventory, run HostRunner, 
 		for _, p := range inv.ProbersOf(s.Name) {
 			j := jobs[p.Name]
 			if j == nil {
-				j = &job{}
+				j = &probeJob{}
 				jobs[p.Name] = j
 			}
 			j.sites = append(j.sites, s.Name)
 			j.eps = append(j.eps, eps...)
 		}
 	}
-	probers := make([]string, 0, len(jobs))
-	for p := range jobs {
-		probers = append(probers, p)
-	}
-	sort.Strings(probers)
+	return jobs
+}
+
+// probeFrom runs job's probe command on prober p, bounded by the probe
+// timeout and the SSH connect timeout, and returns its evidence for each
+// site of the job: "no answer" (or an access problem) for every site when
+// the prober cannot be asked.
+func probeFrom(ctx context.Context, inv *inventory.Inventory, run HostRunner, now func() time.Time, p string, j *probeJob) []Evidence {
 	timeout := inv.ProbeTimeout()
-	var mu sync.Mutex
-	var out []Evidence
-	var wg sync.WaitGroup
-	for _, p := range probers {
-		j := jobs[p]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deadline := timeout + inv.SSHFor(inv.Host(p)).ConnectTimeout.D() + 3*time.Second
-			cctx, cancel := context.WithTimeout(ctx, deadline)
-			defer cancel()
-			var a struct {
-				res remote.Result
-				err error
-			}
-			a.res, a.err = runWithin(cctx, run, p, ProbeCommand(j.eps, timeout))
-			at := now()
-			var ev []Evidence
-			for _, site := range j.sites {
-				if a.err != nil {
-					saw := Reach(a.err)
-					if saw == SawDown || saw == SawAlive {
-						saw = SawNoAnswer // the prober is unreachable: it says nothing of the site
-					}
-					ev = append(ev, Evidence{Site: site, Observer: "probe from " + p, Independent: true, Saw: saw, At: at,
-						Detail: "the prober could not be asked: " + a.err.Error()})
-					continue
-				}
-				res := ParseProbe(a.res.Stdout)
-				var eps []Endpoint
-				sub := map[int]string{}
-				for i, ep := range j.eps {
-					if ep.Site == site {
-						if r, ok := res[i]; ok {
-							sub[len(eps)] = r
-						}
-						eps = append(eps, ep)
-					}
-				}
-				ev = append(ev, probeEvidence(p, site, eps, sub, at))
-			}
-			mu.Lock()
-			out = append(out, ev...)
-			mu.Unlock()
-		}()
+	deadline := timeout + inv.SSHFor(inv.Host(p)).ConnectTimeout.D() + 3*time.Second
+	cctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	var a struct {
+		res remote.Result
+		err error
 	}
-	wg.Wait()
-	return out
+	a.res, a.err = runWithin(cctx, run, p, ProbeCommand(j.eps, timeout))
+	at := now()
+	var ev []Evidence
+	for _, site := range j.sites {
+		if a.err != nil {
+			saw := Reach(a.err)
+			if saw == SawDown || saw == SawAlive {
+				saw = SawNoAnswer // the prober is unreachable: it says nothing of the site
+			}
+			ev = append(ev, Evidence{Site: site, Observer: "probe from " + p, Independent: true, Saw: saw, At: at,
+				Detail: "the prober could not be asked: " + a.err.Error()})
+			continue
+		}
+		res := ParseProbe(a.res.Stdout)
+		var eps []Endpoint
+		sub := map[int]string{}
+		for i, ep := range j.eps {
+			if ep.Site == site {
+				if r, ok := res[i]; ok {
+					sub[len(eps)] = r
+				}
+				eps = append(eps, ep)
+			}
+		}
+		ev = append(ev, probeEvidence(p, site, eps, sub, at))
+	}
+	return ev
 }
 
 // Observers lists the independent observers the inventory provides for a

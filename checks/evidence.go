@@ -82,27 +82,57 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 		lossQuorum = 2
 	}
 	v.Quorum = min(lossQuorum, configured)
+	p := operatorPath(operator)
+	w := observerAnswers(others)
+	v.Confirmed = len(w.downBy)
+	if v.judgeOperator(site, p) {
+		return v
+	}
+	v.judgeObservers(site, w)
+	return v
+}
 
-	// 1. the operator's own path
-	var reached, access, noAnswer, down []string
+// operatorView is the operator's own path to the site's hosts: those it
+// reached, and the details of those with an access problem, no answer in
+// time, or down at the network level.
+type operatorView struct {
+	hosts                           int
+	reached, access, noAnswer, down []string
+}
+
+// operatorPath sorts the operator's evidence by what it saw.
+func operatorPath(operator []Evidence) operatorView {
+	p := operatorView{hosts: len(operator)}
 	for _, e := range operator {
 		switch e.Saw {
 		case SawAlive:
-			reached = append(reached, e.Observer)
+			p.reached = append(p.reached, e.Observer)
 		case SawAccess:
-			access = append(access, e.Detail)
+			p.access = append(p.access, e.Detail)
 		case SawDown:
-			down = append(down, e.Detail)
+			p.down = append(p.down, e.Detail)
 		default:
-			noAnswer = append(noAnswer, e.Detail)
+			p.noAnswer = append(p.noAnswer, e.Detail)
 		}
 	}
-	// 2. each independent observer's answer
+	return p
+}
+
+// observersView is the independent observers' answers, one each: alive,
+// alive but maybe stale (weak), down, or silent.
+type observersView struct {
+	aliveBy, weakBy, downBy, silent []string
+}
+
+// observerAnswers merges each independent observer's rows into one answer:
+// alive if any row says so, down if its answering rows all say down.
+func observerAnswers(others []Evidence) observersView {
 	type answer struct {
 		alive, down, weak bool
 		detail            []string
 		access            bool
 	}
+	var w observersView
 	byObs := map[string]*answer{}
 	var order []string
 	for _, e := range others {
@@ -123,62 +153,73 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 			a.access = true
 		}
 	}
-	var aliveBy, weakBy, downBy, silent []string
 	for _, o := range order {
 		a := byObs[o]
 		switch {
 		case a.alive && a.weak:
-			weakBy = append(weakBy, o+" ("+strings.Join(a.detail, "; ")+", may be stale)")
+			w.weakBy = append(w.weakBy, o+" ("+strings.Join(a.detail, "; ")+", may be stale)")
 		case a.alive:
-			aliveBy = append(aliveBy, o+" ("+strings.Join(a.detail, "; ")+")")
+			w.aliveBy = append(w.aliveBy, o+" ("+strings.Join(a.detail, "; ")+")")
 		case a.down:
-			downBy = append(downBy, o)
+			w.downBy = append(w.downBy, o)
 		default:
-			silent = append(silent, o)
+			w.silent = append(w.silent, o)
 		}
 	}
-	v.Confirmed = len(downBy)
+	return w
+}
 
+// judgeOperator decides from the operator's own path when it says enough:
+// the site answers here (in full or in part), or what hides it is access
+// or slowness, not a loss; or there is no host to reach. It returns false
+// when the operator cannot reach any host at the network level.
+func (v *SiteVerdict) judgeOperator(site string, p operatorView) bool {
 	switch {
-	case len(reached) > 0 && len(access) == 0 && len(noAnswer) == 0 && len(down) == 0:
+	case len(p.reached) > 0 && len(p.access) == 0 && len(p.noAnswer) == 0 && len(p.down) == 0:
 		v.State = SiteReachable
 		v.Summary = fmt.Sprintf("site %s answers here", site)
-		return v
-	case len(reached) > 0:
+		return true
+	case len(p.reached) > 0:
 		// part of the site answers: it is observed directly, and what
 		// the rest hides makes its activity unknown (never down)
 		v.State = SiteReachable
 		v.Summary = fmt.Sprintf("site %s answers here in part", site)
-		return v
-	case len(access) > 0:
+		return true
+	case len(p.access) > 0:
 		v.State = SiteUnknown
-		v.Summary = fmt.Sprintf("site %s: access problem, not a loss: %s; fix the access and look again", site, strings.Join(access, "; "))
-		return v
-	case len(noAnswer) > 0:
+		v.Summary = fmt.Sprintf("site %s: access problem, not a loss: %s; fix the access and look again", site, strings.Join(p.access, "; "))
+		return true
+	case len(p.noAnswer) > 0:
 		v.State = SiteUnknown
-		v.Summary = fmt.Sprintf("site %s answers the network but not in time (%s): it is not down", site, strings.Join(noAnswer, "; "))
-		return v
-	case len(operator) == 0:
+		v.Summary = fmt.Sprintf("site %s answers the network but not in time (%s): it is not down", site, strings.Join(p.noAnswer, "; "))
+		return true
+	case p.hosts == 0:
 		v.State = SiteUnknown
 		v.Summary = fmt.Sprintf("site %s has no host to reach", site)
-		return v
+		return true
 	}
-	// the operator cannot reach any host of the site, at the network level
+	return false
+}
+
+// judgeObservers decides, when the operator cannot reach any host of the
+// site at the network level, from the independent observers: alive
+// elsewhere, down when a quorum confirms, else unknown.
+func (v *SiteVerdict) judgeObservers(site string, w observersView) {
 	switch {
-	case len(aliveBy) > 0:
+	case len(w.aliveBy) > 0:
 		v.State = SiteUnreachableHere
-		v.Summary = fmt.Sprintf("site %s is UNREACHABLE FROM HERE but alive: seen by %s", site, strings.Join(aliveBy, ", "))
+		v.Summary = fmt.Sprintf("site %s is UNREACHABLE FROM HERE but alive: seen by %s", site, strings.Join(w.aliveBy, ", "))
 	case v.Quorum > 0 && v.Confirmed >= v.Quorum:
 		v.State = SiteDown
 		v.Summary = fmt.Sprintf("site %s is DOWN: the operator cannot reach it and %d independent observer(s) confirm (%s; quorum %d)",
-			site, v.Confirmed, strings.Join(downBy, ", "), v.Quorum)
-		if len(weakBy) > 0 {
-			v.Summary += "; not yet seen gone by " + strings.Join(weakBy, ", ")
+			site, v.Confirmed, strings.Join(w.downBy, ", "), v.Quorum)
+		if len(w.weakBy) > 0 {
+			v.Summary += "; not yet seen gone by " + strings.Join(w.weakBy, ", ")
 		}
-	case len(weakBy) > 0:
+	case len(w.weakBy) > 0:
 		v.State = SiteUnreachableHere
 		v.Summary = fmt.Sprintf("site %s is UNREACHABLE FROM HERE; %s still see it (%d of %d observers needed confirm its loss)",
-			site, strings.Join(weakBy, ", "), v.Confirmed, v.Quorum)
+			site, strings.Join(w.weakBy, ", "), v.Confirmed, v.Quorum)
 	default:
 		v.State = SiteUnknown
 		why := fmt.Sprintf("%d of %d independent observers needed confirm it", v.Confirmed, v.Quorum)
@@ -186,11 +227,10 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 			why = "no independent observer is configured (mongodb, haproxy, activemq, or probers in the inventory)"
 		}
 		v.Summary = fmt.Sprintf("site %s does not answer here; its loss is not confirmed: %s", site, why)
-		if len(silent) > 0 {
-			v.Summary += "; no answer from " + strings.Join(silent, ", ")
+		if len(w.silent) > 0 {
+			v.Summary += "; no answer from " + strings.Join(w.silent, ", ")
 		}
 	}
-	return v
 }
 
 // Reach classifies a failure to reach a host over SSH (or run on it): a

@@ -542,7 +542,24 @@ func (v *validator) host(h *Host, hosts map[string]*Host) {
 	}
 }
 
+// service checks one service of site: its name (unique in the site),
+// kind, group and passive state, its hosts, its commands and its probe.
 func (v *validator) service(s *Service, site *Site, siteLabel string, seen map[string]*Service, hosts map[string]*Host) {
+	label := v.serviceFields(s, siteLabel, seen)
+	v.serviceHosts(s, label, site, siteLabel, hosts)
+	for _, c := range []struct{ key, val string }{{"start", s.Start}, {"stop", s.Stop}, {"status", s.Status}} {
+		if strings.TrimSpace(c.val) == "" {
+			v.errf(s, c.key, "service %s has no %s command", label, c.key)
+		}
+	}
+	if s.Probe != nil {
+		v.probe(s.Probe, label)
+	}
+}
+
+// serviceFields checks the service's name, kind, group and passive state,
+// and returns its label for the messages.
+func (v *validator) serviceFields(s *Service, siteLabel string, seen map[string]*Service) string {
 	label := strconv.Quote(s.Name)
 	switch {
 	case s.Name == "":
@@ -571,8 +588,12 @@ func (v *validator) service(s *Service, site *Site, siteLabel string, seen map[s
 	default:
 		v.errf(s, "passive", "service %s: unknown passive state %q (expected stopped or running)", label, s.Passive)
 	}
+	return label
+}
 
-	// Hosts: at least one, each on this site, none twice.
+// serviceHosts checks the service's hosts: at least one, each on this
+// site, none twice.
+func (v *validator) serviceHosts(s *Service, label string, site *Site, siteLabel string, hosts map[string]*Host) {
 	type ref struct{ key, name string }
 	var refs []ref
 	if s.Host != "" {
@@ -615,14 +636,6 @@ func (v *validator) service(s *Service, site *Site, siteLabel string, seen map[s
 		used[r.name] = true
 	}
 
-	for _, c := range []struct{ key, val string }{{"start", s.Start}, {"stop", s.Stop}, {"status", s.Status}} {
-		if strings.TrimSpace(c.val) == "" {
-			v.errf(s, c.key, "service %s has no %s command", label, c.key)
-		}
-	}
-	if s.Probe != nil {
-		v.probe(s.Probe, label)
-	}
 }
 
 func (v *validator) probe(p *Probe, svc string) {

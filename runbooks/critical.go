@@ -51,30 +51,64 @@ func (p PathReport) Overhead() time.Duration { return p.Span - p.Critical }
 // CriticalPath measures run against plan (the same runbook compiled for
 // the same site, for the order of its steps).
 func CriticalPath(run journal.Run, plan *Plan) PathReport {
-	type acc struct {
-		step            string
-		start, end, act time.Time
-		reached         time.Time
-		outcome         event.Outcome
+	w := collectTaskTimes(run)
+	rep := PathReport{StepCost: map[string]time.Duration{}}
+	runEnd := run.Ended
+	if runEnd.IsZero() {
+		runEnd = run.Last // interrupted
 	}
-	tasks := map[string]*acc{}
-	var order []string
-	var first, last time.Time
+	rep.Span = runEnd.Sub(run.Started)
+	rep.NoSteps = w.first.IsZero()
+	if !w.first.IsZero() {
+		rep.Before = w.first.Sub(run.Started)
+	}
+	if !w.last.IsZero() {
+		rep.After = runEnd.Sub(w.last)
+	}
+	rep.addTasks(w, plan, run.Started)
+	// longest path through the steps (plan.Steps is in a topological order)
+	if plan == nil {
+		return rep
+	}
+	rep.longestPath(plan)
+	return rep
+}
+
+// taskAcc is what the journal says of one task's times.
+type taskAcc struct {
+	step            string
+	start, end, act time.Time
+	reached         time.Time
+	outcome         event.Outcome
+}
+
+// taskWalk is the tasks of a journal in the order they first appear, and
+// the first step.start and last step.end of the run.
+type taskWalk struct {
+	tasks       map[string]*taskAcc
+	order       []string
+	first, last time.Time
+}
+
+// collectTaskTimes reads each task's start, first action, verified
+// "reached" time, end and outcome from run's journal.
+func collectTaskTimes(run journal.Run) taskWalk {
+	w := taskWalk{tasks: map[string]*taskAcc{}}
 	for _, e := range run.Events {
 		if e.Task == "" {
 			continue
 		}
-		a, ok := tasks[e.Task]
+		a, ok := w.tasks[e.Task]
 		if !ok {
-			a = &acc{step: e.Step}
-			tasks[e.Task] = a
-			order = append(order, e.Task)
+			a = &taskAcc{step: e.Step}
+			w.tasks[e.Task] = a
+			w.order = append(w.order, e.Task)
 		}
 		switch e.Kind {
 		case event.StepStart:
 			a.start = e.Time
-			if first.IsZero() || e.Time.Before(first) {
-				first = e.Time
+			if w.first.IsZero() || e.Time.Before(w.first) {
+				w.first = e.Time
 			}
 		case event.StepAct:
 			// a driver that only waits has no action: the whole step is
@@ -88,32 +122,26 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 			}
 		case event.StepEnd:
 			a.end, a.outcome = e.Time, e.Outcome
-			if e.Time.After(last) {
-				last = e.Time
+			if e.Time.After(w.last) {
+				w.last = e.Time
 			}
 		}
 	}
-	rep := PathReport{StepCost: map[string]time.Duration{}}
-	runEnd := run.Ended
-	if runEnd.IsZero() {
-		runEnd = run.Last // interrupted
-	}
-	rep.Span = runEnd.Sub(run.Started)
-	rep.NoSteps = first.IsZero()
-	if !first.IsZero() {
-		rep.Before = first.Sub(run.Started)
-	}
-	if !last.IsZero() {
-		rep.After = runEnd.Sub(last)
-	}
+	return w
+}
+
+// addTasks adds each task's times and each step's cost (its slowest task's
+// intrinsic time). A task of a root step whose verification says when the
+// state was reached costs at least from the run's start (started) to then.
+func (rep *PathReport) addTasks(w taskWalk, plan *Plan, started time.Time) {
 	root := map[string]bool{}
 	if plan != nil {
 		for _, s := range plan.Steps {
 			root[s.Name] = len(s.After) == 0
 		}
 	}
-	for _, id := range order {
-		a := tasks[id]
+	for _, id := range w.order {
+		a := w.tasks[id]
 		tt := TaskTime{Task: id, Step: a.step, Outcome: a.outcome}
 		if !a.end.IsZero() && !a.start.IsZero() {
 			tt.Total = a.end.Sub(a.start)
@@ -132,15 +160,16 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 			if r.After(a.end) {
 				r = a.end
 			}
-			tt.Intrinsic = max(tt.Intrinsic, r.Sub(run.Started))
+			tt.Intrinsic = max(tt.Intrinsic, r.Sub(started))
 		}
 		rep.Tasks = append(rep.Tasks, tt)
 		rep.StepCost[a.step] = max(rep.StepCost[a.step], tt.Intrinsic)
 	}
-	// longest path through the steps (plan.Steps is in a topological order)
-	if plan == nil {
-		return rep
-	}
+}
+
+// longestPath sets the critical path: the chain of plan's steps (in a
+// topological order) with the largest sum of step costs.
+func (rep *PathReport) longestPath(plan *Plan) {
 	best := map[string]time.Duration{}
 	prev := map[string]string{}
 	var end string
@@ -160,5 +189,4 @@ func CriticalPath(run journal.Run, plan *Plan) PathReport {
 	for s := end; s != ""; s = prev[s] {
 		rep.Path = append([]string{s}, rep.Path...)
 	}
-	return rep
 }

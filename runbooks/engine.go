@@ -277,82 +277,9 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 	if o.Holds {
 		return TaskResult{Outcome: event.Skipped, Observed: o.State, Message: "already " + o.State}
 	}
-	// act, with retries and backoff
-	var actErr error
-	var last TaskResult
-	acted := false
-	backoff := t.Backoff
-	for attempt := 1; attempt <= t.Retries+1; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-ctx.Done():
-				return e.cancelled(t, o.State)
-			case <-e.Clock.After(backoff):
-			}
-			backoff *= 2
-		}
-		if r, stop := e.journalBroken(t, o.State); stop {
-			return r
-		}
-		if t.Driver != nil {
-			actStart := e.Clock.Now()
-			pe := event.Event{Kind: event.Progress, Expected: t.Desired, Message: t.Act, Attempt: attempt}
-			if dl, ok := ctx.Deadline(); ok {
-				pe.Deadline = dl
-			}
-			e.emit(t, pe)
-			err := t.Driver.Act(ctx, e.taskEnv(t)) // the driver bounds its own waits
-			ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: e.Clock.Now().Sub(actStart)}
-			if err != nil {
-				ev.Message = err.Error()
-			}
-			if w, ok := t.Driver.(Waiter); ok && w.OnlyWaits(e.taskEnv(t)) {
-				ev.Action = ActionWait
-			}
-			e.emit(t, ev)
-			switch {
-			case err == nil:
-				acted, actErr = true, nil
-			case ctx.Err() != nil:
-				return e.cancelled(t, o.State)
-			case errors.Is(err, ErrActFailed):
-				actErr = nil
-				last = TaskResult{Outcome: event.Failed, Observed: o.State, Message: fmt.Sprintf("%s on %s: %v", t.Action, t.Site, err), Hint: e.hint(t)}
-				continue
-			default:
-				actErr = err
-				continue
-			}
-			break
-		}
-		e.emit(t, event.Event{Kind: event.Progress, Expected: t.Desired, Message: t.Act, Attempt: attempt, Deadline: e.Clock.Now().Add(t.CommandTimeout)})
-		cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
-		res, err := e.Runner.Run(cctx, t.Host, t.Act)
-		cancel()
-		ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: res.Duration,
-			Stdout: event.Trim(res.Stdout, e.OutputMax), Stderr: event.Trim(res.Stderr, e.OutputMax)}
-		if err != nil {
-			ev.Message = err.Error()
-			e.emit(t, ev)
-			if ctx.Err() != nil {
-				return e.cancelled(t, o.State)
-			}
-			actErr = err
-			continue
-		}
-		code := res.ExitCode
-		ev.ExitCode = &code
-		e.emit(t, ev)
-		if code == 0 {
-			acted, actErr = true, nil
-			break
-		}
-		actErr = nil
-		stderr := strings.TrimSpace(event.Trim(res.Stderr, 1000))
-		last = TaskResult{Outcome: event.Failed, Observed: o.State, Stderr: stderr,
-			Message: fmt.Sprintf("%s %s on host %s: expected the command to exit 0, it exited %d after %d attempt(s)%s",
-				t.Action, nameOf(t), t.Host, code, attempt, suffix(stderr)),
-			Hint: e.hint(t)}
+	acted, actErr, last, stop := e.act(ctx, t, o.State)
+	if stop != nil {
+		return *stop
 	}
 	if !acted && actErr == nil {
 		return last // the command ran and failed: the state is known wrong
@@ -365,6 +292,117 @@ func (e *Engine) converge(ctx context.Context, t *Task) TaskResult {
 		return TaskResult{Outcome: event.OK, Observed: "command exited 0", Message: "no check command: success means the command exited 0", VerifiedAt: e.Clock.Now()}
 	}
 	return e.verify(ctx, t, actErr)
+}
+
+// actTry is one attempt at a task's action: it succeeded (acted), it ran
+// and failed (failed, the task's result if no later attempt succeeds), the
+// run was cancelled meanwhile, or else its outcome is not known (err).
+type actTry struct {
+	acted     bool
+	failed    *TaskResult
+	cancelled bool
+	err       error
+}
+
+// act runs the task's action, with retries and backoff, until an attempt
+// succeeds. It returns whether one did; else the last error when the
+// outcome of the last attempt is not known, or last, the result of the
+// attempt that ran and failed. stop, when not nil, is the task's result
+// now: cancelled, or not acted because the journal is broken. observed is
+// the task's state before acting.
+func (e *Engine) act(ctx context.Context, t *Task, observed string) (acted bool, actErr error, last TaskResult, stop *TaskResult) {
+	backoff := t.Backoff
+	for attempt := 1; attempt <= t.Retries+1; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-ctx.Done():
+				r := e.cancelled(t, observed)
+				return false, nil, last, &r
+			case <-e.Clock.After(backoff):
+			}
+			backoff *= 2
+		}
+		if r, broken := e.journalBroken(t, observed); broken {
+			return false, nil, last, &r
+		}
+		var try actTry
+		if t.Driver != nil {
+			try = e.actDriver(ctx, t, attempt, observed)
+		} else {
+			try = e.actCommand(ctx, t, attempt, observed)
+		}
+		switch {
+		case try.cancelled:
+			r := e.cancelled(t, observed)
+			return false, nil, last, &r
+		case try.acted:
+			return true, nil, last, nil
+		case try.failed != nil:
+			actErr, last = nil, *try.failed
+		default:
+			actErr = try.err
+		}
+	}
+	return false, actErr, last, nil
+}
+
+// actDriver is one attempt at the action of a task with a driver (a layer
+// operation); the driver bounds its own waits.
+func (e *Engine) actDriver(ctx context.Context, t *Task, attempt int, observed string) actTry {
+	actStart := e.Clock.Now()
+	pe := event.Event{Kind: event.Progress, Expected: t.Desired, Message: t.Act, Attempt: attempt}
+	if dl, ok := ctx.Deadline(); ok {
+		pe.Deadline = dl
+	}
+	e.emit(t, pe)
+	err := t.Driver.Act(ctx, e.taskEnv(t))
+	ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: e.Clock.Now().Sub(actStart)}
+	if err != nil {
+		ev.Message = err.Error()
+	}
+	if w, ok := t.Driver.(Waiter); ok && w.OnlyWaits(e.taskEnv(t)) {
+		ev.Action = ActionWait
+	}
+	e.emit(t, ev)
+	switch {
+	case err == nil:
+		return actTry{acted: true}
+	case ctx.Err() != nil:
+		return actTry{cancelled: true}
+	case errors.Is(err, ErrActFailed):
+		return actTry{failed: &TaskResult{Outcome: event.Failed, Observed: observed, Message: fmt.Sprintf("%s on %s: %v", t.Action, t.Site, err), Hint: e.hint(t)}}
+	}
+	return actTry{err: err}
+}
+
+// actCommand is one attempt at the action command of a task on its host,
+// bounded by the task's command timeout.
+func (e *Engine) actCommand(ctx context.Context, t *Task, attempt int, observed string) actTry {
+	e.emit(t, event.Event{Kind: event.Progress, Expected: t.Desired, Message: t.Act, Attempt: attempt, Deadline: e.Clock.Now().Add(t.CommandTimeout)})
+	cctx, cancel := context.WithTimeout(ctx, t.CommandTimeout)
+	res, err := e.Runner.Run(cctx, t.Host, t.Act)
+	cancel()
+	ev := event.Event{Kind: event.StepAct, Command: t.Act, Attempt: attempt, Duration: res.Duration,
+		Stdout: event.Trim(res.Stdout, e.OutputMax), Stderr: event.Trim(res.Stderr, e.OutputMax)}
+	if err != nil {
+		ev.Message = err.Error()
+		e.emit(t, ev)
+		if ctx.Err() != nil {
+			return actTry{cancelled: true}
+		}
+		return actTry{err: err}
+	}
+	code := res.ExitCode
+	ev.ExitCode = &code
+	e.emit(t, ev)
+	if code == 0 {
+		return actTry{acted: true}
+	}
+	stderr := strings.TrimSpace(event.Trim(res.Stderr, 1000))
+	return actTry{failed: &TaskResult{Outcome: event.Failed, Observed: observed, Stderr: stderr,
+		Message: fmt.Sprintf("%s %s on host %s: expected the command to exit 0, it exited %d after %d attempt(s)%s",
+			t.Action, nameOf(t), t.Host, code, attempt, suffix(stderr)),
+		Hint: e.hint(t)}}
 }
 
 // journalBroken stops a task before it acts once the journal has lost a
@@ -475,109 +513,133 @@ var ErrStopped = errors.New("not run: an earlier step did not succeed")
 // skipped.
 func (e *Engine) Run(ctx context.Context, p *Plan) *Result {
 	e.defaults()
-	run := e.pipeline()
+	r := &planRun{e: e, run: e.pipeline(), results: map[string]TaskResult{}, done: map[string]chan struct{}{},
+		stepOK: map[string]bool{}, sem: make(chan struct{}, e.Parallel)}
 	res := &Result{Started: e.Clock.Now()}
-	results := map[string]TaskResult{}
-	var mu sync.Mutex
-	done := map[string]chan struct{}{}
-	stepOK := map[string]bool{}
 	for _, s := range p.Steps {
-		done[s.Name] = make(chan struct{})
+		r.done[s.Name] = make(chan struct{})
 	}
-	stopped := false
-	sem := make(chan struct{}, e.Parallel)
 	var wg sync.WaitGroup
 	for _, s := range p.Steps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(done[s.Name])
-			var blockedBy string
-			for _, a := range s.After {
-				<-done[a] // every step closes its channel, even when cancelled
-				mu.Lock()
-				if !stepOK[a] && blockedBy == "" {
-					blockedBy = a
-				}
-				mu.Unlock()
-			}
-			mu.Lock()
-			halt := stopped && e.Mode == Execute
-			mu.Unlock()
-			if blockedBy != "" || halt || ctx.Err() != nil {
-				why := "not run: step " + blockedBy + " did not succeed"
-				outcome := event.Blocked
-				if blockedBy == "" {
-					why = ErrStopped.Error()
-				}
-				if ctx.Err() != nil {
-					why, outcome = "not run: the run was cancelled", event.Cancelled
-				}
-				for _, t := range s.Tasks {
-					r := TaskResult{Task: t, ID: t.ID, Outcome: outcome, Observed: "not observed", Message: why}
-					e.emit(t, event.Event{Kind: event.StepEnd, Outcome: outcome, Message: why})
-					mu.Lock()
-					results[t.ID] = r
-					mu.Unlock()
-				}
-				return
-			}
-			if e.BeforeStep != nil {
-				if err := e.BeforeStep(ctx, s); err != nil {
-					for _, t := range s.Tasks {
-						r := TaskResult{Task: t, ID: t.ID, Outcome: event.Failed, Observed: "not observed", Message: err.Error()}
-						e.emit(t, event.Event{Kind: event.StepEnd, Outcome: event.Failed, Message: err.Error()})
-						mu.Lock()
-						results[t.ID] = r
-						mu.Unlock()
-					}
-					mu.Lock()
-					stepOK[s.Name], stopped = false, true
-					mu.Unlock()
-					return
-				}
-			}
-			if len(s.Tasks) == 0 {
-				e.Sink.Emit(event.Event{Kind: event.Message, Action: event.ActionNothing, Step: s.Name, Message: fmt.Sprintf("nothing to do: step %s selects nothing on site %s", s.Name, s.Site)})
-			}
-			var twg sync.WaitGroup
-			ok := true
-			for _, t := range s.Tasks {
-				twg.Add(1)
-				go func() {
-					defer twg.Done()
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					r := run(ctx, t)
-					mu.Lock()
-					results[t.ID] = r
-					if !r.Outcome.Succeeded() && r.Outcome != event.Planned {
-						ok = false
-						stopped = true
-					}
-					mu.Unlock()
-				}()
-			}
-			twg.Wait()
-			if e.AfterStep != nil {
-				e.AfterStep(ctx, s, ok)
-			}
-			mu.Lock()
-			stepOK[s.Name] = ok
-			mu.Unlock()
+			defer close(r.done[s.Name])
+			r.step(ctx, s)
 		}()
 	}
 	wg.Wait()
 	res.Ended = e.Clock.Now()
 	for _, t := range p.Tasks() {
-		r := results[t.ID]
-		res.Tasks = append(res.Tasks, r)
-		if r.VerifiedAt.After(res.LastVerified) {
-			res.LastVerified = r.VerifiedAt
+		tr := r.results[t.ID]
+		res.Tasks = append(res.Tasks, tr)
+		if tr.VerifiedAt.After(res.LastVerified) {
+			res.LastVerified = tr.VerifiedAt
 		}
 	}
 	res.Outcome = overall(ctx, res.Tasks)
 	return res
+}
+
+// planRun is the shared state of one Run: each step's goroutine waits on
+// its dependencies' done channels; mu guards results, stepOK and stopped;
+// sem bounds the tasks running at once.
+type planRun struct {
+	e       *Engine
+	run     TaskFunc
+	mu      sync.Mutex
+	results map[string]TaskResult
+	done    map[string]chan struct{}
+	stepOK  map[string]bool
+	stopped bool
+	sem     chan struct{}
+}
+
+// step runs step s once its dependencies have ended: not at all when one
+// did not succeed, the run stopped (in Execute mode) or was cancelled;
+// else its before_step hook, then its tasks in parallel, then AfterStep.
+func (r *planRun) step(ctx context.Context, s *Step) {
+	e := r.e
+	var blockedBy string
+	for _, a := range s.After {
+		<-r.done[a] // every step closes its channel, even when cancelled
+		r.mu.Lock()
+		if !r.stepOK[a] && blockedBy == "" {
+			blockedBy = a
+		}
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	halt := r.stopped && e.Mode == Execute
+	r.mu.Unlock()
+	if blockedBy != "" || halt || ctx.Err() != nil {
+		why := "not run: step " + blockedBy + " did not succeed"
+		outcome := event.Blocked
+		if blockedBy == "" {
+			why = ErrStopped.Error()
+		}
+		if ctx.Err() != nil {
+			why, outcome = "not run: the run was cancelled", event.Cancelled
+		}
+		r.endTasks(s, outcome, why)
+		return
+	}
+	if e.BeforeStep != nil {
+		if err := e.BeforeStep(ctx, s); err != nil {
+			r.endTasks(s, event.Failed, err.Error())
+			r.mu.Lock()
+			r.stepOK[s.Name], r.stopped = false, true
+			r.mu.Unlock()
+			return
+		}
+	}
+	if len(s.Tasks) == 0 {
+		e.Sink.Emit(event.Event{Kind: event.Message, Action: event.ActionNothing, Step: s.Name, Message: fmt.Sprintf("nothing to do: step %s selects nothing on site %s", s.Name, s.Site)})
+	}
+	ok := r.runTasks(ctx, s)
+	if e.AfterStep != nil {
+		e.AfterStep(ctx, s, ok)
+	}
+	r.mu.Lock()
+	r.stepOK[s.Name] = ok
+	r.mu.Unlock()
+}
+
+// endTasks ends every task of s without running it, with outcome and why.
+func (r *planRun) endTasks(s *Step, outcome event.Outcome, why string) {
+	for _, t := range s.Tasks {
+		tr := TaskResult{Task: t, ID: t.ID, Outcome: outcome, Observed: "not observed", Message: why}
+		r.e.emit(t, event.Event{Kind: event.StepEnd, Outcome: outcome, Message: why})
+		r.mu.Lock()
+		r.results[t.ID] = tr
+		r.mu.Unlock()
+	}
+}
+
+// runTasks runs the tasks of s in parallel (within the engine's Parallel
+// bound) and says whether they all succeeded (or were planned); one that
+// did not stops the run.
+func (r *planRun) runTasks(ctx context.Context, s *Step) bool {
+	var twg sync.WaitGroup
+	ok := true
+	for _, t := range s.Tasks {
+		twg.Add(1)
+		go func() {
+			defer twg.Done()
+			r.sem <- struct{}{}
+			defer func() { <-r.sem }()
+			tr := r.run(ctx, t)
+			r.mu.Lock()
+			r.results[t.ID] = tr
+			if !tr.Outcome.Succeeded() && tr.Outcome != event.Planned {
+				ok = false
+				r.stopped = true
+			}
+			r.mu.Unlock()
+		}()
+	}
+	twg.Wait()
+	return ok
 }
 
 func overall(ctx context.Context, tasks []TaskResult) event.Outcome {

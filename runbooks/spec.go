@@ -166,33 +166,17 @@ func (*Runbook) YAMLKind() string  { return "runbook" }
 func (*StepSpec) YAMLKind() string { return "step" }
 func (*Selector) YAMLKind() string { return "select" }
 
+// problemAdder adds a problem at a position of the runbook's file.
+type problemAdder func(p inventory.Pos, f string, a ...any)
+
+// validate checks the runbook as a whole, then each step, then the steps'
+// order (after, cycles), and sets the default scope.
 func (rb *Runbook) validate() Problems {
 	var ps Problems
 	add := func(p inventory.Pos, f string, a ...any) {
 		ps = append(ps, &Problem{Pos: p, Msg: fmt.Sprintf(f, a...)})
 	}
-	if rb.Name == "" {
-		add(rb.Pos, "runbook has no name")
-	} else if !validName(rb.Name) {
-		add(rb.at("name"), "runbook name %q: expected letters, digits, '-' or '_'", rb.Name)
-	}
-	switch rb.Scope {
-	case ScopeCore, ScopeReporting, ScopeAll:
-	case "":
-		rb.Scope = ScopeCore
-	default:
-		add(rb.at("scope"), "scope %q: expected core, reporting or all", rb.Scope)
-	}
-	switch rb.Effect {
-	case EffectActivate, EffectDeactivate, EffectSwitch, EffectNone:
-	case "":
-		add(rb.Pos, "runbook %q has no effect: expected activate, deactivate, switch or none", rb.Name)
-	default:
-		add(rb.at("effect"), "effect %q: expected activate, deactivate, switch or none", rb.Effect)
-	}
-	if len(rb.Steps) == 0 {
-		add(rb.at("steps"), "runbook %q has no steps", rb.Name)
-	}
+	rb.validateHeader(add)
 	seen := map[string]*StepSpec{}
 	for i, st := range rb.Steps {
 		if st == nil {
@@ -206,77 +190,7 @@ func (rb *Runbook) validate() Problems {
 		} else {
 			seen[st.Name] = st
 		}
-		switch st.Site {
-		case "", "target", "other":
-		default:
-			add(st.Pos, "step %q: site %q: expected target or other", st.Name, st.Site)
-		}
-		switch st.Action {
-		case ActionStart, ActionStop:
-			if st.Select == nil {
-				add(st.Pos, "step %q: action %s needs select (group, kinds, names, passive)", st.Name, st.Action)
-			}
-			if st.Command != "" || st.Check != "" || st.Runbook != "" || len(st.Hosts) > 0 {
-				add(st.Pos, "step %q: action %s takes select only (not command, check, runbook or hosts)", st.Name, st.Action)
-			}
-		case ActionRun:
-			if st.Command == "" {
-				add(st.Pos, "step %q: action run needs command", st.Name)
-			}
-			if st.Select == nil && len(st.Hosts) == 0 {
-				add(st.Pos, "step %q: action run needs hosts or select to say where it runs", st.Name)
-			}
-		case ActionInclude:
-			if st.Runbook == "" {
-				add(st.Pos, "step %q: action include needs runbook", st.Name)
-			}
-		case ActionHAProxy:
-			switch st.State {
-			case "ready", "drain", "maint":
-			default:
-				add(st.Pos, "step %q: action haproxy needs state ready, drain or maint (got %q)", st.Name, st.State)
-			}
-		case ActionMongoDB:
-			switch st.Mode {
-			case "", "wait", "move":
-			default:
-				add(st.Pos, "step %q: action mongodb: mode %q: expected wait or move", st.Name, st.Mode)
-			}
-		case ActionActiveMQ:
-		case "":
-			add(st.Pos, "step %q has no action: expected %s", st.Name, actionList)
-		default:
-			add(st.Pos, "step %q: action %q: expected %s", st.Name, st.Action, actionList)
-		}
-		if st.State != "" && st.Action != ActionHAProxy {
-			add(st.Pos, "step %q: state applies to action haproxy only", st.Name)
-		}
-		if st.Mode != "" && st.Action != ActionMongoDB {
-			add(st.Pos, "step %q: mode applies to action mongodb only", st.Name)
-		}
-		if sel := st.Select; sel != nil {
-			switch sel.Group {
-			case "", "core", "reporting":
-			default:
-				add(sel.Pos, "step %q: select group %q: expected core or reporting", st.Name, sel.Group)
-			}
-			switch sel.Passive {
-			case "", "stopped", "running":
-			default:
-				add(sel.Pos, "step %q: select passive %q: expected stopped or running", st.Name, sel.Passive)
-			}
-			for _, k := range sel.Kinds {
-				if !slices.Contains(inventory.Kinds, k) {
-					add(sel.Pos, "step %q: unknown service kind %q (expected one of %s)", st.Name, k, strings.Join(inventory.Kinds, ", "))
-				}
-			}
-		}
-		if st.Retries < 0 || st.Retries > 10 {
-			add(st.Pos, "step %q: retries %d: expected 0..10", st.Name, st.Retries)
-		}
-		if st.Timeout < 0 || st.VerifyTimeout < 0 || st.Backoff < 0 {
-			add(st.Pos, "step %q: durations must not be negative", st.Name)
-		}
+		st.validate(add)
 	}
 	for _, st := range rb.Steps {
 		if st == nil {
@@ -302,6 +216,115 @@ func (rb *Runbook) validate() Problems {
 		add(rb.Pos, "runbook %q: steps form a cycle: %s", rb.Name, cyc)
 	}
 	return ps
+}
+
+// validateHeader checks the runbook's name, scope, effect and that it has
+// steps; an empty scope is core.
+func (rb *Runbook) validateHeader(add problemAdder) {
+	if rb.Name == "" {
+		add(rb.Pos, "runbook has no name")
+	} else if !validName(rb.Name) {
+		add(rb.at("name"), "runbook name %q: expected letters, digits, '-' or '_'", rb.Name)
+	}
+	switch rb.Scope {
+	case ScopeCore, ScopeReporting, ScopeAll:
+	case "":
+		rb.Scope = ScopeCore
+	default:
+		add(rb.at("scope"), "scope %q: expected core, reporting or all", rb.Scope)
+	}
+	switch rb.Effect {
+	case EffectActivate, EffectDeactivate, EffectSwitch, EffectNone:
+	case "":
+		add(rb.Pos, "runbook %q has no effect: expected activate, deactivate, switch or none", rb.Name)
+	default:
+		add(rb.at("effect"), "effect %q: expected activate, deactivate, switch or none", rb.Effect)
+	}
+	if len(rb.Steps) == 0 {
+		add(rb.at("steps"), "runbook %q has no steps", rb.Name)
+	}
+}
+
+// validate checks one step on its own: its site, its action and the fields
+// the action takes, its select, retries and durations.
+func (st *StepSpec) validate(add problemAdder) {
+	switch st.Site {
+	case "", "target", "other":
+	default:
+		add(st.Pos, "step %q: site %q: expected target or other", st.Name, st.Site)
+	}
+	switch st.Action {
+	case ActionStart, ActionStop:
+		if st.Select == nil {
+			add(st.Pos, "step %q: action %s needs select (group, kinds, names, passive)", st.Name, st.Action)
+		}
+		if st.Command != "" || st.Check != "" || st.Runbook != "" || len(st.Hosts) > 0 {
+			add(st.Pos, "step %q: action %s takes select only (not command, check, runbook or hosts)", st.Name, st.Action)
+		}
+	case ActionRun:
+		if st.Command == "" {
+			add(st.Pos, "step %q: action run needs command", st.Name)
+		}
+		if st.Select == nil && len(st.Hosts) == 0 {
+			add(st.Pos, "step %q: action run needs hosts or select to say where it runs", st.Name)
+		}
+	case ActionInclude:
+		if st.Runbook == "" {
+			add(st.Pos, "step %q: action include needs runbook", st.Name)
+		}
+	case ActionHAProxy:
+		switch st.State {
+		case "ready", "drain", "maint":
+		default:
+			add(st.Pos, "step %q: action haproxy needs state ready, drain or maint (got %q)", st.Name, st.State)
+		}
+	case ActionMongoDB:
+		switch st.Mode {
+		case "", "wait", "move":
+		default:
+			add(st.Pos, "step %q: action mongodb: mode %q: expected wait or move", st.Name, st.Mode)
+		}
+	case ActionActiveMQ:
+	case "":
+		add(st.Pos, "step %q has no action: expected %s", st.Name, actionList)
+	default:
+		add(st.Pos, "step %q: action %q: expected %s", st.Name, st.Action, actionList)
+	}
+	if st.State != "" && st.Action != ActionHAProxy {
+		add(st.Pos, "step %q: state applies to action haproxy only", st.Name)
+	}
+	if st.Mode != "" && st.Action != ActionMongoDB {
+		add(st.Pos, "step %q: mode applies to action mongodb only", st.Name)
+	}
+	if sel := st.Select; sel != nil {
+		sel.validate(st.Name, add)
+	}
+	if st.Retries < 0 || st.Retries > 10 {
+		add(st.Pos, "step %q: retries %d: expected 0..10", st.Name, st.Retries)
+	}
+	if st.Timeout < 0 || st.VerifyTimeout < 0 || st.Backoff < 0 {
+		add(st.Pos, "step %q: durations must not be negative", st.Name)
+	}
+}
+
+// validate checks the selector of step (its name, for the messages): its
+// group, passive and kinds.
+func (sel *Selector) validate(step string, add problemAdder) {
+	switch sel.Group {
+	case "", "core", "reporting":
+	default:
+		add(sel.Pos, "step %q: select group %q: expected core or reporting", step, sel.Group)
+	}
+	switch sel.Passive {
+	case "", "stopped", "running":
+	default:
+		add(sel.Pos, "step %q: select passive %q: expected stopped or running", step, sel.Passive)
+	}
+	for _, k := range sel.Kinds {
+		if !slices.Contains(inventory.Kinds, k) {
+			add(sel.Pos, "step %q: unknown service kind %q (expected one of %s)", step, k, strings.Join(inventory.Kinds, ", "))
+		}
+	}
 }
 
 const actionList = "start, stop, run, include, haproxy, mongodb or activemq"

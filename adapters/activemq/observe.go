@@ -242,16 +242,53 @@ func ObserveAll(ctx context.Context, a *inventory.ActiveMQ, getenv func(string) 
 	return out
 }
 
+// observe asks one broker, in four steps: a TCP connection bounded by the
+// deadline, the STOMP handshake, a subscription to the advisory topics,
+// then reading the advisories until they go quiet.
 func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 	pw := cfg.creds.Password
 	deadline, _ := ctx.Deadline()
 	budget := time.Until(deadline).Round(time.Millisecond)
+	nc, err := dialBroker(ctx, obs.Address, budget)
+	if err != nil {
+		return err
+	}
+	conn, stopAfter, err := handshake(ctx, cfg, obs, nc, deadline, budget)
+	if err != nil {
+		return err
+	}
+	// From here the read loop below is bounded by ctx; go-stomp's own
+	// goroutines must not hit a stale socket deadline.
+	_ = nc.SetDeadline(time.Time{})
+	obs.Server, obs.Session = conn.Server(), conn.Session()
+	defer func() {
+		stopAfter()
+		// A graceful DISCONNECT (the broker then logs nothing about a
+		// dropped connection) when there is time for its receipt;
+		// otherwise just close.
+		if time.Until(deadline) > disconnectReceipt {
+			_ = conn.Disconnect()
+		} else {
+			_ = conn.MustDisconnect()
+		}
+		_ = nc.Close()
+	}()
+	merged := make(chan advisoryItem)
+	done := make(chan struct{})
+	defer close(done)
+	if err := subscribeAdvisories(conn, obs, merged, done, pw); err != nil {
+		return err
+	}
+	return readAdvisories(ctx, cfg, obs, merged, budget)
+}
 
-	// 1. TCP, bounded by the deadline (stomp.DialWithContext is not). A
-	// broker that did not answer earlier in this command is not waited for
-	// again while its background probe keeps failing (netwatch).
+// dialBroker opens the TCP connection to address, bounded by the deadline
+// (stomp.DialWithContext is not).
+func dialBroker(ctx context.Context, address string, budget time.Duration) (net.Conn, error) {
+	// A broker that did not answer earlier in this command is not waited
+	// for again while its background probe keeps failing (netwatch).
 	var d net.Dialer
-	nc, err := netwatch.DialContext(ctx, &d, obs.Address, budget)
+	nc, err := netwatch.DialContext(ctx, &d, address, budget)
 	if err != nil {
 		e := &Error{Op: OpDial, Err: err}
 		var dead *netwatch.DeadError
@@ -262,10 +299,17 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 			e.timeout = true
 			e.Err = fmt.Errorf("no TCP connection within %s: %w", budget, err)
 		}
-		return e
+		return nil, e
 	}
-	// 2. STOMP handshake: the socket deadline bounds the CONNECT write and
-	// the CONNECTED read; ctx cancellation closes the socket.
+	return nc, nil
+}
+
+// handshake runs the STOMP handshake on nc. It returns the connection and
+// the function that stops ctx's cancellation from closing the socket.
+func handshake(ctx context.Context, cfg *config, obs *BrokerObservation, nc net.Conn, deadline time.Time, budget time.Duration) (*stomp.Conn, func() bool, error) {
+	pw := cfg.creds.Password
+	// The socket deadline bounds the CONNECT write and the CONNECTED
+	// read; ctx cancellation closes the socket.
 	_ = nc.SetDeadline(deadline)
 	stopAfter := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	hb := max(time.Until(deadline), time.Second)
@@ -293,36 +337,25 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 			// (it happened with anonymous logins): ask once more and
 			// read what it says before it closes.
 			if msg := rawConnectError(ctx, obs.Address, cfg, pw, deadline); msg != "" {
-				return connectError(ctx, stomp.Error{Message: msg, Frame: &frame.Frame{Command: frame.ERROR}}, pw, budget)
+				return nil, nil, connectError(ctx, stomp.Error{Message: msg, Frame: &frame.Frame{Command: frame.ERROR}}, pw, budget)
 			}
 		}
-		return cerr
+		return nil, nil, cerr
 	}
-	// From here the read loop below is bounded by ctx; go-stomp's own
-	// goroutines must not hit a stale socket deadline.
-	_ = nc.SetDeadline(time.Time{})
-	obs.Server, obs.Session = conn.Server(), conn.Session()
-	defer func() {
-		stopAfter()
-		// A graceful DISCONNECT (the broker then logs nothing about a
-		// dropped connection) when there is time for its receipt;
-		// otherwise just close.
-		if time.Until(deadline) > disconnectReceipt {
-			_ = conn.Disconnect()
-		} else {
-			_ = conn.MustDisconnect()
-		}
-		_ = nc.Close()
-	}()
+	return conn, stopAfter, nil
+}
 
-	// 3. Subscribe: one topic per watched queue, plus connections.
-	type item struct {
-		msg   *stomp.Message
-		queue int // index in obs.Queues; -1 for the connection topic
-	}
-	merged := make(chan item)
-	done := make(chan struct{})
-	defer close(done)
+// advisoryItem is one advisory message and the index of its queue in
+// obs.Queues (-1 for the connection topic).
+type advisoryItem struct {
+	msg   *stomp.Message
+	queue int
+}
+
+// subscribeAdvisories subscribes to one advisory topic per watched queue,
+// plus the connection topic, merging their messages into merged until
+// done is closed.
+func subscribeAdvisories(conn *stomp.Conn, obs *BrokerObservation, merged chan<- advisoryItem, done <-chan struct{}, pw string) error {
 	subscribe := func(dest string, queue int) error {
 		sub, err := conn.Subscribe(dest, stomp.AckAuto,
 			stomp.SubscribeOpt.Header("transformation", "jms-advisory-json"))
@@ -335,7 +368,7 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 		go func() {
 			for m := range sub.C {
 				select {
-				case merged <- item{m, queue}:
+				case merged <- advisoryItem{m, queue}:
 				case <-done:
 				}
 			}
@@ -350,13 +383,18 @@ func observe(ctx context.Context, cfg *config, obs *BrokerObservation) error {
 	if err := subscribe(ConnectionAdvisoryTopic, -1); err != nil {
 		return err
 	}
+	return nil
+}
 
-	// 4. Read until quiet, bounded by ctx. The broker replays every
-	// connection, this one included, to a new Connection advisory
-	// subscriber: until this connection's own ConnectionInfo has come, the
-	// replay has not started (the broker's first JSON advisory pays for
-	// XStream's start-up, which can take seconds on a busy host), so the
-	// quiet period only counts from then on.
+// readAdvisories reads until quiet, bounded by ctx.
+func readAdvisories(ctx context.Context, cfg *config, obs *BrokerObservation, merged <-chan advisoryItem, budget time.Duration) error {
+	pw := cfg.creds.Password
+	// The broker replays every connection, this one included, to a new
+	// Connection advisory subscriber: until this connection's own
+	// ConnectionInfo has come, the replay has not started (the broker's
+	// first JSON advisory pays for XStream's start-up, which can take
+	// seconds on a busy host), so the quiet period only counts from then
+	// on.
 	st := newState(obs)
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()

@@ -188,36 +188,7 @@ func ParseServersState(out string) ([]ServerState, error) {
 			issues = append(issues, Issue{lineNo, fmt.Sprintf("%d fields for %d columns", len(f), width), short(line)})
 			continue
 		}
-		r := ServerState{Line: lineNo, cols: cols, fields: f}
-		get := func(name string) string { v, _ := r.Field(name); return v }
-		num := func(name string) int64 {
-			v, ok := r.Field(name)
-			if !ok {
-				return -1
-			}
-			x, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				issues = append(issues, Issue{lineNo, fmt.Sprintf("column %s: %q is not a number", name, short(v)), ""})
-				return -1
-			}
-			return x
-		}
-		r.Backend, r.Name, r.Addr, r.FQDN = get("be_name"), get("srv_name"), get("srv_addr"), get("srv_fqdn")
-		r.BackendID, r.ID = num("be_id"), num("srv_id")
-		op := num("srv_op_state")
-		r.Op = OpUnknown
-		if op >= 0 && op <= 3 {
-			r.Op = OpState(op)
-		} else if op > 3 {
-			issues = append(issues, Issue{lineNo, fmt.Sprintf("srv_op_state %d out of range", op), ""})
-		}
-		if adm := num("srv_admin_state"); adm >= 0 && adm <= 0xffff {
-			r.Admin, r.AdminKnown = AdminState(adm), true
-		}
-		r.UWeight, r.IWeight, r.SinceChange = num("srv_uweight"), num("srv_iweight"), num("srv_time_since_last_change")
-		r.CheckStatus, r.CheckResult, r.CheckHealth = num("srv_check_status"), num("srv_check_result"), num("srv_check_health")
-		r.CheckState, r.AgentState, r.Port = num("srv_check_state"), num("srv_agent_state"), num("srv_port")
-		rows = append(rows, r)
+		rows = append(rows, decodeStateRow(lineNo, cols, f, &issues))
 	}
 	if len(rows) == 0 {
 		if headers == 0 {
@@ -236,6 +207,42 @@ func ParseServersState(out string) ([]ServerState, error) {
 		return rows, &PartialError{What: "show servers state", Issues: issues}
 	}
 	return rows, nil
+}
+
+// decodeStateRow reads one row of "show servers state" by header name (cols)
+// into a ServerState; a value that is not a number reads as -1, and a
+// problem is added to issues.
+func decodeStateRow(lineNo int, cols map[string]int, f []string, issues *[]Issue) ServerState {
+	r := ServerState{Line: lineNo, cols: cols, fields: f}
+	get := func(name string) string { v, _ := r.Field(name); return v }
+	num := func(name string) int64 {
+		v, ok := r.Field(name)
+		if !ok {
+			return -1
+		}
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			*issues = append(*issues, Issue{lineNo, fmt.Sprintf("column %s: %q is not a number", name, short(v)), ""})
+			return -1
+		}
+		return x
+	}
+	r.Backend, r.Name, r.Addr, r.FQDN = get("be_name"), get("srv_name"), get("srv_addr"), get("srv_fqdn")
+	r.BackendID, r.ID = num("be_id"), num("srv_id")
+	op := num("srv_op_state")
+	r.Op = OpUnknown
+	if op >= 0 && op <= 3 {
+		r.Op = OpState(op)
+	} else if op > 3 {
+		*issues = append(*issues, Issue{lineNo, fmt.Sprintf("srv_op_state %d out of range", op), ""})
+	}
+	if adm := num("srv_admin_state"); adm >= 0 && adm <= 0xffff {
+		r.Admin, r.AdminKnown = AdminState(adm), true
+	}
+	r.UWeight, r.IWeight, r.SinceChange = num("srv_uweight"), num("srv_iweight"), num("srv_time_since_last_change")
+	r.CheckStatus, r.CheckResult, r.CheckHealth = num("srv_check_status"), num("srv_check_result"), num("srv_check_health")
+	r.CheckState, r.AgentState, r.Port = num("srv_check_state"), num("srv_agent_state"), num("srv_port")
+	return r
 }
 
 // ShowServersState runs "show servers state [<backend>]" (every backend

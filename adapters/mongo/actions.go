@@ -231,64 +231,30 @@ func (s *Set) MovePrimary(ctx context.Context, target string, o MoveOptions) (*M
 	if stepDown <= 0 {
 		stepDown = DefaultStepDown
 	}
-	fail := func(expected, observed, where, hint string, err error) error {
-		return &ActionError{Action: "move-primary", Expected: expected, Observed: observed, Where: where, Hint: hint, Err: err}
-	}
 	want := "the primary moved to " + target
-	tm, ok := s.member(target)
-	if !ok {
-		return nil, fail(want, "no member named "+target, "", "", ErrUnknownMember)
-	}
-	if tm.Arbiter {
-		return nil, fail(want, target+" is an arbiter", "", "an arbiter holds no data and can never be primary", ErrNotElectable)
-	}
-	if stepDown <= catchUp {
-		return nil, fail(want, fmt.Sprintf("step-down period %s is not longer than the catch-up period %s", stepDown, catchUp), "",
-			"MongoDB rejects that with BadValue (2)", errors.New("invalid options"))
-	}
-	obs := s.Observe(ctx)
-	p := obs.Primary()
-	if p == nil {
-		return nil, fail(want, "no writable primary to move from: "+obs.Summary(), "",
-			"a planned move needs a primary; wait for an election (sitectl status) or, if the majority is lost, see the forced reconfig", ErrNoPrimary)
-	}
-	where := fmt.Sprintf("%s (%s)", p.Member.Name, p.Member.Address)
-	if !p.ConfigKnown {
-		return nil, fail(want, "the primary's configuration could not be read", where, "", firstMemberErr(p))
-	}
-	t := obs.Member(target)
-	if p.Member.Name != target {
-		v := p.Peer(target)
-		switch {
-		case !t.Observed() || t.State != StateSecondary:
-			return nil, fail(want, fmt.Sprintf("%s is not a healthy secondary (%s)", target, t.Summary()), fmt.Sprintf("%s (%s)", tm.Name, tm.Address),
-				"nothing was changed; a planned move needs the target up and replicating", ErrNotElectable)
-		case v == nil || v.Health != 1:
-			return nil, fail(want, fmt.Sprintf("the primary %s does not see %s healthy", p.Member.Name, target), where,
-				"nothing was changed; restore the link between them first", ErrNotElectable)
-		}
-	}
-	cfg, tPri, maxOther, err := raisePriority(p.ConfigRaw, []string{t.Me, tm.Address})
+	mp, err := s.movePreflight(ctx, target, catchUp, stepDown)
 	if err != nil {
-		return nil, fail(want, err.Error(), where, "", ErrNotElectable)
+		return nil, err
+	}
+	p, where := mp.p, mp.where
+	cfg, tPri, maxOther, err := raisePriority(p.ConfigRaw, []string{mp.t.Me, mp.tm.Address})
+	if err != nil {
+		return nil, moveFail(want, err.Error(), where, "", ErrNotElectable)
 	}
 	res := &MoveResult{From: p.Member.Name, To: target, Priority: tPri, ConfigVersion: p.ConfigVersion, Term: p.Term}
 	if cfg == nil && p.Member.Name == target {
-		res.AlreadyPrimary, res.Observation = true, obs
+		res.AlreadyPrimary, res.Observation = true, mp.obs
 		return res, nil
 	}
 	client, merr := connect(ctx, p.Member, s.Creds, s.timeout())
 	if merr != nil {
-		return nil, fail(want, "cannot connect to the primary", where, "", merr)
+		return nil, moveFail(want, "cannot connect to the primary", where, "", merr)
 	}
 	defer disconnect(client)
 	hint := target + " already has the highest priority and takes over by priority once it has caught up; check with sitectl status"
 	if cfg != nil {
-		rctx, cancel := context.WithTimeout(ctx, max(s.timeout(), 10*time.Second))
-		_, merr = runCommand(rctx, client, p.Member, s.Creds, s.timeout(), bson.D{{Key: "replSetReconfig", Value: cfg}})
-		cancel()
-		if merr != nil {
-			return nil, fail(fmt.Sprintf("replSetReconfig raising %s's priority to %g accepted", target, maxOther+1), "it failed", where,
+		if merr := s.reconfig(ctx, client, p, cfg); merr != nil {
+			return nil, moveFail(fmt.Sprintf("replSetReconfig raising %s's priority to %g accepted", target, maxOther+1), "it failed", where,
 				"nothing was stepped down; the configuration may or may not have changed: check with sitectl status", merr)
 		}
 		res.Reconfigured = true
@@ -302,20 +268,103 @@ func (s *Set) MovePrimary(ctx context.Context, target string, o MoveOptions) (*M
 		hint = fmt.Sprintf("the priority change is in place (config version %d): %s takes over by priority once it has caught up; "+
 			"check with sitectl status", res.ConfigVersion, target)
 	}
+	if err := s.stepDown(ctx, client, p, catchUp, stepDown, where, hint); err != nil {
+		return nil, err
+	}
+	return s.waitMoved(ctx, target, p.Term, o.Timeout, res)
+}
+
+// moveFail is a failed planned move: what was expected, what was observed,
+// where, and how to go on.
+func moveFail(expected, observed, where, hint string, err error) error {
+	return &ActionError{Action: "move-primary", Expected: expected, Observed: observed, Where: where, Hint: hint, Err: err}
+}
+
+// movePlan is what a planned move starts from: the observation, its
+// primary p (where: its name and address), the target's status t and its
+// inventory member tm.
+type movePlan struct {
+	obs   *Observation
+	p, t  *MemberStatus
+	tm    Member
+	where string
+}
+
+// movePreflight checks, before anything is changed, that target can be
+// made primary: a data-bearing member, valid periods, a primary whose
+// configuration is known, and the target a healthy secondary the primary
+// sees.
+func (s *Set) movePreflight(ctx context.Context, target string, catchUp, stepDown time.Duration) (movePlan, error) {
+	want := "the primary moved to " + target
+	tm, ok := s.member(target)
+	if !ok {
+		return movePlan{}, moveFail(want, "no member named "+target, "", "", ErrUnknownMember)
+	}
+	if tm.Arbiter {
+		return movePlan{}, moveFail(want, target+" is an arbiter", "", "an arbiter holds no data and can never be primary", ErrNotElectable)
+	}
+	if stepDown <= catchUp {
+		return movePlan{}, moveFail(want, fmt.Sprintf("step-down period %s is not longer than the catch-up period %s", stepDown, catchUp), "",
+			"MongoDB rejects that with BadValue (2)", errors.New("invalid options"))
+	}
+	obs := s.Observe(ctx)
+	p := obs.Primary()
+	if p == nil {
+		return movePlan{}, moveFail(want, "no writable primary to move from: "+obs.Summary(), "",
+			"a planned move needs a primary; wait for an election (sitectl status) or, if the majority is lost, see the forced reconfig", ErrNoPrimary)
+	}
+	where := fmt.Sprintf("%s (%s)", p.Member.Name, p.Member.Address)
+	if !p.ConfigKnown {
+		return movePlan{}, moveFail(want, "the primary's configuration could not be read", where, "", firstMemberErr(p))
+	}
+	t := obs.Member(target)
+	if p.Member.Name != target {
+		v := p.Peer(target)
+		switch {
+		case !t.Observed() || t.State != StateSecondary:
+			return movePlan{}, moveFail(want, fmt.Sprintf("%s is not a healthy secondary (%s)", target, t.Summary()), fmt.Sprintf("%s (%s)", tm.Name, tm.Address),
+				"nothing was changed; a planned move needs the target up and replicating", ErrNotElectable)
+		case v == nil || v.Health != 1:
+			return movePlan{}, moveFail(want, fmt.Sprintf("the primary %s does not see %s healthy", p.Member.Name, target), where,
+				"nothing was changed; restore the link between them first", ErrNotElectable)
+		}
+	}
+	return movePlan{obs: obs, p: p, t: t, tm: tm, where: where}, nil
+}
+
+// reconfig runs replSetReconfig with cfg on the primary p.
+func (s *Set) reconfig(ctx context.Context, client *mdrv.Client, p *MemberStatus, cfg bson.D) *MemberError {
+	rctx, cancel := context.WithTimeout(ctx, max(s.timeout(), 10*time.Second))
+	defer cancel()
+	_, merr := runCommand(rctx, client, p.Member, s.Creds, s.timeout(), bson.D{{Key: "replSetReconfig", Value: cfg}})
+	return merr
+}
+
+// stepDown steps the primary p down for stepDown, letting a secondary
+// catch up for catchUp; the errors of a primary that steps down while
+// answering are tolerated.
+func (s *Set) stepDown(ctx context.Context, client *mdrv.Client, p *MemberStatus, catchUp, stepDown time.Duration, where, hint string) error {
 	secs := func(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 	sctx, cancel := context.WithTimeout(ctx, catchUp+s.timeout()+5*time.Second)
-	_, merr = runCommand(sctx, client, p.Member, s.Creds, catchUp+s.timeout(), bson.D{
+	_, merr := runCommand(sctx, client, p.Member, s.Creds, catchUp+s.timeout(), bson.D{
 		{Key: "replSetStepDown", Value: secs(stepDown)},
 		{Key: "secondaryCatchUpPeriodSecs", Value: secs(catchUp)},
 	})
 	cancel()
 	if merr != nil && !stepDownTolerated(merr) {
 		if merr.Code == CodeExceededTimeLimit {
-			return nil, fail(fmt.Sprintf("an electable secondary caught up within %s", catchUp), "none did", where, hint, errors.Join(ErrNotCaughtUp, merr))
+			return moveFail(fmt.Sprintf("an electable secondary caught up within %s", catchUp), "none did", where, hint, errors.Join(ErrNotCaughtUp, merr))
 		}
-		return nil, fail("replSetStepDown accepted", "it failed", where, hint, merr)
+		return moveFail("replSetStepDown accepted", "it failed", where, hint, merr)
 	}
-	wobs, err := s.WaitPrimary(ctx, WaitOptions{ExpectMember: target, AfterTerm: p.Term, Timeout: o.Timeout})
+	return nil
+}
+
+// waitMoved waits until target is elected in a term after term and
+// completes res with the new primary's term, election reason and
+// configuration version.
+func (s *Set) waitMoved(ctx context.Context, target string, term int64, timeout time.Duration, res *MoveResult) (*MoveResult, error) {
+	wobs, err := s.WaitPrimary(ctx, WaitOptions{ExpectMember: target, AfterTerm: term, Timeout: timeout})
 	if err != nil {
 		var ae *ActionError
 		if errors.As(err, &ae) {
@@ -542,55 +591,118 @@ type ForceResult struct {
 // primary. The returned Warnings (also in the error path, from
 // ForcePromoteWarnings) must be printed and journaled.
 func (s *Set) ForcePromote(ctx context.Context, survivor string, keep []string, c Confirm) (*ForceResult, error) {
-	want := survivor + " primary after a forced reconfig"
-	fail := func(observed, where, hint string, err error) error {
-		return &ActionError{Action: "force-promote", Expected: want, Observed: observed, Where: where, Hint: hint, Err: err}
-	}
-	sm, ok := s.member(survivor)
-	if !ok {
-		return nil, fail("no member named "+survivor, "", "", ErrUnknownMember)
-	}
-	if err := c.check(sm); err != nil {
+	fail := forceFail(survivor)
+	fp, err := s.forcePreflight(ctx, survivor, keep, c)
+	if err != nil {
 		return nil, err
 	}
+	cfg, kept, removed, err := s.forcedConfig(fp, survivor, keep)
+	if err != nil {
+		return nil, err
+	}
+	res := &ForceResult{Survivor: survivor, Kept: kept, Removed: removed, VersionBefore: fp.sv.ConfigVersion,
+		Warnings: ForcePromoteWarnings(survivor, keep, removed)}
+	client, merr := connect(ctx, fp.sm, s.Creds, s.timeout())
+	if merr != nil {
+		return res, fail("cannot connect to "+survivor, fp.where, "", merr)
+	}
+	defer disconnect(client)
+	rctx, cancel := context.WithTimeout(ctx, max(s.timeout(), 10*time.Second))
+	_, merr = runCommand(rctx, client, fp.sm, s.Creds, s.timeout(), bson.D{{Key: "replSetReconfig", Value: cfg}, {Key: "force", Value: true}})
+	cancel()
+	if merr != nil {
+		return res, fail("replSetReconfig with force: true failed", fp.where, "", merr)
+	}
+	wobs, err := s.WaitPrimary(ctx, WaitOptions{ExpectMember: survivor, AfterTerm: fp.sv.Term})
+	if err != nil {
+		var ae *ActionError
+		if errors.As(err, &ae) {
+			ae.Action = "force-promote"
+			ae.Hint = "the forced configuration was accepted; the survivor should elect itself within the election timeout: check with sitectl status"
+		}
+		return res, err
+	}
+	np := wobs.Member(survivor)
+	res.Observation, res.Term = wobs, np.Term
+	res.VersionAfter, res.TermInConfig = np.ConfigVersion, np.ConfigTerm >= 0
+	return res, nil
+}
+
+// forceFail returns how a forced promotion of survivor fails: what was
+// observed, where, and how to go on.
+func forceFail(survivor string) func(observed, where, hint string, err error) error {
+	want := survivor + " primary after a forced reconfig"
+	return func(observed, where, hint string, err error) error {
+		return &ActionError{Action: "force-promote", Expected: want, Observed: observed, Where: where, Hint: hint, Err: err}
+	}
+}
+
+// forcePlan is what a forced promotion starts from: the survivor's
+// inventory member sm and status sv (where: its name and address), the
+// observation, and the members to keep besides it.
+type forcePlan struct {
+	sm      Member
+	sv      *MemberStatus
+	obs     *Observation
+	keepSet map[string]bool
+	where   string
+}
+
+// forcePreflight checks, before anything is changed, the confirmation,
+// that survivor and keep are members, survivor a data-bearing SECONDARY
+// whose configuration is known, and that no member is a writable primary.
+func (s *Set) forcePreflight(ctx context.Context, survivor string, keep []string, c Confirm) (forcePlan, error) {
+	fail := forceFail(survivor)
+	sm, ok := s.member(survivor)
+	if !ok {
+		return forcePlan{}, fail("no member named "+survivor, "", "", ErrUnknownMember)
+	}
+	if err := c.check(sm); err != nil {
+		return forcePlan{}, err
+	}
 	if sm.Arbiter {
-		return nil, fail(survivor+" is an arbiter", "", "", ErrNotElectable)
+		return forcePlan{}, fail(survivor+" is an arbiter", "", "", ErrNotElectable)
 	}
 	keepSet := map[string]bool{}
 	for _, k := range keep {
 		if _, ok := s.member(k); !ok {
-			return nil, fail("no member named "+k+" (to keep)", "", "", ErrUnknownMember)
+			return forcePlan{}, fail("no member named "+k+" (to keep)", "", "", ErrUnknownMember)
 		}
 		keepSet[k] = true
 	}
 	obs := s.Observe(ctx)
 	if p := obs.Primary(); p != nil {
-		return nil, fail(fmt.Sprintf("%s is a writable primary (term %d)", p.Member.Name, p.Term),
+		return forcePlan{}, fail(fmt.Sprintf("%s is a writable primary (term %d)", p.Member.Name, p.Term),
 			fmt.Sprintf("%s (%s)", p.Member.Name, p.Member.Address),
 			"never force a reconfig while a primary exists: use a planned move (sitectl takeover without --force-promote-mongo)", ErrPrimaryExists)
 	}
 	sv := obs.Member(survivor)
 	where := fmt.Sprintf("%s (%s)", sm.Name, sm.Address)
 	if !sv.Reachable || !sv.ConfigKnown {
-		return nil, fail(survivor+" could not be observed", where, "", firstMemberErr(sv))
+		return forcePlan{}, fail(survivor+" could not be observed", where, "", firstMemberErr(sv))
 	}
 	if sv.State != StateSecondary {
-		return nil, fail(fmt.Sprintf("%s is %s, not SECONDARY", survivor, sv.StateStr), where, "", ErrNotElectable)
+		return forcePlan{}, fail(fmt.Sprintf("%s is %s, not SECONDARY", survivor, sv.StateStr), where, "", ErrNotElectable)
 	}
+	return forcePlan{sm: sm, sv: sv, obs: obs, keepSet: keepSet, where: where}, nil
+}
+
+// forcedConfig is the survivor's configuration with only the survivor and
+// keep as members, and the members kept and removed.
+func (s *Set) forcedConfig(fp forcePlan, survivor string, keep []string) (cfg bson.D, kept, removed []string, err error) {
+	fail := forceFail(survivor)
 	hosts := map[string]string{} // config host -> inventory name
 	for _, m := range s.Members {
-		if m.Name == survivor || keepSet[m.Name] {
+		if m.Name == survivor || fp.keepSet[m.Name] {
 			hosts[m.Address] = m.Name
-			if ms := obs.Member(m.Name); ms != nil && ms.Me != "" {
+			if ms := fp.obs.Member(m.Name); ms != nil && ms.Me != "" {
 				hosts[ms.Me] = m.Name
 			}
 		}
 	}
-	var cfg bson.D
-	if err := bson.Unmarshal(sv.ConfigRaw, &cfg); err != nil {
-		return nil, fail("the configuration cannot be decoded", where, "", err)
+	if err := bson.Unmarshal(fp.sv.ConfigRaw, &cfg); err != nil {
+		return nil, nil, nil, fail("the configuration cannot be decoded", fp.where, "", err)
 	}
-	var kept, removed []string
 	found := map[string]bool{}
 	for i, e := range cfg {
 		if e.Key != "members" {
@@ -607,7 +719,7 @@ func (s *Set) ForcePromote(ctx context.Context, survivor string, keep []string, 
 				found[name] = true
 			} else {
 				name := host
-				if ms := obs.ByHost(host); ms != nil {
+				if ms := fp.obs.ByHost(host); ms != nil {
 					name = ms.Member.Name
 				}
 				removed = append(removed, name)
@@ -617,33 +729,8 @@ func (s *Set) ForcePromote(ctx context.Context, survivor string, keep []string, 
 	}
 	for _, n := range append([]string{survivor}, keep...) {
 		if !found[n] {
-			return nil, fail(n+" is not in the replica set configuration", where, "", ErrUnknownMember)
+			return nil, nil, nil, fail(n+" is not in the replica set configuration", fp.where, "", ErrUnknownMember)
 		}
 	}
-	res := &ForceResult{Survivor: survivor, Kept: kept, Removed: removed, VersionBefore: sv.ConfigVersion,
-		Warnings: ForcePromoteWarnings(survivor, keep, removed)}
-	client, merr := connect(ctx, sm, s.Creds, s.timeout())
-	if merr != nil {
-		return res, fail("cannot connect to "+survivor, where, "", merr)
-	}
-	defer disconnect(client)
-	rctx, cancel := context.WithTimeout(ctx, max(s.timeout(), 10*time.Second))
-	_, merr = runCommand(rctx, client, sm, s.Creds, s.timeout(), bson.D{{Key: "replSetReconfig", Value: cfg}, {Key: "force", Value: true}})
-	cancel()
-	if merr != nil {
-		return res, fail("replSetReconfig with force: true failed", where, "", merr)
-	}
-	wobs, err := s.WaitPrimary(ctx, WaitOptions{ExpectMember: survivor, AfterTerm: sv.Term})
-	if err != nil {
-		var ae *ActionError
-		if errors.As(err, &ae) {
-			ae.Action = "force-promote"
-			ae.Hint = "the forced configuration was accepted; the survivor should elect itself within the election timeout: check with sitectl status"
-		}
-		return res, err
-	}
-	np := wobs.Member(survivor)
-	res.Observation, res.Term = wobs, np.Term
-	res.VersionAfter, res.TermInConfig = np.ConfigVersion, np.ConfigTerm >= 0
-	return res, nil
+	return cfg, kept, removed, nil
 }

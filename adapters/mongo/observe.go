@@ -328,6 +328,10 @@ func runCommand(ctx context.Context, c *mdrv.Client, m Member, creds Credentials
 	return raw, nil
 }
 
+// observeMember asks member m hello, then replSetGetStatus and
+// replSetGetConfig (readStatus, readConfig), each bounded by timeout. A
+// member that does not answer is not waited for again while netwatch's
+// probe of it keeps failing.
 func observeMember(parent context.Context, m Member, creds Credentials, timeout time.Duration) MemberStatus {
 	st := MemberStatus{Member: m, ConfigTerm: -1}
 	// A member that did not answer earlier in this command is not waited
@@ -376,7 +380,18 @@ func observeMember(parent context.Context, m Member, creds Credentials, timeout 
 	if st.ArbiterOnly {
 		st.State, st.StateStr = StateArbiter, "ARBITER"
 	}
-	raw, merr = runCommand(ctx, client, m, creds, timeout, bson.D{{Key: "replSetGetStatus", Value: 1}})
+	if readStatus(ctx, client, m, creds, timeout, &st) {
+		readConfig(ctx, client, m, creds, timeout, &st)
+	}
+	return st
+}
+
+// readStatus reads replSetGetStatus into st; a removed member is told by
+// its error. It returns false when the configuration is not worth asking
+// for: an auth-enabled arbiter answers only hello (the driver does not
+// authenticate to arbiters), which is expected, not a failure.
+func readStatus(ctx context.Context, client *mdrv.Client, m Member, creds Credentials, timeout time.Duration, st *MemberStatus) bool {
+	raw, merr := runCommand(ctx, client, m, creds, timeout, bson.D{{Key: "replSetGetStatus", Value: 1}})
 	switch {
 	case merr != nil && merr.Code == CodeInvalidReplicaSetConfig && !st.Writable:
 		// "Our replica set config is invalid or we are not a member of
@@ -386,7 +401,7 @@ func observeMember(parent context.Context, m Member, creds Credentials, timeout 
 	case merr != nil:
 		st.Errors = append(st.Errors, merr)
 	default:
-		if err := decodeStatus(raw, &st); err != nil {
+		if err := decodeStatus(raw, st); err != nil {
 			st.Errors = append(st.Errors, protoErr(m, "replSetGetStatus", err))
 		} else {
 			st.StatusKnown = true
@@ -395,19 +410,23 @@ func observeMember(parent context.Context, m Member, creds Credentials, timeout 
 	if merr != nil && merr.Code == CodeUnauthorized && (st.ArbiterOnly || m.Arbiter) {
 		// The driver does not authenticate to arbiters, so an auth-enabled
 		// arbiter answers only hello. That is expected, not a failure.
-		return st
+		return false
 	}
-	raw, merr = runCommand(ctx, client, m, creds, timeout, bson.D{{Key: "replSetGetConfig", Value: 1}})
+	return true
+}
+
+// readConfig reads replSetGetConfig into st.
+func readConfig(ctx context.Context, client *mdrv.Client, m Member, creds Credentials, timeout time.Duration, st *MemberStatus) {
+	raw, merr := runCommand(ctx, client, m, creds, timeout, bson.D{{Key: "replSetGetConfig", Value: 1}})
 	if merr != nil {
 		st.Errors = append(st.Errors, merr)
-		return st
+		return
 	}
-	if err := decodeConfig(raw, &st); err != nil {
+	if err := decodeConfig(raw, st); err != nil {
 		st.Errors = append(st.Errors, protoErr(m, "replSetGetConfig", err))
 	} else {
 		st.ConfigKnown = true
 	}
-	return st
 }
 
 // withPort is addr with MongoDB's default port when it has none.
@@ -562,6 +581,11 @@ func decodeHello(r bson.Raw, st *MemberStatus) error {
 	return fe.err
 }
 
+// decodeStatus reads replSetGetStatus into st: the member's own state,
+// term and sync source, its view of each member (decodePeer) and its last
+// election (decodeElection). A missing or malformed state or members list
+// is an error at once; any other field's problem is reported after the
+// rest is read (the first one).
 func decodeStatus(r bson.Raw, st *MemberStatus) error {
 	var fe firstErr
 	var err error
@@ -593,36 +617,10 @@ func decodeStatus(r bson.Raw, st *MemberStatus) error {
 		if !ok {
 			return fmt.Errorf("members[%d] is a %s, not a document", i, v.Type)
 		}
-		var p PeerView
-		id, err := getInt(d, "_id", true)
+		p, err := decodePeer(i, d, &fe)
 		if err != nil {
-			return fmt.Errorf("members[%d].%v", i, err)
+			return err
 		}
-		p.ID = int(id)
-		if p.Host, err = getString(d, "name"); err != nil {
-			return fmt.Errorf("members[%d].%v", i, err)
-		}
-		p.Self, err = getBool(d, "self")
-		fe.take(err)
-		p.Health, err = getFloat(d, "health", 0)
-		fe.take(err)
-		s, err := getInt(d, "state", false)
-		fe.take(err)
-		p.State = int(s)
-		p.StateStr, err = getString(d, "stateStr")
-		fe.take(err)
-		p.Optime, err = getOpTime(d, "optime", "optimeDate")
-		fe.take(err)
-		p.ElectionDate, err = getTime(d, "electionDate")
-		fe.take(err)
-		p.LastHeartbeat, err = getTime(d, "lastHeartbeat")
-		fe.take(err)
-		p.LastHeartbeatRecv, err = getTime(d, "lastHeartbeatRecv")
-		fe.take(err)
-		p.LastHeartbeatMessage, err = getString(d, "lastHeartbeatMessage")
-		fe.take(err)
-		p.ConfigVersion, err = getInt(d, "configVersion", false)
-		fe.take(err)
 		if p.Self {
 			st.StateStr = p.StateStr
 			st.Optime = p.Optime
@@ -638,27 +636,71 @@ func decodeStatus(r bson.Raw, st *MemberStatus) error {
 		if !ok {
 			return fmt.Errorf("electionCandidateMetrics is a %s, not a document", v.Type)
 		}
-		el := &Election{PriorPrimary: -1}
-		el.Reason, err = getString(d, "lastElectionReason")
-		fe.take(err)
-		el.Date, err = getTime(d, "lastElectionDate")
-		fe.take(err)
-		for _, k := range []string{"electionTerm", "termAtElection"} {
-			if _, e := d.LookupErr(k); e == nil {
-				el.Term, err = getInt(d, k, false)
-				fe.take(err)
-				el.TermField = k
-				break
-			}
-		}
-		if _, e := d.LookupErr("priorPrimaryMemberId"); e == nil {
-			pp, err := getInt(d, "priorPrimaryMemberId", false)
-			fe.take(err)
-			el.PriorPrimary = int(pp)
-		}
-		st.LastElection = el
+		st.LastElection = decodeElection(d, &fe)
 	}
 	return fe.err
+}
+
+// decodePeer reads members[i] of replSetGetStatus. A missing _id or name
+// is an error; any other field's problem goes to fe.
+func decodePeer(i int, d bson.Raw, fe *firstErr) (PeerView, error) {
+	var p PeerView
+	id, err := getInt(d, "_id", true)
+	if err != nil {
+		return p, fmt.Errorf("members[%d].%v", i, err)
+	}
+	p.ID = int(id)
+	if p.Host, err = getString(d, "name"); err != nil {
+		return p, fmt.Errorf("members[%d].%v", i, err)
+	}
+	p.Self, err = getBool(d, "self")
+	fe.take(err)
+	p.Health, err = getFloat(d, "health", 0)
+	fe.take(err)
+	s, err := getInt(d, "state", false)
+	fe.take(err)
+	p.State = int(s)
+	p.StateStr, err = getString(d, "stateStr")
+	fe.take(err)
+	p.Optime, err = getOpTime(d, "optime", "optimeDate")
+	fe.take(err)
+	p.ElectionDate, err = getTime(d, "electionDate")
+	fe.take(err)
+	p.LastHeartbeat, err = getTime(d, "lastHeartbeat")
+	fe.take(err)
+	p.LastHeartbeatRecv, err = getTime(d, "lastHeartbeatRecv")
+	fe.take(err)
+	p.LastHeartbeatMessage, err = getString(d, "lastHeartbeatMessage")
+	fe.take(err)
+	p.ConfigVersion, err = getInt(d, "configVersion", false)
+	fe.take(err)
+	return p, nil
+}
+
+// decodeElection reads electionCandidateMetrics: the reason, date and term
+// of the member's last election and the member it replaced (-1: not
+// reported). Problems go to fe.
+func decodeElection(d bson.Raw, fe *firstErr) *Election {
+	var err error
+	el := &Election{PriorPrimary: -1}
+	el.Reason, err = getString(d, "lastElectionReason")
+	fe.take(err)
+	el.Date, err = getTime(d, "lastElectionDate")
+	fe.take(err)
+	for _, k := range []string{"electionTerm", "termAtElection"} {
+		if _, e := d.LookupErr(k); e == nil {
+			el.Term, err = getInt(d, k, false)
+			fe.take(err)
+			el.TermField = k
+			break
+		}
+	}
+	if _, e := d.LookupErr("priorPrimaryMemberId"); e == nil {
+		pp, err := getInt(d, "priorPrimaryMemberId", false)
+		fe.take(err)
+		el.PriorPrimary = int(pp)
+	}
+	return el
 }
 
 func decodeConfig(r bson.Raw, st *MemberStatus) error {

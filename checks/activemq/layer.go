@@ -171,6 +171,22 @@ func JudgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 	return l
 }
 
+// amqBrokers are the inventory's brokers by what their observation says:
+// up, down (refused, or not observed on a site whose loss is confirmed)
+// or not observed.
+type amqBrokers struct {
+	up, down, unobserved []*inventory.Broker
+}
+
+// amqTally is the decisions summed up: the broker/queue pairs each site
+// serves, the sites in order, and the pairs that are unknown, without a
+// consumer, or served through an assumed bridge.
+type amqTally struct {
+	serving                          map[string][]string // site → "broker/queue"
+	sites                            []string
+	unknownParts, noneParts, assumed []string
+}
+
 func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[string]bool) layer.Verdict {
 	l := layer.Verdict{Layer: layer.LayerActiveMQ}
 	if inv == nil || inv.ActiveMQ == nil || len(inv.ActiveMQ.Brokers) == 0 {
@@ -178,6 +194,30 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 		l.Detail = "the inventory has no activemq brokers to observe"
 		return l
 	}
+	e := newAmqEval(inv, obs)
+	bs := e.classify(down, &l)
+	decisions := e.decideUp(bs.up, &l)
+	decisions, unsettled := e.settleUnobserved(bs, decisions, &l)
+	t := tallyDecisions(decisions)
+	t.unknownParts = append(t.unknownParts, unsettled...)
+	conclude(&l, bs, t, down)
+	if len(t.assumed) > 0 && (l.State == layer.ServeOne || l.State == layer.ServeSplit) {
+		// A bridge whose far broker did not answer may be a dead broker's
+		// bridge, kept until its inactivity timeout: not proof of service.
+		l.Unverified = true
+		l.Notes = append(l.Notes, fmt.Sprintf("unverified: on %s the top consumer is a bridge to a broker that could not be observed; its site is assumed from the inventory (a dead broker's bridge lingers until its inactivity timeout), so this layer alone never makes the verdict SPLIT", strings.Join(t.assumed, ", ")))
+	}
+	l.Notes = append(l.Notes, e.trapNotes(bs.up, &l)...)
+	l.Notes = append(l.Notes, e.observationNotes(bs.up)...)
+	if n := e.scenario(bs.up, bs.down, bs.unobserved, l); n != "" {
+		l.Notes = append(l.Notes, n)
+	}
+	return l
+}
+
+// newAmqEval indexes the observations by broker and keeps the inventory's
+// brokers and watched queues.
+func newAmqEval(inv *inventory.Inventory, obs []*amq.BrokerObservation) *amqEval {
 	e := &amqEval{inv: inv, byName: map[string]*amq.BrokerObservation{}, local: map[[2]string]amqDecision{}}
 	for _, o := range obs {
 		if o != nil {
@@ -190,18 +230,24 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 		}
 	}
 	e.queues = inv.ActiveMQ.Queues
+	return e
+}
 
-	var up, downBrokers, unobserved []*inventory.Broker
+// classify sorts the brokers into up, down and not observed, and adds a
+// row for each broker that is not up. A broker that cannot be observed on
+// a site in down counts as down.
+func (e *amqEval) classify(down map[string]bool, l *layer.Verdict) amqBrokers {
+	var bs amqBrokers
 	for _, b := range e.brokers {
 		o := e.byName[b.Name]
 		switch {
 		case o.Up():
-			up = append(up, b)
+			bs.up = append(bs.up, b)
 		case o != nil && amq.IsDown(o.Err):
-			downBrokers = append(downBrokers, b)
+			bs.down = append(bs.down, b)
 			l.Rows = append(l.Rows, layer.Row{Site: b.Site, Name: b.Name, State: "down", Detail: o.ErrText, Brief: "broker down"})
 		case down[b.Site]:
-			downBrokers = append(downBrokers, b)
+			bs.down = append(bs.down, b)
 			detail := "not observed"
 			if o != nil && o.Err != nil {
 				detail = o.Err.Error()
@@ -209,7 +255,7 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 			l.Rows = append(l.Rows, layer.Row{Site: b.Site, Name: b.Name, State: "down", Detail: detail + "; site " + b.Site + " is DOWN (confirmed)", Brief: "broker down (site gone)"})
 			l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed and site %s is DOWN (its loss confirmed by independent observers): it counts as down", b.Name, b.Site))
 		default:
-			unobserved = append(unobserved, b)
+			bs.unobserved = append(bs.unobserved, b)
 			detail := "not observed"
 			if o != nil && o.Err != nil {
 				detail = o.Err.Error()
@@ -217,6 +263,12 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 			l.Rows = append(l.Rows, layer.Row{Site: b.Site, Name: b.Name, State: layer.ServeUnknown, Detail: detail, Brief: "not observed"})
 		}
 	}
+	return bs
+}
+
+// decideUp decides, for every broker that is up and every watched queue,
+// where its messages go, and adds a row for each.
+func (e *amqEval) decideUp(up []*inventory.Broker, l *layer.Verdict) []amqDecision {
 	// Local winners first: a bridge consumer forwards to the remote
 	// broker's local consumers (messages from the network are not sent
 	// back over it, networkTTL 1).
@@ -244,12 +296,16 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 			l.Rows = append(l.Rows, row)
 		}
 	}
+	return decisions
+}
 
-	// Brokers that could not be observed: settled when the other broker
-	// shows they forward everything to it.
+// settleUnobserved adds the decisions of the brokers that could not be
+// observed, when the brokers that are up show they forward everything to
+// them; it returns the others, unsettled, with why.
+func (e *amqEval) settleUnobserved(bs amqBrokers, decisions []amqDecision, l *layer.Verdict) ([]amqDecision, []string) {
 	var unsettled []string
-	for _, b := range unobserved {
-		ds, why := e.settle(b, up, decisions)
+	for _, b := range bs.unobserved {
+		ds, why := e.settle(b, bs.up, decisions)
 		if ds == nil {
 			o := e.byName[b.Name]
 			reason := "it was not observed"
@@ -262,95 +318,91 @@ func judgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[
 		decisions = append(decisions, ds...)
 		l.Notes = append(l.Notes, fmt.Sprintf("broker %s could not be observed, but %s", b.Name, why))
 	}
+	return decisions, unsettled
+}
 
-	serving := map[string][]string{} // site → "broker/queue"
-	var unknownParts, noneParts, assumed []string
+// tallyDecisions sums the decisions up by site and state.
+func tallyDecisions(decisions []amqDecision) amqTally {
+	t := amqTally{serving: map[string][]string{}}
 	for _, d := range decisions {
 		where := d.broker + "/" + d.queue
 		switch d.state {
 		case layer.ServeOne, layer.ServeSplit:
 			for _, s := range d.sites {
-				serving[s] = append(serving[s], where)
+				t.serving[s] = append(t.serving[s], where)
 			}
 			if d.inferred {
-				assumed = append(assumed, where)
+				t.assumed = append(t.assumed, where)
 			}
 		case layer.ServeUnknown:
-			unknownParts = append(unknownParts, where+": "+d.detail)
+			t.unknownParts = append(t.unknownParts, where+": "+d.detail)
 		case layer.ServeNone:
-			noneParts = append(noneParts, where)
+			t.noneParts = append(t.noneParts, where)
 		}
 	}
-	sites := make([]string, 0, len(serving))
-	for s := range serving {
-		sites = append(sites, s)
+	t.sites = make([]string, 0, len(t.serving))
+	for s := range t.serving {
+		t.sites = append(t.sites, s)
 	}
-	sort.Strings(sites)
-	unknownParts = append(unknownParts, unsettled...)
+	sort.Strings(t.sites)
+	return t
+}
 
+// conclude sets the layer's state and detail from the tally: split when
+// more than one site serves, else unknown when a part is unknown, else the
+// one site, else none.
+func conclude(l *layer.Verdict, bs amqBrokers, t amqTally, down map[string]bool) {
+	sites := t.sites
 	switch {
 	case len(sites) > 1:
 		l.State, l.Sites = layer.ServeSplit, sites
 		var parts []string
 		for _, s := range sites {
-			parts = append(parts, fmt.Sprintf("site %s on %s", s, strings.Join(serving[s], ", ")))
+			parts = append(parts, fmt.Sprintf("site %s on %s", s, strings.Join(t.serving[s], ", ")))
 		}
 		l.Detail = "the brokers route to more than one site: " + strings.Join(parts, "; ")
-		if len(unknownParts) > 0 {
-			l.Detail += "; unknown: " + strings.Join(unknownParts, "; ")
+		if len(t.unknownParts) > 0 {
+			l.Detail += "; unknown: " + strings.Join(t.unknownParts, "; ")
 		}
-	case len(unknownParts) > 0:
+	case len(t.unknownParts) > 0:
 		l.State = layer.ServeUnknown
-		l.Detail = "cannot tell where ActiveMQ routes: " + strings.Join(unknownParts, "; ")
+		l.Detail = "cannot tell where ActiveMQ routes: " + strings.Join(t.unknownParts, "; ")
 		if len(sites) == 1 {
 			l.Detail += fmt.Sprintf(" (what was observed routes to site %s)", sites[0])
 		}
 	case len(sites) == 1:
 		l.State, l.Site, l.Sites = layer.ServeOne, sites[0], sites
 		var names []string
-		for _, b := range up {
+		for _, b := range bs.up {
 			names = append(names, b.Name)
 		}
 		l.Detail = fmt.Sprintf("site %s holds the highest-priority consumer of every watched queue on every broker that is up (%s)", sites[0], strings.Join(names, ", "))
-		if len(downBrokers) > 0 {
-			l.Detail += "; down: " + brokerNames(downBrokers)
+		if len(bs.down) > 0 {
+			l.Detail += "; down: " + brokerNames(bs.down)
 		}
-		if len(noneParts) > 0 {
-			l.Notes = append(l.Notes, "no consumer at all (messages wait there): "+strings.Join(noneParts, ", "))
+		if len(t.noneParts) > 0 {
+			l.Notes = append(l.Notes, "no consumer at all (messages wait there): "+strings.Join(t.noneParts, ", "))
 		}
-	case len(up) == 0 && len(unobserved) == 0 && len(refusedOnly(downBrokers, down)) > 0:
+	case len(bs.up) == 0 && len(bs.unobserved) == 0 && len(refusedOnly(bs.down, down)) > 0:
 		// Not one broker answered, and only this machine's refused
 		// connections say they are down: what could not be read is
 		// unknown, never "none" (a firewall rejecting us looks the same).
 		l.State = layer.ServeUnknown
-		l.Detail = "no broker could be observed from here: " + brokerNames(refusedOnly(downBrokers, down)) +
+		l.Detail = "no broker could be observed from here: " + brokerNames(refusedOnly(bs.down, down)) +
 			" refused the connection; that alone does not show where ActiveMQ routes (the brokers may be down, or something between here and them refuses): " +
 			"check them from their sites (sitectl status there), or let the sites' loss be confirmed"
 	default:
 		l.State = layer.ServeNone
 		switch {
-		case len(up) == 0 && len(unobserved) == 0:
-			l.Detail = "every broker is down (" + brokerNames(downBrokers) + ")"
+		case len(bs.up) == 0 && len(bs.unobserved) == 0:
+			l.Detail = "every broker is down (" + brokerNames(bs.down) + ")"
 		default:
-			l.Detail = "no watched queue has a consumer on any broker that is up (" + brokerNames(up) + ")"
-			if len(downBrokers) > 0 {
-				l.Detail += "; down: " + brokerNames(downBrokers)
+			l.Detail = "no watched queue has a consumer on any broker that is up (" + brokerNames(bs.up) + ")"
+			if len(bs.down) > 0 {
+				l.Detail += "; down: " + brokerNames(bs.down)
 			}
 		}
 	}
-
-	if len(assumed) > 0 && (l.State == layer.ServeOne || l.State == layer.ServeSplit) {
-		// A bridge whose far broker did not answer may be a dead broker's
-		// bridge, kept until its inactivity timeout: not proof of service.
-		l.Unverified = true
-		l.Notes = append(l.Notes, fmt.Sprintf("unverified: on %s the top consumer is a bridge to a broker that could not be observed; its site is assumed from the inventory (a dead broker's bridge lingers until its inactivity timeout), so this layer alone never makes the verdict SPLIT", strings.Join(assumed, ", ")))
-	}
-	l.Notes = append(l.Notes, e.trapNotes(up, &l)...)
-	l.Notes = append(l.Notes, e.observationNotes(up)...)
-	if n := e.scenario(up, downBrokers, unobserved, l); n != "" {
-		l.Notes = append(l.Notes, n)
-	}
-	return l
 }
 
 // refusedOnly are the brokers of bs that count as down only because they
@@ -642,7 +694,56 @@ func (e *amqEval) observationNotes(up []*inventory.Broker) []string {
 // runbook (seed 003) from broker reachability, which sites have local
 // consumers, and whether the brokers are bridged.
 func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l layer.Verdict) string {
-	var pSite, sSite string
+	var c amqScene
+	c.pSite, c.sSite = e.sitePair()
+	if c.pSite == "" || c.sSite == "" || len(e.inv.Sites) != 2 {
+		return ""
+	}
+	pState, pNames := e.siteState(c.pSite, up, down)
+	sState, sNames := e.siteState(c.sSite, up, down)
+	c.pState, c.sState = pState, sState
+	c.amq1 = strings.Join(pNames, "/")
+	c.amq2 = strings.Join(sNames, "/")
+	if pState == "none" || sState == "none" {
+		return ""
+	}
+	if len(unobserved) > 0 {
+		return fmt.Sprintf("failover scenario not recognised: broker %s could not be observed", brokerNames(unobserved))
+	}
+	consumers, bridged := e.consumerSites(up)
+	c.cP, c.cS, c.bridged = consumers[c.pSite], consumers[c.sSite], bridged
+	n, text, expect, plain := c.match(l)
+	if n == "" {
+		return plain
+	}
+	out := "failover scenario " + n + ": " + text
+	switch {
+	case expect == "split" && l.State != layer.ServeSplit && c.cP && c.cS:
+		out += fmt.Sprintf(" — but the layer is %s", l.State)
+	case expect != "split" && !(l.State == layer.ServeOne && l.Site == expect):
+		got := l.State
+		if l.State == layer.ServeOne {
+			got = "site " + l.Site
+		}
+		out += fmt.Sprintf(" — expected site %s to receive the requests, observed: %s", expect, got)
+	}
+	return out
+}
+
+// amqScene is what the failover scenarios are told apart by: each site's
+// brokers' state ("up", "down", "partial", "unknown" or "none") and names,
+// whether each site has local consumers, and whether the brokers are
+// bridged.
+type amqScene struct {
+	pSite, sSite   string // the primary site and the other one
+	pState, sState string
+	amq1, amq2     string // the brokers' names of pSite, sSite
+	cP, cS         bool   // pSite, sSite has consumers
+	bridged        bool
+}
+
+// sitePair is the inventory's primary site and the first other site.
+func (e *amqEval) sitePair() (pSite, sSite string) {
 	for _, s := range e.inv.Sites {
 		if s != nil && s.Role == inventory.Primary && pSite == "" {
 			pSite = s.Name
@@ -653,47 +754,45 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l layer.Ver
 			sSite = s.Name
 		}
 	}
-	if pSite == "" || sSite == "" || len(e.inv.Sites) != 2 {
-		return ""
-	}
-	state := func(site string) (string, []string) {
-		var names []string
-		n, nUp, nDown := 0, 0, 0
-		for _, b := range e.brokers {
-			if b.Site != site {
-				continue
-			}
-			n++
-			names = append(names, b.Name)
-			if slices.Contains(up, b) {
-				nUp++
-			}
-			if slices.Contains(down, b) {
-				nDown++
-			}
+	return pSite, sSite
+}
+
+// siteState is the state of site's brokers taken together ("none" when it
+// has none, "up" or "down" when all are, "partial" when some are up, else
+// "unknown") and their names.
+func (e *amqEval) siteState(site string, up, down []*inventory.Broker) (string, []string) {
+	var names []string
+	n, nUp, nDown := 0, 0, 0
+	for _, b := range e.brokers {
+		if b.Site != site {
+			continue
 		}
-		switch {
-		case n == 0:
-			return "none", names
-		case nUp == n:
-			return "up", names
-		case nDown == n:
-			return "down", names
-		case nUp > 0:
-			return "partial", names
+		n++
+		names = append(names, b.Name)
+		if slices.Contains(up, b) {
+			nUp++
 		}
-		return "unknown", names
+		if slices.Contains(down, b) {
+			nDown++
+		}
 	}
-	pState, pNames := state(pSite)
-	sState, sNames := state(sSite)
-	amq1 := strings.Join(pNames, "/")
-	amq2 := strings.Join(sNames, "/")
-	if pState == "none" || sState == "none" {
-		return ""
+	switch {
+	case n == 0:
+		return "none", names
+	case nUp == n:
+		return "up", names
+	case nDown == n:
+		return "down", names
+	case nUp > 0:
+		return "partial", names
 	}
-	if len(unobserved) > 0 {
-		return fmt.Sprintf("failover scenario not recognised: broker %s could not be observed", brokerNames(unobserved))
-	}
+	return "unknown", names
+}
+
+// consumerSites is the sites with a local consumer on a broker that is up,
+// and whether any broker holds a network bridge (a bridge connection or a
+// bridge consumer).
+func (e *amqEval) consumerSites(up []*inventory.Broker) (map[string]bool, bool) {
 	consumers := map[string]bool{}
 	bridged := false
 	for _, b := range up {
@@ -718,62 +817,57 @@ func (e *amqEval) scenario(up, down, unobserved []*inventory.Broker, l layer.Ver
 			}
 		}
 	}
-	cP, cS := consumers[pSite], consumers[sSite]
-	var n, text, expect string
+	return consumers, bridged
+}
+
+// match is the runbook's scenario table: the scenario's number, its text
+// and the site expected to receive the requests ("split" for scenario 4);
+// or, for a situation the runbook does not number, n is empty and plain is
+// the note (empty when there is none).
+func (c amqScene) match(l layer.Verdict) (n, text, expect, plain string) {
 	switch {
-	case pState == "down" && sState == "down" && l.State == layer.ServeUnknown:
-		return fmt.Sprintf("both brokers (%s of site %s, %s of site %s) refused this machine's connection: if they are down, nothing is routed", amq1, pSite, amq2, sSite)
-	case pState == "down" && sState == "down":
-		return fmt.Sprintf("both brokers (%s of site %s, %s of site %s) are down: nothing is routed", amq1, pSite, amq2, sSite)
-	case pState == "down" && sState == "up" && cP:
-		n, expect = "1", pSite
-		text = fmt.Sprintf("%s (site %s's broker) is down while site %s is active: %s takes over and site %s's consumers, now connected to it, keep receiving the requests because of their higher consumer priority", amq1, pSite, pSite, amq2, pSite)
-	case pState == "down" && sState == "up" && cS:
-		n, expect = "2", sSite
-		text = fmt.Sprintf("%s and site %s are both down: %s and site %s receive the requests (site %s takes over the agents' subscriptions)", amq1, pSite, amq2, sSite, sSite)
-	case pState == "down" && sState == "up" && !cP && !cS:
+	case c.pState == "down" && c.sState == "down" && l.State == layer.ServeUnknown:
+		return "", "", "", fmt.Sprintf("both brokers (%s of site %s, %s of site %s) refused this machine's connection: if they are down, nothing is routed", c.amq1, c.pSite, c.amq2, c.sSite)
+	case c.pState == "down" && c.sState == "down":
+		return "", "", "", fmt.Sprintf("both brokers (%s of site %s, %s of site %s) are down: nothing is routed", c.amq1, c.pSite, c.amq2, c.sSite)
+	case c.pState == "down" && c.sState == "up" && c.cP:
+		n, expect = "1", c.pSite
+		text = fmt.Sprintf("%s (site %s's broker) is down while site %s is active: %s takes over and site %s's consumers, now connected to it, keep receiving the requests because of their higher consumer priority", c.amq1, c.pSite, c.pSite, c.amq2, c.pSite)
+	case c.pState == "down" && c.sState == "up" && c.cS:
+		n, expect = "2", c.sSite
+		text = fmt.Sprintf("%s and site %s are both down: %s and site %s receive the requests (site %s takes over the agents' subscriptions)", c.amq1, c.pSite, c.amq2, c.sSite, c.sSite)
+	case c.pState == "down" && c.sState == "up" && !c.cP && !c.cS:
 		// scenario 2 before site B has taken over: nobody consumes yet
-		return fmt.Sprintf("failover scenario 2, pending: %s and site %s are down and no site's consumers are on %s yet: requests wait on %s until site %s takes over (sitectl takeover --site %s)", amq1, pSite, amq2, amq2, sSite, sSite)
-	case pState == "up" && sState == "down" && !cP && cS:
-		n, expect = "5", sSite
-		text = fmt.Sprintf("%s is up (back) while site %s has no consumers (still down, or passive) and %s is down: clients send to %s, which sends to site %s (client → %s → site %s → %s → client)", amq1, pSite, amq2, amq1, sSite, amq1, sSite, amq1)
-	case pState == "up" && sState == "down" && cP:
-		return fmt.Sprintf("%s (site %s's broker) is down; site %s's consumers are served through %s", amq2, sSite, pSite, amq1)
-	case pState == "up" && sState == "up" && !bridged && (cP || cS):
+		return "", "", "", fmt.Sprintf("failover scenario 2, pending: %s and site %s are down and no site's consumers are on %s yet: requests wait on %s until site %s takes over (sitectl takeover --site %s)", c.amq1, c.pSite, c.amq2, c.amq2, c.sSite, c.sSite)
+	case c.pState == "up" && c.sState == "down" && !c.cP && c.cS:
+		n, expect = "5", c.sSite
+		text = fmt.Sprintf("%s is up (back) while site %s has no consumers (still down, or passive) and %s is down: clients send to %s, which sends to site %s (client → %s → site %s → %s → client)", c.amq1, c.pSite, c.amq2, c.amq1, c.sSite, c.amq1, c.sSite, c.amq1)
+	case c.pState == "up" && c.sState == "down" && c.cP:
+		return "", "", "", fmt.Sprintf("%s (site %s's broker) is down; site %s's consumers are served through %s", c.amq2, c.sSite, c.pSite, c.amq1)
+	case c.pState == "up" && c.sState == "up" && !c.bridged && (c.cP || c.cS):
 		n, expect = "4", "split"
-		text = fmt.Sprintf("the link between the brokers is down (no network bridge, no bridge consumers on %s or %s): each broker serves its own consumers independently", amq1, amq2)
-		if !(cP && cS) {
+		text = fmt.Sprintf("the link between the brokers is down (no network bridge, no bridge consumers on %s or %s): each broker serves its own consumers independently", c.amq1, c.amq2)
+		if !(c.cP && c.cS) {
 			text += "; clients of the broker without consumers are not served"
 		}
-	case pState == "up" && sState == "up" && cP && cS && l.State == layer.ServeOne && l.Site == sSite:
-		n, expect = "3", sSite
-		text = fmt.Sprintf("site %s is restored but site %s keeps serving: site %s's connector continues to process requests until its clients lose connectivity to it or it goes down; switch back deliberately (sitectl switchover --site %s)", pSite, sSite, sSite, pSite)
-	case pState == "up" && sState == "up" && cP && cS:
-		if l.State == layer.ServeOne && l.Site == pSite {
-			return fmt.Sprintf("normal operation: both brokers and both sites are up, site %s holds the highest consumer priority", pSite)
+	case c.pState == "up" && c.sState == "up" && c.cP && c.cS && l.State == layer.ServeOne && l.Site == c.sSite:
+		n, expect = "3", c.sSite
+		text = fmt.Sprintf("site %s is restored but site %s keeps serving: site %s's connector continues to process requests until its clients lose connectivity to it or it goes down; switch back deliberately (sitectl switchover --site %s)", c.pSite, c.sSite, c.sSite, c.pSite)
+	case c.pState == "up" && c.sState == "up" && c.cP && c.cS:
+		if l.State == layer.ServeOne && l.Site == c.pSite {
+			return "", "", "", fmt.Sprintf("normal operation: both brokers and both sites are up, site %s holds the highest consumer priority", c.pSite)
 		}
-		return ""
-	case pState == "up" && sState == "up" && !cP && cS:
-		n, expect = "6", sSite
-		text = fmt.Sprintf("site %s has no consumers (it is down, or passive with its connector stopped) while both brokers are up: requests go to site %s as in scenario 5 (through the bridge for clients of %s)", pSite, sSite, amq1)
-	case pState == "up" && sState == "up" && cP && !cS:
-		n, expect = "7", pSite
-		text = fmt.Sprintf("site %s has no consumers (it is down, or passive with its connector stopped) while both brokers are up: %s forwards its requests to %s and site %s handles them all (client → %s → %s → site %s)", sSite, amq2, amq1, pSite, amq2, amq1, pSite)
+		return "", "", "", ""
+	case c.pState == "up" && c.sState == "up" && !c.cP && c.cS:
+		n, expect = "6", c.sSite
+		text = fmt.Sprintf("site %s has no consumers (it is down, or passive with its connector stopped) while both brokers are up: requests go to site %s as in scenario 5 (through the bridge for clients of %s)", c.pSite, c.sSite, c.amq1)
+	case c.pState == "up" && c.sState == "up" && c.cP && !c.cS:
+		n, expect = "7", c.pSite
+		text = fmt.Sprintf("site %s has no consumers (it is down, or passive with its connector stopped) while both brokers are up: %s forwards its requests to %s and site %s handles them all (client → %s → %s → site %s)", c.sSite, c.amq2, c.amq1, c.pSite, c.amq2, c.amq1, c.pSite)
 	default:
-		return ""
+		return "", "", "", ""
 	}
-	out := "failover scenario " + n + ": " + text
-	switch {
-	case expect == "split" && l.State != layer.ServeSplit && cP && cS:
-		out += fmt.Sprintf(" — but the layer is %s", l.State)
-	case expect != "split" && !(l.State == layer.ServeOne && l.Site == expect):
-		got := l.State
-		if l.State == layer.ServeOne {
-			got = "site " + l.Site
-		}
-		out += fmt.Sprintf(" — expected site %s to receive the requests, observed: %s", expect, got)
-	}
-	return out
+	return n, text, expect, ""
 }
 
 // ObserveVerdict observes every broker of the inventory (credentials from

@@ -70,6 +70,7 @@ func Judge(inv *inventory.Inventory, rows []hap.StatRow, err error) layer.Verdic
 	return l
 }
 
+// haproxyLayer is Judge without the sites' evidence.
 func haproxyLayer(inv *inventory.Inventory, rows []hap.StatRow, err error) layer.Verdict {
 	l := layer.Verdict{Layer: layer.LayerHAProxy}
 	if inv == nil || inv.HAProxy == nil {
@@ -77,26 +78,53 @@ func haproxyLayer(inv *inventory.Inventory, rows []hap.StatRow, err error) layer
 		return l
 	}
 	h := inv.HAProxy
-	api := h.RuntimeAPI
 	if err != nil && !hap.IsPartial(err) {
-		l.State = layer.ServeUnknown
-		var e *hap.Error
-		switch {
-		case errors.Is(err, hap.ErrUnreachable):
-			l.Detail = fmt.Sprintf("runtime API not reachable (%s): %v", hap.Reason(err), err)
-		case errors.As(err, &e) && e.Kind == hap.KindDenied:
-			l.Detail = fmt.Sprintf("runtime API refused show stat (Permission denied): %v", err)
-		default:
-			l.Detail = fmt.Sprintf("HAProxy runtime API %s gave no usable show stat (%s): %v", api, hap.Reason(err), err)
-		}
-		l.Notes = append(l.Notes, "check it by hand: "+hap.SocatCommand(api, "show info"))
+		statUnusable(&l, h.RuntimeAPI, err)
 		return l
 	}
 	partial := err != nil
 	if partial {
 		l.Notes = append(l.Notes, err.Error())
 	}
+	views := observeBackends(&l, h, rows, partial)
+	if len(views) == 0 {
+		l.State, l.Detail = layer.ServeUnknown, "the inventory lists no haproxy backend"
+		return l
+	}
+	perSite, needsFix := judgeBackends(&l, views)
+	if !needsFix {
+		return l
+	}
+	target, other := haproxyFixTargets(inv, views, perSite)
+	if target != "" {
+		l.Fix = haproxyFix(inv, views, target)
+		if other != "" {
+			l.Notes = append(l.Notes, fmt.Sprintf("to make site %s serve instead: %s", other, haproxyFix(inv, views, other)))
+		}
+	}
+	return l
+}
 
+// statUnusable makes the layer unknown when the runtime API gave no usable
+// show stat, saying why and how to check it by hand.
+func statUnusable(l *layer.Verdict, api string, err error) {
+	l.State = layer.ServeUnknown
+	var e *hap.Error
+	switch {
+	case errors.Is(err, hap.ErrUnreachable):
+		l.Detail = fmt.Sprintf("runtime API not reachable (%s): %v", hap.Reason(err), err)
+	case errors.As(err, &e) && e.Kind == hap.KindDenied:
+		l.Detail = fmt.Sprintf("runtime API refused show stat (Permission denied): %v", err)
+	default:
+		l.Detail = fmt.Sprintf("HAProxy runtime API %s gave no usable show stat (%s): %v", api, hap.Reason(err), err)
+	}
+	l.Notes = append(l.Notes, "check it by hand: "+hap.SocatCommand(api, "show info"))
+}
+
+// observeBackends judges each backend of the inventory on its own and adds
+// a row per server (and per inventory server missing from show stat) and
+// the backends' notes.
+func observeBackends(l *layer.Verdict, h *inventory.HAProxy, rows []hap.StatRow, partial bool) []*haproxyBackendView {
 	var views []*haproxyBackendView
 	for _, b := range h.Backends {
 		if b == nil {
@@ -124,13 +152,17 @@ func haproxyLayer(inv *inventory.Inventory, rows []hap.StatRow, err error) layer
 			l.Notes = append(l.Notes, b.Name+": "+n)
 		}
 	}
-	if len(views) == 0 {
-		l.State, l.Detail = layer.ServeUnknown, "the inventory lists no haproxy backend"
-		return l
-	}
+	return views
+}
 
+// judgeBackends sets the layer's state from the backends' own: partial
+// when some go to one site and the others to nobody, split when they
+// disagree, then unknown, one or none. It returns the backends sending
+// only to each site, and whether the state calls for a fix (not when it is
+// one or unknown).
+func judgeBackends(l *layer.Verdict, views []*haproxyBackendView) (perSite map[string][]string, needsFix bool) {
 	var split, unknown, none []*haproxyBackendView
-	perSite := map[string][]string{} // site -> backends sending only to it
+	perSite = map[string][]string{} // site -> backends sending only to it
 	all := map[string]bool{}
 	for _, v := range views {
 		for _, s := range v.sites {
@@ -185,24 +217,17 @@ func haproxyLayer(inv *inventory.Inventory, rows []hap.StatRow, err error) layer
 		if len(sites) == 1 {
 			l.Detail += fmt.Sprintf(" (the other backends send to site %s)", sites[0])
 		}
-		return l
+		return perSite, false
 	case len(sites) == 1:
 		l.State, l.Site, l.Sites = layer.ServeOne, sites[0], sites
 		l.Detail = fmt.Sprintf("every backend sends new traffic to site %s: %s", sites[0], describe(views))
-		return l
+		return perSite, false
 	default:
 		l.State = layer.ServeNone
 		l.Detail = "no backend has a server that takes traffic: " + describe(views)
 	}
 
-	target, other := haproxyFixTargets(inv, views, perSite)
-	if target != "" {
-		l.Fix = haproxyFix(inv, views, target)
-		if other != "" {
-			l.Notes = append(l.Notes, fmt.Sprintf("to make site %s serve instead: %s", other, haproxyFix(inv, views, other)))
-		}
-	}
-	return l
+	return perSite, true
 }
 
 func haproxyObserve(b *inventory.HAProxyBackend, rows []hap.StatRow, partial bool) *haproxyBackendView {

@@ -295,123 +295,22 @@ func (v *mongoView) cond(p, m *mongo.MemberStatus) mongoCond {
 	return condUp
 }
 
+// withPrimary tells the scenario when a member is primary: the primary
+// cut off from the majority, members removed from the configuration, then
+// by which members are not up as the primary sees them.
 func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 	sc := Scenario{Writable: true, Primary: p.Member.Name, Site: siteOf(p)}
-	if p.StatusKnown && v.visibleVotes(p) < v.majority {
-		sc.ID, sc.Row, sc.Election = ScenarioPrimaryLinkDown, "6", ElectionExpected
-		sc.Title = "the primary is cut off from the majority"
-		sc.Explanation = fmt.Sprintf("%s is still primary but sees only %d of %d votes needed: it steps down within the election timeout "+
-			"(\"can't see a majority\"), and the other side elects a primary if it has a majority.", labelOf(p), v.visibleVotes(p), v.majority)
-		sc.Action = "Wait ~12s and check again (sitectl status); writes accepted meanwhile by " + p.Member.Name + " may be rolled back."
+	if v.primaryCutOff(&sc, p) || v.membersRemoved(&sc, p) {
 		return sc
 	}
-	if p.ConfigKnown {
-		var removed []*mongo.MemberStatus
-		for i := range v.obs.Members {
-			if m := &v.obs.Members[i]; configID(p, m.Member.Name) < 0 {
-				removed = append(removed, m)
-			}
-		}
-		// Only when the configuration really is smaller: an inventory
-		// address that differs from the configured host name (an IP for a
-		// DNS name) must not read as "removed".
-		if len(removed) > 0 && len(p.Config) == len(v.obs.Members)-len(removed) {
-			var kept []string
-			for _, c := range p.Config {
-				if c.Member != "" {
-					kept = append(kept, c.Member)
-				} else {
-					kept = append(kept, c.Host)
-				}
-			}
-			sc.ID, sc.Row, sc.Election = ScenarioMembersRemoved, "4", ElectionNotNeeded
-			sc.Title = "members removed from the replica set"
-			sc.Explanation = fmt.Sprintf("%s is primary of a configuration with only %s (config version %d%s): %s no longer belong to the set. "+
-				"Writes they accepted but %s never received are lost.", labelOf(p), strings.Join(kept, ", "), p.ConfigVersion,
-				map[bool]string{true: ", no term: a forced reconfig", false: ""}[p.ConfigTerm < 0], names(removed), p.Member.Name)
-			sc.Action = "Keep " + names(removed) + " shut down or decommissioned; to add them back, wipe or resync them and add them with a normal " +
-				"(non-force) replSetReconfig on " + p.Member.Name + ", one voting member at a time."
-			return sc
-		}
-	}
-	var notUpData, notUpArb, unobs []*mongo.MemberStatus
-	for _, m := range v.data {
-		if m != p && v.cond(p, m) != condUp {
-			notUpData = append(notUpData, m)
-		}
-	}
-	for _, m := range v.arb {
-		if v.cond(p, m) != condUp {
-			notUpArb = append(notUpArb, m)
-		}
-	}
-	for i := range v.obs.Members {
-		if m := &v.obs.Members[i]; !m.Observed() && !slicesContains(notUpData, m) && !slicesContains(notUpArb, m) {
-			unobs = append(unobs, m)
-		}
-	}
+	notUpData, notUpArb, unobs := v.notUp(p)
 	el := p.LastElection
 	recent := el != nil && !el.Date.IsZero() && v.obs.At.Sub(el.Date) < 10*time.Minute
 	switch {
 	case len(notUpArb) > 0:
-		remaining := 0
-		for name, votes := range v.voters {
-			if name != p.Member.Name && !slicesContains(notUpArb, v.obs.Member(name)) && !slicesContains(notUpData, v.obs.Member(name)) {
-				remaining += votes
-			}
-		}
-		sc.ID, sc.Row, sc.Election = ScenarioArbiterDown, "2", ElectionIfPrimary
-		sc.Title = "the arbiter is down"
-		sc.Explanation = fmt.Sprintf("%s is down or cut off from the primary: %s keeps reads and writes, the other data members are read-only. "+
-			"Elections are halted: if %s fails now, no other member can be elected (%d of %d votes needed).",
-			names(notUpArb), labelOf(p), p.Member.Name, remaining, v.majority)
-		if len(notUpData) > 0 {
-			sc.Explanation += " Also down or cut off: " + names(notUpData) + "."
-		}
-		sc.Action = "Restore the arbiter (" + names(notUpArb) + ") before anything else fails; do not take site " + p.Member.Site + " down meanwhile."
+		v.arbiterDown(&sc, p, notUpArb, notUpData)
 	case len(notUpData) > 0:
-		d := notUpData[0]
-		cutOff := v.cond(p, d) == condLinkDown
-		// d was the primary this one replaced, and it did not hand over:
-		// a priority takeover or a step-up request means the old primary
-		// was alive then and stepped down, so its absence now is a
-		// secondary gone, not the failover of row 1.
-		failover := v.preferred == d || (el != nil && el.PriorPrimary >= 0 && configID(p, d.Member.Name) == el.PriorPrimary &&
-			!slices.Contains([]string{"priorityTakeover", "stepUpRequest", "stepUpRequestSkipDryRun", "catchupTakeover"}, el.Reason))
-		switch {
-		case cutOff && failover:
-			sc.ID, sc.Row, sc.Election = ScenarioPrimaryLinkDown, "6", ElectionDone
-			sc.Title = "the network link of the former primary is down"
-			sc.Explanation = fmt.Sprintf("%s answers here but the primary cannot reach it: it stepped down and is read-only. "+
-				"%s was elected primary (term %d, %s).", labelOf(d), labelOf(p), p.Term, reasonOf(el))
-			if v.preferred == d {
-				sc.Explanation += fmt.Sprintf(" When the link is restored, %s (the highest-priority member, _id %d) takes the primary back by priority takeover.",
-					d.Member.Name, configID(p, d.Member.Name))
-			}
-			sc.Action = "Restore the link of " + d.Member.Name + "; writes continue on " + p.Member.Name + "."
-		case cutOff:
-			sc.ID, sc.Row, sc.Election = ScenarioSecondaryLinkDown, "5", ElectionNotNeeded
-			sc.Title = "the network link of the secondary is down"
-			sc.Explanation = fmt.Sprintf("%s keeps reads and writes with %s disconnected; %s answers here but cannot reach the primary and is read-only "+
-				"(it cannot be elected while the other voters see a healthy primary). When the link is restored it resynchronises from %s automatically.",
-				labelOf(p), d.Member.Name, labelOf(d), p.Member.Name)
-			sc.Action = "Restore the link of " + d.Member.Name + "; w:\"majority\" writes wait until then."
-		case failover:
-			sc.ID, sc.Row, sc.Election = ScenarioPrimaryDown, "1", ElectionDone
-			sc.Title = "the primary is down: failover done"
-			sc.Explanation = fmt.Sprintf("%s is down or unreachable; %s was elected primary (term %d, %s) and serves reads and writes.",
-				labelOf(d), labelOf(p), p.Term, reasonOf(el))
-			if v.preferred == d {
-				sc.Explanation += fmt.Sprintf(" When %s recovers it resynchronises and, as the highest-priority member, takes the primary back by priority takeover.", d.Member.Name)
-			}
-			sc.Action = "Bring " + d.Member.Name + " back, or move the other layers to site " + p.Member.Site + "."
-		default:
-			sc.ID, sc.Row, sc.Election = ScenarioSecondaryDown, "3", ElectionIfPrimary
-			sc.Title = "the secondary is down"
-			sc.Explanation = fmt.Sprintf("%s is down or unreachable: %s keeps reads and writes (w:1); w:\"majority\" writes cannot be acknowledged until it is back. "+
-				"When it recovers it resynchronises from %s.", labelOf(d), labelOf(p), p.Member.Name)
-			sc.Action = "Bring " + d.Member.Name + " back; meanwhile a failure of " + p.Member.Name + " would leave no primary."
-		}
+		v.dataMemberDown(&sc, p, notUpData[0], el)
 	case len(unobs) > 0:
 		sc.ID, sc.Election = ScenarioHealthy, ElectionNotNeeded
 		sc.Title = "primary up; some members not observed from here"
@@ -438,6 +337,145 @@ func (v *mongoView) withPrimary(p *mongo.MemberStatus) Scenario {
 		sc.Explanation = fmt.Sprintf("%s is primary and every member is up.", labelOf(p))
 	}
 	return sc
+}
+
+// primaryCutOff sets the scenario of row 6 when the primary sees fewer
+// votes than a majority: it is about to step down.
+func (v *mongoView) primaryCutOff(sc *Scenario, p *mongo.MemberStatus) bool {
+	if p.StatusKnown && v.visibleVotes(p) < v.majority {
+		sc.ID, sc.Row, sc.Election = ScenarioPrimaryLinkDown, "6", ElectionExpected
+		sc.Title = "the primary is cut off from the majority"
+		sc.Explanation = fmt.Sprintf("%s is still primary but sees only %d of %d votes needed: it steps down within the election timeout "+
+			"(\"can't see a majority\"), and the other side elects a primary if it has a majority.", labelOf(p), v.visibleVotes(p), v.majority)
+		sc.Action = "Wait ~12s and check again (sitectl status); writes accepted meanwhile by " + p.Member.Name + " may be rolled back."
+		return true
+	}
+	return false
+}
+
+// membersRemoved sets the scenario of row 4 when the primary's
+// configuration no longer holds some of the inventory's members (a forced
+// reconfig happened).
+func (v *mongoView) membersRemoved(sc *Scenario, p *mongo.MemberStatus) bool {
+	if p.ConfigKnown {
+		var removed []*mongo.MemberStatus
+		for i := range v.obs.Members {
+			if m := &v.obs.Members[i]; configID(p, m.Member.Name) < 0 {
+				removed = append(removed, m)
+			}
+		}
+		// Only when the configuration really is smaller: an inventory
+		// address that differs from the configured host name (an IP for a
+		// DNS name) must not read as "removed".
+		if len(removed) > 0 && len(p.Config) == len(v.obs.Members)-len(removed) {
+			var kept []string
+			for _, c := range p.Config {
+				if c.Member != "" {
+					kept = append(kept, c.Member)
+				} else {
+					kept = append(kept, c.Host)
+				}
+			}
+			sc.ID, sc.Row, sc.Election = ScenarioMembersRemoved, "4", ElectionNotNeeded
+			sc.Title = "members removed from the replica set"
+			sc.Explanation = fmt.Sprintf("%s is primary of a configuration with only %s (config version %d%s): %s no longer belong to the set. "+
+				"Writes they accepted but %s never received are lost.", labelOf(p), strings.Join(kept, ", "), p.ConfigVersion,
+				map[bool]string{true: ", no term: a forced reconfig", false: ""}[p.ConfigTerm < 0], names(removed), p.Member.Name)
+			sc.Action = "Keep " + names(removed) + " shut down or decommissioned; to add them back, wipe or resync them and add them with a normal " +
+				"(non-force) replSetReconfig on " + p.Member.Name + ", one voting member at a time."
+			return true
+		}
+	}
+	return false
+}
+
+// notUp is the data members and arbiters that are not up as the primary
+// sees them, and the other members that could not be observed from here.
+func (v *mongoView) notUp(p *mongo.MemberStatus) (notUpData, notUpArb, unobs []*mongo.MemberStatus) {
+	for _, m := range v.data {
+		if m != p && v.cond(p, m) != condUp {
+			notUpData = append(notUpData, m)
+		}
+	}
+	for _, m := range v.arb {
+		if v.cond(p, m) != condUp {
+			notUpArb = append(notUpArb, m)
+		}
+	}
+	for i := range v.obs.Members {
+		if m := &v.obs.Members[i]; !m.Observed() && !slicesContains(notUpData, m) && !slicesContains(notUpArb, m) {
+			unobs = append(unobs, m)
+		}
+	}
+	return notUpData, notUpArb, unobs
+}
+
+// arbiterDown sets the scenario of row 2: the arbiter is down or cut off,
+// so elections are halted.
+func (v *mongoView) arbiterDown(sc *Scenario, p *mongo.MemberStatus, notUpArb, notUpData []*mongo.MemberStatus) {
+	remaining := 0
+	for name, votes := range v.voters {
+		if name != p.Member.Name && !slicesContains(notUpArb, v.obs.Member(name)) && !slicesContains(notUpData, v.obs.Member(name)) {
+			remaining += votes
+		}
+	}
+	sc.ID, sc.Row, sc.Election = ScenarioArbiterDown, "2", ElectionIfPrimary
+	sc.Title = "the arbiter is down"
+	sc.Explanation = fmt.Sprintf("%s is down or cut off from the primary: %s keeps reads and writes, the other data members are read-only. "+
+		"Elections are halted: if %s fails now, no other member can be elected (%d of %d votes needed).",
+		names(notUpArb), labelOf(p), p.Member.Name, remaining, v.majority)
+	if len(notUpData) > 0 {
+		sc.Explanation += " Also down or cut off: " + names(notUpData) + "."
+	}
+	sc.Action = "Restore the arbiter (" + names(notUpArb) + ") before anything else fails; do not take site " + p.Member.Site + " down meanwhile."
+}
+
+// dataMemberDown sets the scenario when data member d is not up: whether
+// it was the primary this one replaced (a failover, rows 1 and 6) or a
+// secondary (rows 3 and 5), and whether it answers here (only its link is
+// down) or not.
+func (v *mongoView) dataMemberDown(sc *Scenario, p, d *mongo.MemberStatus, el *mongo.Election) {
+	cutOff := v.cond(p, d) == condLinkDown
+	// d was the primary this one replaced, and it did not hand over:
+	// a priority takeover or a step-up request means the old primary
+	// was alive then and stepped down, so its absence now is a
+	// secondary gone, not the failover of row 1.
+	failover := v.preferred == d || (el != nil && el.PriorPrimary >= 0 && configID(p, d.Member.Name) == el.PriorPrimary &&
+		!slices.Contains([]string{"priorityTakeover", "stepUpRequest", "stepUpRequestSkipDryRun", "catchupTakeover"}, el.Reason))
+	switch {
+	case cutOff && failover:
+		sc.ID, sc.Row, sc.Election = ScenarioPrimaryLinkDown, "6", ElectionDone
+		sc.Title = "the network link of the former primary is down"
+		sc.Explanation = fmt.Sprintf("%s answers here but the primary cannot reach it: it stepped down and is read-only. "+
+			"%s was elected primary (term %d, %s).", labelOf(d), labelOf(p), p.Term, reasonOf(el))
+		if v.preferred == d {
+			sc.Explanation += fmt.Sprintf(" When the link is restored, %s (the highest-priority member, _id %d) takes the primary back by priority takeover.",
+				d.Member.Name, configID(p, d.Member.Name))
+		}
+		sc.Action = "Restore the link of " + d.Member.Name + "; writes continue on " + p.Member.Name + "."
+	case cutOff:
+		sc.ID, sc.Row, sc.Election = ScenarioSecondaryLinkDown, "5", ElectionNotNeeded
+		sc.Title = "the network link of the secondary is down"
+		sc.Explanation = fmt.Sprintf("%s keeps reads and writes with %s disconnected; %s answers here but cannot reach the primary and is read-only "+
+			"(it cannot be elected while the other voters see a healthy primary). When the link is restored it resynchronises from %s automatically.",
+			labelOf(p), d.Member.Name, labelOf(d), p.Member.Name)
+		sc.Action = "Restore the link of " + d.Member.Name + "; w:\"majority\" writes wait until then."
+	case failover:
+		sc.ID, sc.Row, sc.Election = ScenarioPrimaryDown, "1", ElectionDone
+		sc.Title = "the primary is down: failover done"
+		sc.Explanation = fmt.Sprintf("%s is down or unreachable; %s was elected primary (term %d, %s) and serves reads and writes.",
+			labelOf(d), labelOf(p), p.Term, reasonOf(el))
+		if v.preferred == d {
+			sc.Explanation += fmt.Sprintf(" When %s recovers it resynchronises and, as the highest-priority member, takes the primary back by priority takeover.", d.Member.Name)
+		}
+		sc.Action = "Bring " + d.Member.Name + " back, or move the other layers to site " + p.Member.Site + "."
+	default:
+		sc.ID, sc.Row, sc.Election = ScenarioSecondaryDown, "3", ElectionIfPrimary
+		sc.Title = "the secondary is down"
+		sc.Explanation = fmt.Sprintf("%s is down or unreachable: %s keeps reads and writes (w:1); w:\"majority\" writes cannot be acknowledged until it is back. "+
+			"When it recovers it resynchronises from %s.", labelOf(d), labelOf(p), p.Member.Name)
+		sc.Action = "Bring " + d.Member.Name + " back; meanwhile a failure of " + p.Member.Name + " would leave no primary."
+	}
 }
 
 func slicesContains(ms []*mongo.MemberStatus, m *mongo.MemberStatus) bool {
@@ -482,21 +520,14 @@ func reasonOf(el *mongo.Election) string {
 	return el.Reason
 }
 
+// withoutPrimary tells the scenario when no member is primary: the
+// primary is not reachable from here, an election is under way, no
+// secondary is observed, the primary and the arbiter are down (a forced
+// promotion is the way out), or no majority is left.
 func (v *mongoView) withoutPrimary() Scenario {
 	sc := Scenario{}
-	// A member that others see as PRIMARY but that is not observed from
-	// here: writes may well work for clients that can reach it.
-	for i := range v.obs.Members {
-		o := &v.obs.Members[i]
-		if o.SeenPrimaryMember != "" {
-			if pm := v.obs.Member(o.SeenPrimaryMember); pm != nil && !pm.Observed() {
-				sc.ID, sc.Election = ScenarioUnknown, ElectionUnknownOut
-				sc.Title = "the primary is not reachable from here"
-				sc.Explanation = fmt.Sprintf("%s reports %s as primary, but it cannot be observed from here.", labelOf(o), labelOf(pm))
-				sc.Action = "Check the network between this machine and " + pm.Member.Name + "."
-				return sc
-			}
-		}
+	if v.primaryUnreachable(&sc) {
+		return sc
 	}
 	var alive, gone []*mongo.MemberStatus
 	for _, m := range v.data {
@@ -516,64 +547,107 @@ func (v *mongoView) withoutPrimary() Scenario {
 		}
 	}
 	sc.Writable = false
-	if best != nil && bestVotes >= v.majority {
-		sc.ID, sc.Row, sc.Election = ScenarioElection, "8", ElectionExpected
-		sc.Title = "election in progress"
-		sc.Explanation = fmt.Sprintf("no member is primary, but %s can gather %d of %d votes needed: an election is expected within about 12 seconds "+
-			"(electionTimeoutMillis 10s). Writes fail until then; reads work on secondaries with a secondary read preference.", labelOf(best), bestVotes, v.majority)
-		var cut, dead []*mongo.MemberStatus
+	switch {
+	case best != nil && bestVotes >= v.majority:
+		v.electionExpected(&sc, best, bestVotes, gone)
+	case best == nil:
+		v.noSecondary(&sc)
+	default:
+		sc.Election = ElectionHalted
+		var downData, downArb []*mongo.MemberStatus
 		for _, m := range gone {
-			if m.Observed() { // answers here: only its link to the others is down
-				cut = append(cut, m)
+			if m.Member.Arbiter || m.ArbiterOnly {
+				downArb = append(downArb, m)
 			} else {
-				dead = append(dead, m)
+				downData = append(downData, m)
 			}
 		}
-		switch {
-		case len(cut) > 0 && len(dead) == 0:
-			sc.Row = "6, 8"
-			sc.Title = "the network link of " + names(cut) + " is down: election in progress"
-			sc.Explanation = names(cut) + " answers here but the other members cannot reach it: it is read-only (a primary cut off from the majority steps down); " + sc.Explanation
-		case len(gone) > 0:
-			sc.Row = "1, 8"
-			sc.Title = "the primary is down: election in progress"
-			sc.Explanation = names(gone) + " down or unreachable; " + sc.Explanation
-		}
-		sc.Action = "Wait and check again (sitectl status); if no primary appears within ~30s, look at the members' logs."
-		return sc
-	}
-	if best == nil {
-		sc.ID, sc.Election = ScenarioUnknown, ElectionUnknownOut
-		sc.Title = "no primary, and no secondary observed"
-		sc.Explanation = "no data-bearing member could be observed as a secondary from here: " + v.obs.Summary() + "."
-		sc.Action = "Check the members and the network from a machine on each site."
-		return sc
-	}
-	sc.Election = ElectionHalted
-	var downData, downArb []*mongo.MemberStatus
-	for _, m := range gone {
-		if m.Member.Arbiter || m.ArbiterOnly {
-			downArb = append(downArb, m)
+		if len(alive) == 1 && len(downData) >= 1 && len(downArb) >= 1 {
+			v.primaryArbiterDown(&sc, alive[0], bestVotes, downData, downArb)
 		} else {
-			downData = append(downData, m)
+			v.noMajority(&sc, best, bestVotes, gone)
 		}
 	}
-	if len(alive) == 1 && len(downData) >= 1 && len(downArb) >= 1 {
-		s := alive[0]
-		sc.ID, sc.Row = ScenarioPrimaryArbiterDown, "4"
-		sc.Title = "the primary and the arbiter are down"
-		sc.Fix = fmt.Sprintf("sitectl takeover --site %s --force-promote-mongo --reason %q", s.Member.Site, "site "+siteOfAll(downData)+" lost")
-		total := 0
-		for _, n := range v.voters {
-			total += n
+	return sc
+}
+
+// primaryUnreachable sets the scenario when a member others see as PRIMARY
+// is not observed from here: writes may well work for clients that can
+// reach it.
+func (v *mongoView) primaryUnreachable(sc *Scenario) bool {
+	for i := range v.obs.Members {
+		o := &v.obs.Members[i]
+		if o.SeenPrimaryMember != "" {
+			if pm := v.obs.Member(o.SeenPrimaryMember); pm != nil && !pm.Observed() {
+				sc.ID, sc.Election = ScenarioUnknown, ElectionUnknownOut
+				sc.Title = "the primary is not reachable from here"
+				sc.Explanation = fmt.Sprintf("%s reports %s as primary, but it cannot be observed from here.", labelOf(o), labelOf(pm))
+				sc.Action = "Check the network between this machine and " + pm.Member.Name + "."
+				return true
+			}
 		}
-		sc.Explanation = fmt.Sprintf("%s and %s are down or unreachable: %s is read-only (SECONDARY). It cannot be elected with %d of %d votes "+
-			"(a majority is %d), so no election will happen.", names(downData), names(downArb), labelOf(s), bestVotes, total, v.majority)
-		sc.Action = fmt.Sprintf("Bring back %s or %s; or, if site %s is lost, the only way to make %s writable is a forced reconfig: %s "+
-			"(it asks you to confirm that site %s is fenced; writes that never reached %s are rolled back).",
-			names(downArb), names(downData), siteOfAll(downData), s.Member.Name, sc.Fix, siteOfAll(downData), s.Member.Name)
-		return sc
 	}
+	return false
+}
+
+// electionExpected sets the scenario of row 8: best can gather a majority,
+// so an election is expected; rows 6 and 1 when members are cut off or
+// gone.
+func (v *mongoView) electionExpected(sc *Scenario, best *mongo.MemberStatus, bestVotes int, gone []*mongo.MemberStatus) {
+	sc.ID, sc.Row, sc.Election = ScenarioElection, "8", ElectionExpected
+	sc.Title = "election in progress"
+	sc.Explanation = fmt.Sprintf("no member is primary, but %s can gather %d of %d votes needed: an election is expected within about 12 seconds "+
+		"(electionTimeoutMillis 10s). Writes fail until then; reads work on secondaries with a secondary read preference.", labelOf(best), bestVotes, v.majority)
+	var cut, dead []*mongo.MemberStatus
+	for _, m := range gone {
+		if m.Observed() { // answers here: only its link to the others is down
+			cut = append(cut, m)
+		} else {
+			dead = append(dead, m)
+		}
+	}
+	switch {
+	case len(cut) > 0 && len(dead) == 0:
+		sc.Row = "6, 8"
+		sc.Title = "the network link of " + names(cut) + " is down: election in progress"
+		sc.Explanation = names(cut) + " answers here but the other members cannot reach it: it is read-only (a primary cut off from the majority steps down); " + sc.Explanation
+	case len(gone) > 0:
+		sc.Row = "1, 8"
+		sc.Title = "the primary is down: election in progress"
+		sc.Explanation = names(gone) + " down or unreachable; " + sc.Explanation
+	}
+	sc.Action = "Wait and check again (sitectl status); if no primary appears within ~30s, look at the members' logs."
+}
+
+// noSecondary sets the scenario when no data-bearing member is observed as
+// a secondary: nothing can be told from here.
+func (v *mongoView) noSecondary(sc *Scenario) {
+	sc.ID, sc.Election = ScenarioUnknown, ElectionUnknownOut
+	sc.Title = "no primary, and no secondary observed"
+	sc.Explanation = "no data-bearing member could be observed as a secondary from here: " + v.obs.Summary() + "."
+	sc.Action = "Check the members and the network from a machine on each site."
+}
+
+// primaryArbiterDown sets the scenario of row 4: s is the only data member
+// left and cannot be elected; a forced reconfig is the only way to make it
+// writable.
+func (v *mongoView) primaryArbiterDown(sc *Scenario, s *mongo.MemberStatus, bestVotes int, downData, downArb []*mongo.MemberStatus) {
+	sc.ID, sc.Row = ScenarioPrimaryArbiterDown, "4"
+	sc.Title = "the primary and the arbiter are down"
+	sc.Fix = fmt.Sprintf("sitectl takeover --site %s --force-promote-mongo --reason %q", s.Member.Site, "site "+siteOfAll(downData)+" lost")
+	total := 0
+	for _, n := range v.voters {
+		total += n
+	}
+	sc.Explanation = fmt.Sprintf("%s and %s are down or unreachable: %s is read-only (SECONDARY). It cannot be elected with %d of %d votes "+
+		"(a majority is %d), so no election will happen.", names(downData), names(downArb), labelOf(s), bestVotes, total, v.majority)
+	sc.Action = fmt.Sprintf("Bring back %s or %s; or, if site %s is lost, the only way to make %s writable is a forced reconfig: %s "+
+		"(it asks you to confirm that site %s is fenced; writes that never reached %s are rolled back).",
+		names(downArb), names(downData), siteOfAll(downData), s.Member.Name, sc.Fix, siteOfAll(downData), s.Member.Name)
+}
+
+// noMajority sets the scenario when no member can gather a majority.
+func (v *mongoView) noMajority(sc *Scenario, best *mongo.MemberStatus, bestVotes int, gone []*mongo.MemberStatus) {
 	sc.ID = ScenarioNoMajority
 	sc.Title = "no primary and no majority"
 	sc.Explanation = fmt.Sprintf("no member can gather a majority (best: %s with %d of %d votes needed): no election will happen until members come back; the set is read-only.",
@@ -582,7 +656,6 @@ func (v *mongoView) withoutPrimary() Scenario {
 		sc.Explanation += " Down or unreachable: " + names(gone) + "."
 	}
 	sc.Action = "Bring members back (or restore the links between them)."
-	return sc
 }
 
 func siteOfAll(ms []*mongo.MemberStatus) string {
@@ -643,6 +716,31 @@ func Judge(inv *inventory.Inventory, obs *mongo.Observation) layer.Verdict {
 		l.State, l.Detail = layer.ServeUnknown, "MongoDB was not observed"
 		return l
 	}
+	site := memberSite(inv)
+	var unobservedData []string
+	for i := range obs.Members {
+		m := &obs.Members[i]
+		if !m.Observed() && !(m.Member.Arbiter || m.ArbiterOnly) {
+			unobservedData = append(unobservedData, m.Member.Name)
+		}
+		l.Rows = append(l.Rows, memberRow(obs, m, site(m)))
+	}
+	sc := Classify(obs)
+	l.Notes = append(l.Notes, sc.String())
+	judgePrimaries(&l, obs, sc, site, unobservedData)
+	if inv != nil {
+		for _, s := range inv.Sites {
+			if s != nil {
+				l.Evidence = append(l.Evidence, SiteEvidence(obs, s.Name)...)
+			}
+		}
+	}
+	return l
+}
+
+// memberSite returns a member's site: the inventory's, else the one the
+// observation carries.
+func memberSite(inv *inventory.Inventory) func(*mongo.MemberStatus) string {
 	siteOf := map[string]string{}
 	if inv != nil && inv.MongoDB != nil {
 		for _, m := range inv.MongoDB.Members {
@@ -651,49 +749,51 @@ func Judge(inv *inventory.Inventory, obs *mongo.Observation) layer.Verdict {
 			}
 		}
 	}
-	site := func(m *mongo.MemberStatus) string {
+	return func(m *mongo.MemberStatus) string {
 		if s, ok := siteOf[m.Member.Name]; ok {
 			return s
 		}
 		return m.Member.Site
 	}
-	var unobservedData []string
-	for i := range obs.Members {
-		m := &obs.Members[i]
-		row := layer.Row{Site: site(m), Name: m.Member.Name}
-		switch {
-		case !m.Reachable:
-			row.State = layer.ServeUnknown
-			if m.Err != nil {
-				row.Detail, row.Brief = m.Err.Error(), "unreachable ("+string(m.Err.Kind)+")"
-			}
-		case !m.Observed():
-			row.State = layer.ServeUnknown
-			if len(m.Errors) > 0 {
-				row.Detail, row.Brief = m.Errors[0].Error(), "not observed ("+string(m.Errors[0].Kind)+")"
-			}
-		default:
-			row.State = strings.ToLower(m.StateStr)
-			row.Detail = memberDetail(m)
-			row.Brief = memberBrief(obs, m)
-			row.Values = map[string]float64{}
-			if m.StatusKnown {
-				row.Values["term"] = float64(m.Term)
-			}
-			if m.Lag != nil {
-				row.Values["lag_seconds"] = time.Duration(*m.Lag).Seconds()
-			}
-			if m.ConfigKnown && !m.ArbiterOnly {
-				row.Values["priority"] = m.Priority
-			}
+}
+
+// memberRow is the layer's row for member m: its state, or why it is
+// unknown, and its term, lag and priority when known.
+func memberRow(obs *mongo.Observation, m *mongo.MemberStatus, site string) layer.Row {
+	row := layer.Row{Site: site, Name: m.Member.Name}
+	switch {
+	case !m.Reachable:
+		row.State = layer.ServeUnknown
+		if m.Err != nil {
+			row.Detail, row.Brief = m.Err.Error(), "unreachable ("+string(m.Err.Kind)+")"
 		}
-		if !m.Observed() && !(m.Member.Arbiter || m.ArbiterOnly) {
-			unobservedData = append(unobservedData, m.Member.Name)
+	case !m.Observed():
+		row.State = layer.ServeUnknown
+		if len(m.Errors) > 0 {
+			row.Detail, row.Brief = m.Errors[0].Error(), "not observed ("+string(m.Errors[0].Kind)+")"
 		}
-		l.Rows = append(l.Rows, row)
+	default:
+		row.State = strings.ToLower(m.StateStr)
+		row.Detail = memberDetail(m)
+		row.Brief = memberBrief(obs, m)
+		row.Values = map[string]float64{}
+		if m.StatusKnown {
+			row.Values["term"] = float64(m.Term)
+		}
+		if m.Lag != nil {
+			row.Values["lag_seconds"] = time.Duration(*m.Lag).Seconds()
+		}
+		if m.ConfigKnown && !m.ArbiterOnly {
+			row.Values["priority"] = m.Priority
+		}
 	}
-	sc := Classify(obs)
-	l.Notes = append(l.Notes, sc.String())
+	return row
+}
+
+// judgePrimaries sets the layer's state from the members that accept
+// writes: split across sites, one, unknown when none is seen but a
+// data-bearing member could not be observed, else none.
+func judgePrimaries(l *layer.Verdict, obs *mongo.Observation, sc Scenario, site func(*mongo.MemberStatus) string, unobservedData []string) {
 	prims := obs.Primaries()
 	sites := map[string]bool{}
 	for _, p := range prims {
@@ -727,14 +827,6 @@ func Judge(inv *inventory.Inventory, obs *mongo.Observation) layer.Verdict {
 		l.Detail = "no member accepts writes: " + sc.Title
 		l.Fix = sc.Fix
 	}
-	if inv != nil {
-		for _, s := range inv.Sites {
-			if s != nil {
-				l.Evidence = append(l.Evidence, SiteEvidence(obs, s.Name)...)
-			}
-		}
-	}
-	return l
 }
 
 // memberBrief: "prio 2, health 1, lag 0s"; health is the primary's view

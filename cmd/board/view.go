@@ -255,8 +255,24 @@ func fit(s string, w int) string {
 	return s + strings.Repeat(" ", max(w-n, 0))
 }
 
+// siteLines is the column of one site: its header, then each host with
+// its services, then the site's rows of the other layers.
 func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
-	// one name column for the whole site, so that states line up
+	nw := m.siteNameWidth(site, colW)
+	ls := m.siteHeader(idx, site)
+	if !m.haveSnap {
+		return append(ls, styled("  waiting for the first observation…", m.st.Faint))
+	}
+	ss, _ := m.siteStatus(site)
+	stale := m.Stale()
+	ls = append(ls, m.hostLines(now, site, ss, stale, nw)...)
+	ls = append(ls, m.layerLines(now, site, stale, nw)...)
+	return ls
+}
+
+// siteNameWidth is the width of the site's name column: one for the whole
+// site, so that states line up.
+func (m Model) siteNameWidth(site string, colW int) int {
 	var names []string
 	if ss, ok := m.siteStatus(site); ok {
 		for _, h := range ss.Hosts {
@@ -272,7 +288,13 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 			}
 		}
 	}
-	nw := nameWidth(colW, names)
+	return nameWidth(colW, names)
+}
+
+// siteHeader is the site's title (marked when selected) and role, its core
+// and reporting state, and, for a site that does not answer here, its loss
+// verdict and the evidence behind it.
+func (m Model) siteHeader(idx int, site string) []line {
 	var ls []line
 	marker := "  "
 	if idx == m.selected {
@@ -309,10 +331,13 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 			}
 		}
 	}
-	if !m.haveSnap {
-		return append(ls, styled("  waiting for the first observation…", m.st.Faint))
-	}
-	stale := m.Stale()
+	return ls
+}
+
+// hostLines is, for each host of the site, its line (unreachable: since
+// when, with the services last seen; stale: how old) and its services.
+func (m Model) hostLines(now time.Time, site string, ss checks.SiteStatus, stale bool, nw int) []line {
+	var ls []line
 	for _, h := range ss.Hosts {
 		svcs := h.Services
 		hostLine := "  " + h.Host
@@ -338,7 +363,13 @@ func (m Model) siteLines(now time.Time, idx int, site string, colW int) []line {
 			ls = append(ls, m.serviceLine(svc, m.sinceLabel(now, site, h.Host, svc), old, now.Sub(oldAt), nw))
 		}
 	}
-	// the site's rows of the other layers
+	return ls
+}
+
+// layerLines is the site's rows of the other layers, under each layer's
+// name.
+func (m Model) layerLines(now time.Time, site string, stale bool, nw int) []line {
+	var ls []line
 	for _, l := range m.snap.Verdict.Layers {
 		if l.Layer == checks.LayerServices {
 			continue

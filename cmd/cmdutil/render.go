@@ -53,42 +53,16 @@ func (r *TextRenderer) Emit(e event.Event) {
 	}
 	switch e.Kind {
 	case event.RunStart:
-		if e.Run != nil {
-			fmt.Fprintf(w, "%s %s --site %s  (run %s, %s)\n", modeVerb(e.Run.Mode), e.Run.Runbook, e.Run.Site, e.Run.ID, e.Run.Mode)
-			for _, o := range e.Run.Overrides {
-				fmt.Fprintf(w, "! runbook override: %s\n", o)
-			}
-			for _, m := range e.Run.Warnings {
-				fmt.Fprintf(w, "! warning: %s\n", m)
-			}
-		}
+		r.runStart(e)
 	case event.StepEnd:
-		label := fmt.Sprintf("%-9s", OutcomeLabel(e.Outcome))
-		detail := e.Message
-		if e.Outcome == event.OK {
-			detail = e.Observed
-		}
-		fmt.Fprintf(w, "  %s %-28s %-22s %s%s\n", r.paint(e.Outcome, label), e.Step, where, detail, dur(e.Duration))
-		if !e.Outcome.Succeeded() && e.Outcome != event.Planned && e.Hint != "" {
-			fmt.Fprintf(w, "            inspect: %s\n", e.Hint)
-		}
+		r.stepEnd(e, where)
 	case event.StepObserve, event.StepVerify:
 		if r.Verbose {
 			fmt.Fprintf(w, "    · %-7s %-28s %-22s observed %s (expected %s) %s\n", strings.TrimPrefix(string(e.Kind), "step."), e.Step, where, e.Observed, e.Expected, e.Message)
 		}
 	case event.StepAct:
 		if r.Verbose {
-			code := "?"
-			if e.ExitCode != nil {
-				code = fmt.Sprint(*e.ExitCode)
-			}
-			fmt.Fprintf(w, "    · act     %-28s %-22s %q exit %s (attempt %d)%s\n", e.Step, where, e.Command, code, e.Attempt, dur(e.Duration))
-			if s := strings.TrimSpace(e.Stderr); s != "" {
-				fmt.Fprintf(w, "      stderr: %s\n", indent(s))
-			}
-			if e.Message != "" {
-				fmt.Fprintf(w, "      %s\n", e.Message)
-			}
+			r.stepAct(e, where)
 		}
 	case event.StepStart:
 		if r.Verbose {
@@ -101,14 +75,7 @@ func (r *TextRenderer) Emit(e event.Event) {
 			fmt.Fprintf(w, "%s verdict %s\n", r.paint(e.Outcome, "•"), e.Message)
 		}
 	case event.Message:
-		switch event.PhaseOf(e) {
-		case event.ActionBefore, event.ActionAfter, event.ActionNothing:
-			if r.Verbose {
-				fmt.Fprintf(w, "  %s\n", e.Message)
-			}
-			return
-		}
-		fmt.Fprintf(w, "! %s\n", e.Message)
+		r.message(e)
 	case event.Evidence:
 		// the evidence a disaster takeover acts on is always shown; the
 		// before and after views of an unseen site with -v
@@ -119,24 +86,9 @@ func (r *TextRenderer) Emit(e event.Event) {
 			}
 		}
 	case event.Fence:
-		label := "fence"
-		if e.Action != "" {
-			label = e.Action
-		}
-		fmt.Fprintf(w, "%s %s: %s%s\n", r.paint(e.Outcome, "•"), label, e.Message, dur(e.Duration))
-		if e.Outcome == event.Failed && e.Hint != "" {
-			fmt.Fprintf(w, "            %s\n", e.Hint)
-		}
+		r.fence(e)
 	case event.Hook:
-		fmt.Fprintf(w, "%s hook %s\n", r.paint(e.Outcome, "•"), e.Message)
-		if e.Outcome == event.Failed && e.Hint != "" {
-			fmt.Fprintf(w, "            %s\n", e.Hint)
-		}
-		if r.Verbose {
-			if s := strings.TrimSpace(e.Stdout); s != "" {
-				fmt.Fprintf(w, "      stdout: %s\n", indent(s))
-			}
-		}
+		r.hook(e)
 	case event.Notify:
 		if e.Outcome != event.OK || r.Verbose {
 			fmt.Fprintf(w, "%s %s\n", r.paint(e.Outcome, "•"), e.Message)
@@ -147,6 +99,93 @@ func (r *TextRenderer) Emit(e event.Event) {
 		}
 	case event.RunEnd:
 		fmt.Fprintf(w, "%s %s in %s\n", r.paint(e.Outcome, "result: "+OutcomeLabel(e.Outcome)), e.Message, e.Duration.Round(time.Millisecond))
+	}
+}
+
+// runStart renders the run's header with its overrides and warnings.
+func (r *TextRenderer) runStart(e event.Event) {
+	if e.Run == nil {
+		return
+	}
+	w := r.W
+	fmt.Fprintf(w, "%s %s --site %s  (run %s, %s)\n", modeVerb(e.Run.Mode), e.Run.Runbook, e.Run.Site, e.Run.ID, e.Run.Mode)
+	for _, o := range e.Run.Overrides {
+		fmt.Fprintf(w, "! runbook override: %s\n", o)
+	}
+	for _, m := range e.Run.Warnings {
+		fmt.Fprintf(w, "! warning: %s\n", m)
+	}
+}
+
+// stepEnd renders a task's outcome line, and the command to inspect it
+// when it did not succeed.
+func (r *TextRenderer) stepEnd(e event.Event, where string) {
+	w := r.W
+	label := fmt.Sprintf("%-9s", OutcomeLabel(e.Outcome))
+	detail := e.Message
+	if e.Outcome == event.OK {
+		detail = e.Observed
+	}
+	fmt.Fprintf(w, "  %s %-28s %-22s %s%s\n", r.paint(e.Outcome, label), e.Step, where, detail, dur(e.Duration))
+	if !e.Outcome.Succeeded() && e.Outcome != event.Planned && e.Hint != "" {
+		fmt.Fprintf(w, "            inspect: %s\n", e.Hint)
+	}
+}
+
+// stepAct renders an action's command, exit code and stderr (verbose
+// output only).
+func (r *TextRenderer) stepAct(e event.Event, where string) {
+	w := r.W
+	code := "?"
+	if e.ExitCode != nil {
+		code = fmt.Sprint(*e.ExitCode)
+	}
+	fmt.Fprintf(w, "    · act     %-28s %-22s %q exit %s (attempt %d)%s\n", e.Step, where, e.Command, code, e.Attempt, dur(e.Duration))
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		fmt.Fprintf(w, "      stderr: %s\n", indent(s))
+	}
+	if e.Message != "" {
+		fmt.Fprintf(w, "      %s\n", e.Message)
+	}
+}
+
+// message renders a warning; the before, after and nothing-to-do messages
+// only with -v.
+func (r *TextRenderer) message(e event.Event) {
+	switch event.PhaseOf(e) {
+	case event.ActionBefore, event.ActionAfter, event.ActionNothing:
+		if r.Verbose {
+			fmt.Fprintf(r.W, "  %s\n", e.Message)
+		}
+		return
+	}
+	fmt.Fprintf(r.W, "! %s\n", e.Message)
+}
+
+// fence renders a fencing step, with its hint when it failed.
+func (r *TextRenderer) fence(e event.Event) {
+	label := "fence"
+	if e.Action != "" {
+		label = e.Action
+	}
+	fmt.Fprintf(r.W, "%s %s: %s%s\n", r.paint(e.Outcome, "•"), label, e.Message, dur(e.Duration))
+	if e.Outcome == event.Failed && e.Hint != "" {
+		fmt.Fprintf(r.W, "            %s\n", e.Hint)
+	}
+}
+
+// hook renders a hook's outcome, its hint when it failed, and its stdout
+// with -v.
+func (r *TextRenderer) hook(e event.Event) {
+	w := r.W
+	fmt.Fprintf(w, "%s hook %s\n", r.paint(e.Outcome, "•"), e.Message)
+	if e.Outcome == event.Failed && e.Hint != "" {
+		fmt.Fprintf(w, "            %s\n", e.Hint)
+	}
+	if r.Verbose {
+		if s := strings.TrimSpace(e.Stdout); s != "" {
+			fmt.Fprintf(w, "      stdout: %s\n", indent(s))
+		}
 	}
 }
 

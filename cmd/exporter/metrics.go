@@ -202,17 +202,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descScrapeErrors, prometheus.CounterValue, e.failures, dep)
 	g(descLastRefreshOK, b2f(e.lastOK), dep)
 	if e.run != nil {
-		r := e.run
-		for _, o := range runOutcomes {
-			g(descLastRun, b2f(r.outcome == o), dep, r.runbook, r.site, o)
-		}
-		g(descLastRunDuration, r.duration.Seconds(), dep, r.runbook, r.site)
-		if r.hasRTO {
-			g(descLastRunRTO, r.rto.Seconds(), dep, r.runbook, r.site)
-		}
-		if !r.ended.IsZero() {
-			g(descLastRunEnd, float64(r.ended.UnixNano())/1e9, dep, r.runbook, r.site)
-		}
+		e.runMetrics(g, e.run)
 	}
 	if !e.have {
 		return // no observation yet: no state is reported rather than a wrong one
@@ -228,63 +218,91 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		g(descServingSite, 1, dep, v.Site)
 	}
 	for _, site := range s.Sites {
-		for _, a := range activityStates {
-			g(descSiteActivity, b2f(site.Core == a), dep, site.Site, string(a))
-		}
-		loss := checks.SiteReachable
-		if site.Loss != nil {
-			loss = site.Loss.State
-			g(descSiteConfirmed, float64(site.Loss.Confirmed), dep, site.Site)
-			g(descSiteQuorum, float64(site.Loss.Quorum), dep, site.Site)
-		}
-		for _, st := range lossStates {
-			g(descSiteLoss, b2f(loss == st), dep, site.Site, lossLabel[st])
-		}
-		for _, h := range site.Hosts {
-			g(descHostUp, b2f(h.Reachable), dep, site.Site, h.Host)
-			g(descHostDuration, h.Latency.Seconds(), dep, site.Site, h.Host)
-			for _, svc := range h.Services {
-				for _, st := range serviceStates {
-					g(descService, b2f(svc.State == st), dep, site.Site, h.Host, svc.Service, string(st))
-				}
-				if se, ok := e.since[checks.SinceKey(site.Site, h.Host, svc.Service)]; ok && se.State == svc.State {
-					g(descServiceSince, float64(se.At.UnixNano())/1e9, dep, site.Site, h.Host, svc.Service)
-				}
+		e.siteMetrics(g, site)
+	}
+	for _, l := range v.Layers {
+		e.layerMetrics(g, l)
+	}
+}
+
+// runMetrics sends the outcome, duration, RTO and end of the last run.
+func (e *Exporter) runMetrics(g func(*prometheus.Desc, float64, ...string), r *lastRun) {
+	dep := e.Deployment
+	for _, o := range runOutcomes {
+		g(descLastRun, b2f(r.outcome == o), dep, r.runbook, r.site, o)
+	}
+	g(descLastRunDuration, r.duration.Seconds(), dep, r.runbook, r.site)
+	if r.hasRTO {
+		g(descLastRunRTO, r.rto.Seconds(), dep, r.runbook, r.site)
+	}
+	if !r.ended.IsZero() {
+		g(descLastRunEnd, float64(r.ended.UnixNano())/1e9, dep, r.runbook, r.site)
+	}
+}
+
+// siteMetrics sends a site's activity, loss verdict, hosts and services.
+func (e *Exporter) siteMetrics(g func(*prometheus.Desc, float64, ...string), site checks.SiteStatus) {
+	dep := e.Deployment
+	for _, a := range activityStates {
+		g(descSiteActivity, b2f(site.Core == a), dep, site.Site, string(a))
+	}
+	loss := checks.SiteReachable
+	if site.Loss != nil {
+		loss = site.Loss.State
+		g(descSiteConfirmed, float64(site.Loss.Confirmed), dep, site.Site)
+		g(descSiteQuorum, float64(site.Loss.Quorum), dep, site.Site)
+	}
+	for _, st := range lossStates {
+		g(descSiteLoss, b2f(loss == st), dep, site.Site, lossLabel[st])
+	}
+	for _, h := range site.Hosts {
+		g(descHostUp, b2f(h.Reachable), dep, site.Site, h.Host)
+		g(descHostDuration, h.Latency.Seconds(), dep, site.Site, h.Host)
+		for _, svc := range h.Services {
+			for _, st := range serviceStates {
+				g(descService, b2f(svc.State == st), dep, site.Site, h.Host, svc.Service, string(st))
+			}
+			if se, ok := e.since[checks.SinceKey(site.Site, h.Host, svc.Service)]; ok && se.State == svc.State {
+				g(descServiceSince, float64(se.At.UnixNano())/1e9, dep, site.Site, h.Host, svc.Service)
 			}
 		}
 	}
-	for _, l := range v.Layers {
-		for _, st := range verdictStates {
-			g(descLayer, b2f(l.State == st), dep, l.Layer, st)
+}
+
+// layerMetrics sends a layer's state, the sites it serves and the rows
+// of the MongoDB, ActiveMQ and HAProxy layers.
+func (e *Exporter) layerMetrics(g func(*prometheus.Desc, float64, ...string), l checks.LayerVerdict) {
+	dep := e.Deployment
+	for _, st := range verdictStates {
+		g(descLayer, b2f(l.State == st), dep, l.Layer, st)
+	}
+	sites := l.Sites
+	if len(sites) == 0 && l.Site != "" {
+		sites = []string{l.Site}
+	}
+	seen := map[string]bool{}
+	for _, site := range sites {
+		if !seen[site] { // a duplicate series would fail the whole scrape
+			seen[site] = true
+			g(descLayerSite, 1, dep, l.Layer, site)
 		}
-		sites := l.Sites
-		if len(sites) == 0 && l.Site != "" {
-			sites = []string{l.Site}
-		}
-		seen := map[string]bool{}
-		for _, site := range sites {
-			if !seen[site] { // a duplicate series would fail the whole scrape
-				seen[site] = true
-				g(descLayerSite, 1, dep, l.Layer, site)
+	}
+	switch l.Layer {
+	case checks.LayerMongoDB:
+		e.mongo(g, l)
+	case checks.LayerActiveMQ:
+		for _, r := range l.Rows {
+			broker, queue, ok := strings.Cut(r.Name, "/")
+			if p, has := r.Values["priority"]; ok && has {
+				g(descAMQTop, p, dep, broker, queue, r.State)
 			}
 		}
-		switch l.Layer {
-		case checks.LayerMongoDB:
-			e.mongo(g, l)
-		case checks.LayerActiveMQ:
-			for _, r := range l.Rows {
-				broker, queue, ok := strings.Cut(r.Name, "/")
-				if p, has := r.Values["priority"]; ok && has {
-					g(descAMQTop, p, dep, broker, queue, r.State)
-				}
-			}
-		case checks.LayerHAProxy:
-			for _, r := range l.Rows {
-				backend, server, _ := strings.Cut(r.Name, "/")
-				g(descHAProxyServer, 1, dep, backend, server, r.Site, haproxyState(r.State))
-				if n, ok := r.Values["sessions"]; ok {
-					g(descHAProxySessions, n, dep, backend, server, r.Site)
-				}
+	case checks.LayerHAProxy:
+		for _, r := range l.Rows {
+			backend, server, _ := strings.Cut(r.Name, "/")
+			g(descHAProxyServer, 1, dep, backend, server, r.Site, haproxyState(r.State))
+			if n, ok := r.Values["sessions"]; ok {
+				g(descHAProxySessions, n, dep, backend, server, r.Site)
 			}
 		}
 	}

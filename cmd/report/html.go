@@ -87,6 +87,9 @@ func criticalTasks(p runbooks.PathReport) map[string]bool {
 	return out
 }
 
+// buildModel computes the HTML report's model, one section after the
+// other: the header, the outcome, the evidence, the timeline's bars and
+// markers, the per-step cost and the failures.
 func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 	t := journal.Timings(r)
 	p := runbooks.CriticalPath(r, plan)
@@ -94,6 +97,19 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 	if m.ID == "" {
 		m.ID = "(unknown run)"
 	}
+	m.addInfo(r, t)
+	m.addOutcome(r, t)
+	m.addEvidence(r) // after addOutcome: it compares the end message with the counts
+	m.addBars(t, p, plan)
+	m.addMarkers(r, t)
+	m.addSteps(p, why)
+	m.addFailures(r, t)
+	m.SVG = template.HTML(timelineSVG(m))
+	return m
+}
+
+// addInfo sets the title and the header's key/value lines.
+func (m *htmlModel) addInfo(r journal.Run, t journal.RunTimings) {
 	m.Title = "sitectl run " + m.ID
 	if in := r.Info; in != nil {
 		m.Title = fmt.Sprintf("sitectl %s --site %s — run %s", in.Runbook, in.Site, m.ID)
@@ -120,7 +136,11 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 		m.Info = append(m.Info, [2]string{"Ended", "never (no run.end record: killed, crashed or still running)"})
 	}
 	m.Info = append(m.Info, [2]string{"Duration", secs(t.Total)}, [2]string{"Journal", r.Path})
+}
 
+// addOutcome sets the run's outcome, the tasks' counts by outcome and the
+// RTO.
+func (m *htmlModel) addOutcome(r journal.Run, t journal.RunTimings) {
 	m.Outcome = string(r.Outcome)
 	if r.Interrupted() {
 		m.Outcome = "interrupted"
@@ -156,8 +176,11 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 	} else {
 		m.RTO = "not measured: no task ended ok"
 	}
+}
 
-	// Evidence before and after, the verdict, the warnings.
+// addEvidence sets the evidence before and after, the verdicts, the
+// warnings and the end message.
+func (m *htmlModel) addEvidence(r journal.Run) {
 	var firstStep time.Time
 	for _, e := range r.Events {
 		if e.Kind == event.StepStart && firstStep.IsZero() {
@@ -197,8 +220,11 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 			m.Warnings = append(m.Warnings, w)
 		}
 	}
+}
 
-	// Bars, one per task, in lanes by site and host.
+// addBars adds the timeline's bars, one per task, in lanes by site and
+// host.
+func (m *htmlModel) addBars(t journal.RunTimings, p runbooks.PathReport, plan *runbooks.Plan) {
 	siteOf := map[string]string{}
 	if plan != nil {
 		for _, tk := range plan.Tasks() {
@@ -221,8 +247,11 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 		m.Bars = append(m.Bars, bar{Task: tt.Task, Step: tt.Step, Lane: lane, Label: label, Start: tt.Offset, Dur: tt.Duration, Outcome: tt.Outcome, Ended: tt.Ended, Critical: crit[tt.Task]})
 	}
 	sort.SliceStable(m.Bars, func(i, j int) bool { return m.Bars[i].Lane < m.Bars[j].Lane })
+}
 
-	// Markers.
+// addMarkers adds the timeline's markers: the run's start, the election,
+// the first service up, the verdict and the RTO.
+func (m *htmlModel) addMarkers(r journal.Run, t journal.RunTimings) {
 	at := func(x time.Time) time.Duration { return min(max(x.Sub(t.Start), 0), t.Total) }
 	m.Markers = append(m.Markers, marker{"run-start", 0, "run start"})
 	var election, firstUp, verdict time.Time
@@ -248,8 +277,11 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 	if t.HasRTO {
 		m.Markers = append(m.Markers, marker{"rto", at(t.RTOAt), "RTO " + secs(t.RTO)})
 	}
+}
 
-	// Per-step cost and where the time went.
+// addSteps adds the per-step cost, where the time went and the note on
+// the critical path.
+func (m *htmlModel) addSteps(p runbooks.PathReport, why string) {
 	onPath := map[string]bool{}
 	for _, s := range p.Path {
 		onPath[s] = true
@@ -269,8 +301,11 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 	} else if len(p.Path) > 0 {
 		m.PathNote = "Critical path: " + strings.Join(p.Path, " → ") + "."
 	}
+}
 
-	// Failures.
+// addFailures adds, for each task whose last end was failed, unknown or
+// cancelled, what was expected and observed and how to inspect it.
+func (m *htmlModel) addFailures(r journal.Run, t journal.RunTimings) {
 	final := map[string]event.Event{}
 	for _, e := range r.Events {
 		if e.Kind == event.StepEnd && e.Task != "" {
@@ -290,8 +325,6 @@ func buildModel(r journal.Run, plan *runbooks.Plan, why string) htmlModel {
 		}
 		m.Failures = append(m.Failures, f)
 	}
-	m.SVG = template.HTML(timelineSVG(m))
-	return m
 }
 
 func kindLabel(e event.Event) string {

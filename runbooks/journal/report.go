@@ -52,6 +52,26 @@ func Timings(r Run) RunTimings {
 	if !t.Start.IsZero() && t.End.After(t.Start) {
 		t.Total = t.End.Sub(t.Start)
 	}
+	ends := t.collectTasks(r)
+	if t.HasRTO {
+		t.RTO = t.RTOAt.Sub(t.Start)
+	}
+	t.spanTasks(r, ends)
+	sort.SliceStable(t.Tasks, func(i, j int) bool {
+		a, b := t.Tasks[i], t.Tasks[j]
+		if !a.Start.Equal(b.Start) {
+			return a.Start.Before(b.Start)
+		}
+		return a.Task < b.Task
+	})
+	return t
+}
+
+// collectTasks adds a TaskTiming per task in the order the tasks first
+// appear, with its step, host, service, attempts, polls and outcome, and
+// the last successful step.end (the RTO's end). It returns the last
+// step.end per task.
+func (t *RunTimings) collectTasks(r Run) map[string]event.Event {
 	idx := map[string]int{}
 	task := func(e event.Event) *TaskTiming {
 		i, ok := idx[e.Task]
@@ -96,9 +116,14 @@ func Timings(r Run) RunTimings {
 			task(e)
 		}
 	}
-	if t.HasRTO {
-		t.RTO = t.RTOAt.Sub(t.Start)
-	}
+	return ends
+}
+
+// spanTasks sets each task's start, duration and offset from the run's
+// start: the step.end's own duration when it has one, else the time from
+// the first step.start to it, else (the task never ended) to the journal's
+// last record.
+func (t *RunTimings) spanTasks(r Run, ends map[string]event.Event) {
 	for i := range t.Tasks {
 		tt := &t.Tasks[i]
 		end, ok := ends[tt.Task]
@@ -117,14 +142,6 @@ func Timings(r Run) RunTimings {
 			tt.Offset = tt.Start.Sub(t.Start)
 		}
 	}
-	sort.SliceStable(t.Tasks, func(i, j int) bool {
-		a, b := t.Tasks[i], t.Tasks[j]
-		if !a.Start.Equal(b.Start) {
-			return a.Start.Before(b.Start)
-		}
-		return a.Task < b.Task
-	})
-	return t
 }
 
 // Markdown writes the run report: header, outcome, measured RTO, timeline,
@@ -139,7 +156,17 @@ func Markdown(w io.Writer, r Run) error {
 		id = "(unknown run)"
 	}
 	ew.printf("# sitectl run %s\n\n", id)
+	writeHeader(ew, r, t)
+	writeOutcome(ew, r, t)
+	writeRTO(ew, t)
+	writeTimeline(ew, r, t)
+	writeTaskDurations(ew, t)
+	writeFailures(ew, r, t)
+	return ew.err
+}
 
+// writeHeader writes the table of who ran what, where and when.
+func writeHeader(ew *errWriter, r Run, t RunTimings) {
 	ew.printf("| | |\n|---|---|\n")
 	row := func(k, v string) {
 		if v != "" {
@@ -185,8 +212,11 @@ func Markdown(w io.Writer, r Run) error {
 	}
 	row("Duration", dur(t.Total))
 	row("Journal", code(r.Path))
+}
 
-	// Outcome.
+// writeOutcome writes the run's outcome, the tasks' counts, the end
+// message and the layers' verdicts: who serves traffic, before and after.
+func writeOutcome(ew *errWriter, r Run, t RunTimings) {
 	ew.printf("\n## Outcome\n\n")
 	counts := map[event.Outcome]int{}
 	for _, tt := range t.Tasks {
@@ -233,8 +263,10 @@ func Markdown(w io.Writer, r Run) error {
 	if r.Truncated {
 		ew.printf("\n> The journal's last line was torn (the writer was killed mid-write) and is left out.\n")
 	}
+}
 
-	// RTO.
+// writeRTO writes the measured recovery time, or why there is none.
+func writeRTO(ew *errWriter, t RunTimings) {
 	ew.printf("\n## Recovery time (RTO)\n\n")
 	if t.HasRTO {
 		ew.printf("Measured RTO: **%s** (%.1f s), from run start (%s) to the last successful verification: %s at %s.\n",
@@ -242,8 +274,11 @@ func Markdown(w io.Writer, r Run) error {
 	} else {
 		ew.printf("No RTO measured: no verification succeeded (no task ended ok).\n")
 	}
+}
 
-	// Timeline.
+// writeTimeline writes one row per record, leaving out verification polls
+// and observations (counted in the task table instead).
+func writeTimeline(ew *errWriter, r Run, t RunTimings) {
 	ew.printf("\n## Timeline\n\n")
 	ew.printf("| time | task | event | outcome | duration |\n|---:|---|---|---|---:|\n")
 	for _, e := range r.Events {
@@ -271,8 +306,11 @@ func Markdown(w io.Writer, r Run) error {
 		}
 		ew.printf("| %s | %s | %s | %s | %s |\n", off, cell(e.Task), cell(ev), cell(string(e.Outcome)), d)
 	}
+}
 
-	// Task durations.
+// writeTaskDurations writes one row per task: start, duration, outcome,
+// attempts and polls.
+func writeTaskDurations(ew *errWriter, t RunTimings) {
 	ew.printf("\n## Task durations\n\n")
 	if len(t.Tasks) == 0 {
 		ew.printf("No tasks ran.\n")
@@ -286,8 +324,11 @@ func Markdown(w io.Writer, r Run) error {
 			ew.printf("| %s | +%s | %s | %s | %d | %d |\n", code(tt.Task), dur(tt.Offset), d, cell(out), tt.Attempts, tt.Polls)
 		}
 	}
+}
 
-	// Failures.
+// writeFailures writes each failed, unknown or cancelled task and each
+// failed invariant with its details, then the blocked tasks.
+func writeFailures(ew *errWriter, r Run, t RunTimings) {
 	ew.printf("\n## Failures\n")
 	nfail := 0
 	var blocked []string
@@ -323,7 +364,6 @@ func Markdown(w io.Writer, r Run) error {
 	if nfail == 0 {
 		ew.printf("\nNone.\n")
 	}
-	return ew.err
 }
 
 func writeFailure(ew *errWriter, r Run, tt TaskTiming, end event.Event) {

@@ -40,22 +40,15 @@ func benchBoard(ctx context.Context, e *lab.Env, args []string) error {
 		out, err := exec.CommandContext(ctx, "tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
 		return string(out), err
 	}
-	cmd := fmt.Sprintf("exec env SITECTL_INVENTORY=%s SITECTL_STATE_DIR=%s %s board --interval %s",
-		e.InventoryFile(), filepath.Join(tmp, "state"), bin, *interval)
-	if out, err := tmux("new-session", "-d", "-s", "board", "-x", "120", "-y", "40", "sh", "-c", cmd); err != nil {
-		return fmt.Errorf("tmux: %v\n%s", err, out)
-	}
 	defer tmux("kill-server")
-	out, err := tmux("display-message", "-p", "-t", "board", "#{pane_pid}")
+	pid, err := startBoard(tmux, e, tmp, bin, *interval)
 	if err != nil {
-		return fmt.Errorf("tmux: %v\n%s", err, out)
+		return err
 	}
-	pid := strings.TrimSpace(out)
 	quiet := e.Out
 	e.Out = nil
 	defer func() { e.Out = quiet }()
 
-	took := regexp.MustCompile(`refreshed \S+ \(took ([^)]+)\)`)
 	fmt.Printf("sitectl board --interval %s against the lab, 120x40, %s; site A cut at %s, healed at %s\n\n", *interval, *dur, *dur/2, *dur*3/4)
 	fmt.Printf("%8s %10s %10s %12s  %s\n", "t", "VmRSS", "VmHWM", "last refresh", "verdict")
 	start := time.Now()
@@ -79,15 +72,7 @@ func benchBoard(ctx context.Context, e *lab.Env, args []string) error {
 			}
 			healed = true
 		}
-		rss, hwm := procKB(pid, "VmRSS"), procKB(pid, "VmHWM")
-		screen, _ := tmux("capture-pane", "-p", "-t", "board")
-		head, _, _ := strings.Cut(screen, "\n")
-		t := "-"
-		if m := took.FindStringSubmatch(head); m != nil {
-			t = m[1]
-		}
-		verdict := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(head, "sitectl board · "), "  ", 2)[0])
-		fmt.Printf("%8s %8.1fMB %8.1fMB %12s  %s\n", el.Round(time.Second), float64(rss)/1024, float64(hwm)/1024, t, verdict)
+		rss, screen := sampleBoard(el, pid, tmux)
 		if rss == 0 {
 			return fmt.Errorf("the board (pid %s) is gone; the pane shows:\n%s", pid, screen)
 		}
@@ -100,6 +85,40 @@ func benchBoard(ctx context.Context, e *lab.Env, args []string) error {
 		case <-time.After(*every):
 		}
 	}
+}
+
+// startBoard starts `sitectl board` (bin, with its state under tmp) in a
+// 120x40 tmux session against the lab and returns its pid.
+func startBoard(tmux func(args ...string) (string, error), e *lab.Env, tmp, bin string, interval time.Duration) (string, error) {
+	cmd := fmt.Sprintf("exec env SITECTL_INVENTORY=%s SITECTL_STATE_DIR=%s %s board --interval %s",
+		e.InventoryFile(), filepath.Join(tmp, "state"), bin, interval)
+	if out, err := tmux("new-session", "-d", "-s", "board", "-x", "120", "-y", "40", "sh", "-c", cmd); err != nil {
+		return "", fmt.Errorf("tmux: %v\n%s", err, out)
+	}
+	out, err := tmux("display-message", "-p", "-t", "board", "#{pane_pid}")
+	if err != nil {
+		return "", fmt.Errorf("tmux: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// boardTook finds the refresh time in the board's header line.
+var boardTook = regexp.MustCompile(`refreshed \S+ \(took ([^)]+)\)`)
+
+// sampleBoard prints one sample at el: the board's memory, the refresh time
+// and verdict its header shows. It returns the VmRSS (0: the board is gone)
+// and the screen.
+func sampleBoard(el time.Duration, pid string, tmux func(args ...string) (string, error)) (int, string) {
+	rss, hwm := procKB(pid, "VmRSS"), procKB(pid, "VmHWM")
+	screen, _ := tmux("capture-pane", "-p", "-t", "board")
+	head, _, _ := strings.Cut(screen, "\n")
+	t := "-"
+	if m := boardTook.FindStringSubmatch(head); m != nil {
+		t = m[1]
+	}
+	verdict := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(head, "sitectl board · "), "  ", 2)[0])
+	fmt.Printf("%8s %8.1fMB %8.1fMB %12s  %s\n", el.Round(time.Second), float64(rss)/1024, float64(hwm)/1024, t, verdict)
+	return rss, screen
 }
 
 // procKB reads a "Name:  1234 kB" line of /proc/PID/status (0 if gone).

@@ -108,6 +108,9 @@ func site(args []string, i int, allowed ...string) (string, error) {
 	return "", usageError(fmt.Sprintf("%q: want one of %s", args[i], strings.Join(allowed, ", ")))
 }
 
+// run opens the lab and runs one command: the read-only ones at once, the
+// others as root under the lab's lock, and only on a lab that is up
+// (except up and down).
 func run(ctx context.Context, verb string, args []string) error {
 	e, err := lab.Open("")
 	if err != nil {
@@ -137,87 +140,134 @@ func run(ctx context.Context, verb string, args []string) error {
 	if verb != "up" && verb != "down" && !lab.IsUp() {
 		return errors.New("the lab is not up: go run ./scripts/lab up")
 	}
+	return dispatch(ctx, e, verb, args)
+}
+
+// dispatch runs one lab command on the lab that is up (or being brought up
+// or down), under the lab's lock.
+func dispatch(ctx context.Context, e *lab.Env, verb string, args []string) error {
 	switch verb {
 	case "up":
-		fs := flag.NewFlagSet("up", flag.ContinueOnError)
-		reset := fs.Bool("reset", false, "back to the initial state")
-		if err := fs.Parse(args); err != nil {
-			return usageError(err.Error())
-		}
-		if err := e.Up(ctx, lab.UpOptions{Reset: *reset}); err != nil {
-			return fmt.Errorf("%w\n(logs under %s; run up again to complete the lab, or down to remove it)", err, e.Dir)
-		}
-		fmt.Printf("\nnext: go run ./cmd/sitectl --inventory %s status\n", e.InventoryFile())
-		return nil
+		return labUp(ctx, e, args)
 	case "down":
 		return e.Down(ctx)
 	case "fail", "heal":
-		key, err := site(args, 0, "A", "B", "W", "EDGE")
-		if err != nil {
-			return err
-		}
-		if verb == "fail" {
-			err = e.Fail(ctx, key)
-		} else {
-			err = e.Heal(ctx, key)
-		}
-		if err == nil {
-			fmt.Printf("%s: %s %s\n", verb, key, map[string]string{"fail": "cut off (link down)", "heal": "reconnected (link up)"}[verb])
-		}
-		return err
+		return failHeal(ctx, e, verb, args)
 	case "kill-service", "start-service", "stop-service", "fail-start", "delay-start", "fix-start":
-		s, err := site(args, 0, "A", "B")
-		if err != nil {
-			return err
-		}
-		svc, err := arg(args, 1, "SERVICE")
-		if err != nil {
-			return err
-		}
-		switch verb {
-		case "kill-service":
-			err = e.KillService(s, svc)
-		case "start-service":
-			err = e.StartService(ctx, s, svc)
-		case "stop-service":
-			err = e.StopService(ctx, s, svc)
-		case "fail-start":
-			msg := "lab: start of " + svc + " made to fail (fail-start)"
-			if len(args) > 2 {
-				msg = strings.Join(args[2:], " ")
-			}
-			err = e.FailStart(s, svc, msg)
-		case "delay-start":
-			ds, aerr := arg(args, 2, "DURATION")
-			if aerr != nil {
-				return aerr
-			}
-			d, perr := time.ParseDuration(ds)
-			if perr != nil || d <= 0 {
-				return usageError("DURATION: a Go duration such as 5s")
-			}
-			err = e.DelayStart(s, svc, d)
-		case "fix-start":
-			err = e.FixStart(s, svc)
-		}
-		if err == nil {
-			fmt.Printf("%s %s on site %s: done\n", verb, svc, s)
-		}
-		return err
+		return serviceVerb(ctx, e, verb, args)
 	case "stop-broker", "start-broker":
-		s, err := site(args, 0, "A", "B")
-		if err != nil {
-			return err
-		}
-		if verb == "stop-broker" {
-			err = e.StopBroker(s)
-		} else {
-			err = e.StartBroker(ctx, s)
-		}
-		if err == nil {
-			fmt.Printf("%s %s: done\n", verb, s)
-		}
+		return brokerVerb(ctx, e, verb, args)
+	case "cut-broker-link", "heal-broker-link", "cut-mongo-link", "heal-mongo-links", "cut-operator-path", "heal-operator-path":
+		return linkVerb(ctx, e, verb, args)
+	case "stop-mongo", "start-mongo":
+		return mongoVerb(ctx, e, verb, args)
+	case "sessions":
+		return sessions(ctx, e, args)
+	case "bench-drill":
+		return benchDrill(ctx, e, args)
+	case "bench-board":
+		return benchBoard(ctx, e, args)
+	case "send":
+		return send(ctx, args)
+	}
+	return usageError("unknown command " + strconv.Quote(verb))
+}
+
+// labUp brings the lab up (-reset: back to the initial state).
+func labUp(ctx context.Context, e *lab.Env, args []string) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	reset := fs.Bool("reset", false, "back to the initial state")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if err := e.Up(ctx, lab.UpOptions{Reset: *reset}); err != nil {
+		return fmt.Errorf("%w\n(logs under %s; run up again to complete the lab, or down to remove it)", err, e.Dir)
+	}
+	fmt.Printf("\nnext: go run ./cmd/sitectl --inventory %s status\n", e.InventoryFile())
+	return nil
+}
+
+// failHeal cuts a site (or the witness, or the edge) off, or reconnects it.
+func failHeal(ctx context.Context, e *lab.Env, verb string, args []string) error {
+	key, err := site(args, 0, "A", "B", "W", "EDGE")
+	if err != nil {
 		return err
+	}
+	if verb == "fail" {
+		err = e.Fail(ctx, key)
+	} else {
+		err = e.Heal(ctx, key)
+	}
+	if err == nil {
+		fmt.Printf("%s: %s %s\n", verb, key, map[string]string{"fail": "cut off (link down)", "heal": "reconnected (link up)"}[verb])
+	}
+	return err
+}
+
+// serviceVerb kills, starts or stops a service of a site, or makes its
+// start fail, slow, or work again.
+func serviceVerb(ctx context.Context, e *lab.Env, verb string, args []string) error {
+	s, err := site(args, 0, "A", "B")
+	if err != nil {
+		return err
+	}
+	svc, err := arg(args, 1, "SERVICE")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "kill-service":
+		err = e.KillService(s, svc)
+	case "start-service":
+		err = e.StartService(ctx, s, svc)
+	case "stop-service":
+		err = e.StopService(ctx, s, svc)
+	case "fail-start":
+		msg := "lab: start of " + svc + " made to fail (fail-start)"
+		if len(args) > 2 {
+			msg = strings.Join(args[2:], " ")
+		}
+		err = e.FailStart(s, svc, msg)
+	case "delay-start":
+		ds, aerr := arg(args, 2, "DURATION")
+		if aerr != nil {
+			return aerr
+		}
+		d, perr := time.ParseDuration(ds)
+		if perr != nil || d <= 0 {
+			return usageError("DURATION: a Go duration such as 5s")
+		}
+		err = e.DelayStart(s, svc, d)
+	case "fix-start":
+		err = e.FixStart(s, svc)
+	}
+	if err == nil {
+		fmt.Printf("%s %s on site %s: done\n", verb, svc, s)
+	}
+	return err
+}
+
+// brokerVerb stops or starts a site's broker.
+func brokerVerb(ctx context.Context, e *lab.Env, verb string, args []string) error {
+	s, err := site(args, 0, "A", "B")
+	if err != nil {
+		return err
+	}
+	if verb == "stop-broker" {
+		err = e.StopBroker(s)
+	} else {
+		err = e.StartBroker(ctx, s)
+	}
+	if err == nil {
+		fmt.Printf("%s %s: done\n", verb, s)
+	}
+	return err
+}
+
+// linkVerb cuts or heals a link: between the brokers, a MongoDB member's
+// links to the others, or the operator's path to a site.
+func linkVerb(ctx context.Context, e *lab.Env, verb string, args []string) error {
+	switch verb {
 	case "cut-broker-link":
 		if err := e.CutBrokerLink(ctx); err != nil {
 			return err
@@ -262,44 +312,45 @@ func run(ctx context.Context, verb string, args []string) error {
 		}
 		fmt.Println("heal-operator-path: done")
 		return nil
-	case "stop-mongo", "start-mongo":
-		key, err := site(args, 0, "A", "B", "W")
-		if err != nil {
-			return err
-		}
-		if verb == "stop-mongo" {
-			err = e.StopMongo(key)
-		} else {
-			err = e.StartMongo(ctx, key)
-		}
-		if err == nil {
-			fmt.Printf("%s %s: done\n", verb, key)
-		}
-		return err
-	case "sessions":
-		return sessions(ctx, e, args)
-	case "bench-drill":
-		return benchDrill(ctx, e, args)
-	case "bench-board":
-		return benchBoard(ctx, e, args)
-	case "send":
-		s, err := site(args, 0, "A", "B")
-		if err != nil {
-			return err
-		}
-		n := 1
-		if len(args) > 1 {
-			if n, err = strconv.Atoi(args[1]); err != nil || n < 1 {
-				return usageError("N must be a positive number")
-			}
-		}
-		if err := lab.Send(ctx, s, n); err != nil {
-			return err
-		}
-		fmt.Printf("sent %d message(s) to %s on the broker of site %s\n", n, lab.Queue, s)
-		return nil
 	}
 	return usageError("unknown command " + strconv.Quote(verb))
+}
+
+// mongoVerb stops or starts a site's MongoDB member.
+func mongoVerb(ctx context.Context, e *lab.Env, verb string, args []string) error {
+	key, err := site(args, 0, "A", "B", "W")
+	if err != nil {
+		return err
+	}
+	if verb == "stop-mongo" {
+		err = e.StopMongo(key)
+	} else {
+		err = e.StartMongo(ctx, key)
+	}
+	if err == nil {
+		fmt.Printf("%s %s: done\n", verb, key)
+	}
+	return err
+}
+
+// send sends N messages (default 1) to the watched queue on a site's
+// broker.
+func send(ctx context.Context, args []string) error {
+	s, err := site(args, 0, "A", "B")
+	if err != nil {
+		return err
+	}
+	n := 1
+	if len(args) > 1 {
+		if n, err = strconv.Atoi(args[1]); err != nil || n < 1 {
+			return usageError("N must be a positive number")
+		}
+	}
+	if err := lab.Send(ctx, s, n); err != nil {
+		return err
+	}
+	fmt.Printf("sent %d message(s) to %s on the broker of site %s\n", n, lab.Queue, s)
+	return nil
 }
 
 func sessions(ctx context.Context, e *lab.Env, args []string) error {
