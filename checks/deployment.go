@@ -47,79 +47,113 @@ type Snapshot struct {
 	Verdict   Verdict            `json:"verdict"`
 }
 
-// Observe looks at every layer in parallel and combines the verdict.
+// Observe looks at the services, every layer and the other sites' view of
+// each site at once, judges each site's loss from the evidence, then each
+// layer (knowing which sites are down), and combines the verdict.
 func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	now := time.Now
 	if d.Now != nil {
 		now = d.Now
 	}
 	start := now()
-	var layers []layer.Layer
+	snap := Snapshot{Observed: start}
+	eager := d.eagerSites()
+	sites, observed, probes := d.observeAll(ctx, now, eager)
+	snap.Sites = sites
+	probes = append(probes, d.lateProbes(ctx, now, eager, sites)...)
+	d.judgeLoss(sites, probes, observed, start)
+	snap.Invariant = CheckNotBothActive(sites)
+	// each layer judged once the evidence says which sites are down
+	verdicts := []LayerVerdict{ServicesLayer(sites)}
+	down := DownSites(sites)
+	for _, o := range observed {
+		verdicts = append(verdicts, o.Verdict(down))
+	}
+	snap.Verdict = Combine(verdicts)
+	snap.Took = inventory.Duration(now().Sub(start))
+	return snap
+}
+
+// layers are the layers to observe: Layers (or Layers()) that the
+// inventory describes.
+func (d *Deployment) layers() []layer.Layer {
 	all := d.Layers
 	if all == nil {
 		all = Layers()
 	}
+	var out []layer.Layer
 	for _, l := range all {
 		if l.In(d.Inventory) {
-			layers = append(layers, l)
+			out = append(out, l)
 		}
 	}
-	snap := Snapshot{Observed: start}
+	return out
+}
+
+// eagerSites are the sites probed cross-site alongside the services: with
+// no Previous, every site (nil); else the sites that did not answer then,
+// or were not observed then.
+func (d *Deployment) eagerSites() map[string]bool {
+	if d.Previous == nil {
+		return nil
+	}
+	eager := map[string]bool{}
+	seen := map[string]bool{}
+	for _, s := range d.Previous {
+		seen[s.Site] = true
+		if !anyReachable(s) {
+			eager[s.Site] = true
+		}
+	}
+	for _, s := range d.Inventory.Sites {
+		if s != nil && !seen[s.Name] {
+			eager[s.Name] = true // not observed then: nothing known
+		}
+	}
+	return eager
+}
+
+// observeAll observes the sites' services, every layer and the eager
+// cross-site probes in parallel.
+func (d *Deployment) observeAll(ctx context.Context, now func() time.Time, eager map[string]bool) ([]SiteStatus, []layer.Observed, []Evidence) {
+	layers := d.layers()
 	observed := make([]layer.Observed, len(layers))
+	var sites []SiteStatus
 	var probes []Evidence
 	var wg sync.WaitGroup
-	var eager map[string]bool // sites probed alongside the services (nil: all)
-	if d.Previous != nil {
-		eager = map[string]bool{}
-		seen := map[string]bool{}
-		for _, s := range d.Previous {
-			seen[s.Site] = true
-			if !anyReachable(s) {
-				eager[s.Site] = true
-			}
-		}
-		for _, s := range d.Inventory.Sites {
-			if s != nil && !seen[s.Name] {
-				eager[s.Name] = true // not observed then: nothing known
-			}
-		}
-	}
 	if !d.NoCrossSite {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			probes = CrossSiteOf(ctx, d.Inventory, d.Runner, now, eager)
-		}()
+		wg.Go(func() { probes = CrossSiteOf(ctx, d.Inventory, d.Runner, now, eager) })
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		obs := &Observer{Inventory: d.Inventory, Runner: d.Runner, Probe: d.Probe, Now: d.Now, NoProbes: d.NoProbes}
-		snap.Sites = obs.Sites(ctx)
-	}()
+		sites = obs.Sites(ctx)
+	})
 	for i, l := range layers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			observed[i] = l.Observe(ctx, d.Inventory)
-		}()
+		wg.Go(func() { observed[i] = l.Observe(ctx, d.Inventory) })
 	}
 	wg.Wait()
-	if !d.NoCrossSite && eager != nil && ctx.Err() == nil {
-		// the sites that answered last time and do not now (when the
-		// observation's deadline is spent, at the next one, alongside)
-		late := map[string]bool{}
-		for _, s := range snap.Sites {
-			if !eager[s.Site] && !anyReachable(s) {
-				late[s.Site] = true
-			}
-		}
-		probes = append(probes, CrossSiteOf(ctx, d.Inventory, d.Runner, now, late)...)
-	}
+	return sites, observed, probes
+}
 
-	// every observer's evidence of each site's liveness, then each site's
-	// loss verdict: only a confirmed loss lets a site count as not serving
-	// without being observed
+// lateProbes probes the sites that answered last time and do not now
+// (when the observation's deadline is spent, at the next one, alongside).
+func (d *Deployment) lateProbes(ctx context.Context, now func() time.Time, eager map[string]bool, sites []SiteStatus) []Evidence {
+	if d.NoCrossSite || eager == nil || ctx.Err() != nil {
+		return nil
+	}
+	late := map[string]bool{}
+	for _, s := range sites {
+		if !eager[s.Site] && !anyReachable(s) {
+			late[s.Site] = true
+		}
+	}
+	return CrossSiteOf(ctx, d.Inventory, d.Runner, now, late)
+}
+
+// judgeLoss gathers every observer's evidence of each site's liveness (the
+// probes', each layer's), then gives each site its loss verdict: only a
+// confirmed loss lets a site count as not serving without being observed.
+func (d *Deployment) judgeLoss(sites []SiteStatus, probes []Evidence, observed []layer.Observed, start time.Time) {
 	evidence := probes
 	configured := map[string]int{}
 	for _, s := range d.Inventory.Sites {
@@ -136,18 +170,7 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 			evidence[i].At = start
 		}
 	}
-	judgeSites(snap.Sites, evidence, d.Inventory.LossQuorum(), configured)
-
-	snap.Invariant = CheckNotBothActive(snap.Sites)
-	// each layer judged once the evidence says which sites are down
-	verdicts := []LayerVerdict{ServicesLayer(snap.Sites)}
-	down := DownSites(snap.Sites)
-	for _, o := range observed {
-		verdicts = append(verdicts, o.Verdict(down))
-	}
-	snap.Verdict = Combine(verdicts)
-	snap.Took = inventory.Duration(now().Sub(start))
-	return snap
+	judgeSites(sites, evidence, d.Inventory.LossQuorum(), configured)
 }
 
 // Warm connects, all at once, to what an observation will use: an SSH

@@ -242,92 +242,104 @@ func ParseStat(out string) ([]StatRow, error) {
 	for n, line := range lines {
 		lineNo := n + 1
 		line = strings.TrimSuffix(line, "\r")
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		if strings.HasPrefix(line, "#") {
-			names, err := splitCSV(strings.TrimSpace(strings.TrimPrefix(line, "#")))
-			if err != nil {
-				issues = append(issues, Issue{lineNo, "header: " + err.Error(), short(line)})
-				cols = nil
-				continue
+		switch {
+		case strings.TrimSpace(line) == "":
+		case strings.HasPrefix(line, "#"):
+			var counted bool
+			cols, width, counted, issues = statHeader(line, lineNo, issues)
+			if counted {
+				headers++
 			}
-			names = trimTrailingEmpty(names)
-			var missing []string
-			cols, missing = headerColumns(names, statRequired)
-			width = len(names)
-			headers++
-			if len(missing) > 0 {
-				issues = append(issues, Issue{lineNo, "header lacks column " + strings.Join(missing, ", "), ""})
-				cols = nil
-				continue
-			}
-			if _, missing = headerColumns(names, statWanted); len(missing) > 0 {
-				issues = append(issues, Issue{lineNo, "header lacks column " + strings.Join(missing, ", ") + " (values reported as unknown)", ""})
-			}
-			continue
-		}
-		if cols == nil {
+		case cols == nil:
 			if headers == 0 && len(rows) == 0 && len(issues) == 0 {
 				// Not CSV at all: HAProxy answered with an error text.
 				return nil, fmt.Errorf("show stat: %w; reply: %q", ErrNoCSV, short(strings.TrimSpace(out)))
 			}
 			issues = append(issues, Issue{lineNo, "row without a usable header", short(line)})
-			continue
-		}
-		if truncated && n == len(lines)-1 {
+		case truncated && n == len(lines)-1:
 			issues = append(issues, Issue{lineNo, "last line cut off (no end of line)", short(line)})
-			continue
-		}
-		fields, err := splitCSV(line)
-		if err != nil {
-			issues = append(issues, Issue{lineNo, err.Error(), short(line)})
-			continue
-		}
-		if len(fields) == width+1 && fields[width] == "" {
-			fields = fields[:width] // the trailing comma
-		}
-		if len(fields) != width {
-			// HAProxy prints every column on every line; a different
-			// count means the columns cannot be trusted.
-			if len(fields) < width {
-				issues = append(issues, Issue{lineNo, fmt.Sprintf("short row: %d of %d fields", len(fields), width), short(line)})
-			} else {
-				issues = append(issues, Issue{lineNo, fmt.Sprintf("long row: %d fields for %d columns", len(fields), width), short(line)})
+		default:
+			var row *StatRow
+			if row, issues = statRow(line, lineNo, cols, width, issues); row != nil {
+				rows = append(rows, *row)
 			}
-			continue
 		}
-		row := StatRow{Line: lineNo, cols: cols, fields: fields}
-		get := func(name string) string { v, _ := row.Field(name); return v }
-		num := func(name string) int64 {
-			v, ok := row.Field(name)
-			if !ok || v == "" {
-				return -1
-			}
-			x, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				issues = append(issues, Issue{lineNo, fmt.Sprintf("column %s: %q is not a number", name, short(v)), ""})
-				return -1
-			}
-			return x
-		}
-		row.Proxy, row.Name = get("pxname"), get("svname")
-		if row.Proxy == "" || row.Name == "" {
-			issues = append(issues, Issue{lineNo, "empty pxname or svname", short(line)})
-			continue
-		}
-		row.Status = ParseStatus(get("status"))
-		row.Weight, row.Act, row.Bck = num("weight"), num("act"), num("bck")
-		row.Qcur, row.Scur, row.Smax, row.Stot = num("qcur"), num("scur"), num("smax"), num("stot")
-		row.ChkFail, row.LastChg, row.SID = num("chkfail"), num("lastchg"), num("sid")
-		cs := get("check_status")
-		if strings.HasPrefix(cs, "* ") {
-			row.CheckRunning, cs = true, cs[2:]
-		}
-		row.CheckStatus, row.Addr = cs, get("addr")
-		row.Type = rowType(get("type"), row.Name)
-		rows = append(rows, row)
 	}
+	return statResult(out, rows, issues, headers, truncated, len(lines))
+}
+
+// statHeader reads a header line ("# pxname,svname,..."): the column map
+// and width (nil when the header cannot be used), and whether it counts as
+// a header (a line that is not even CSV does not).
+func statHeader(line string, lineNo int, issues []Issue) (map[string]int, int, bool, []Issue) {
+	names, err := splitCSV(strings.TrimSpace(strings.TrimPrefix(line, "#")))
+	if err != nil {
+		return nil, 0, false, append(issues, Issue{lineNo, "header: " + err.Error(), short(line)})
+	}
+	names = trimTrailingEmpty(names)
+	cols, missing := headerColumns(names, statRequired)
+	if len(missing) > 0 {
+		return nil, len(names), true, append(issues, Issue{lineNo, "header lacks column " + strings.Join(missing, ", "), ""})
+	}
+	if _, missing = headerColumns(names, statWanted); len(missing) > 0 {
+		issues = append(issues, Issue{lineNo, "header lacks column " + strings.Join(missing, ", ") + " (values reported as unknown)", ""})
+	}
+	return cols, len(names), true, issues
+}
+
+// statRow decodes one data line; nil when the line cannot be used (the
+// issue says why).
+func statRow(line string, lineNo int, cols map[string]int, width int, issues []Issue) (*StatRow, []Issue) {
+	fields, err := splitCSV(line)
+	if err != nil {
+		return nil, append(issues, Issue{lineNo, err.Error(), short(line)})
+	}
+	if len(fields) == width+1 && fields[width] == "" {
+		fields = fields[:width] // the trailing comma
+	}
+	if len(fields) != width {
+		// HAProxy prints every column on every line; a different
+		// count means the columns cannot be trusted.
+		if len(fields) < width {
+			return nil, append(issues, Issue{lineNo, fmt.Sprintf("short row: %d of %d fields", len(fields), width), short(line)})
+		}
+		return nil, append(issues, Issue{lineNo, fmt.Sprintf("long row: %d fields for %d columns", len(fields), width), short(line)})
+	}
+	row := StatRow{Line: lineNo, cols: cols, fields: fields}
+	get := func(name string) string { v, _ := row.Field(name); return v }
+	num := func(name string) int64 {
+		v, ok := row.Field(name)
+		if !ok || v == "" {
+			return -1
+		}
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			issues = append(issues, Issue{lineNo, fmt.Sprintf("column %s: %q is not a number", name, short(v)), ""})
+			return -1
+		}
+		return x
+	}
+	row.Proxy, row.Name = get("pxname"), get("svname")
+	if row.Proxy == "" || row.Name == "" {
+		return nil, append(issues, Issue{lineNo, "empty pxname or svname", short(line)})
+	}
+	row.Status = ParseStatus(get("status"))
+	row.Weight, row.Act, row.Bck = num("weight"), num("act"), num("bck")
+	row.Qcur, row.Scur, row.Smax, row.Stot = num("qcur"), num("scur"), num("smax"), num("stot")
+	row.ChkFail, row.LastChg, row.SID = num("chkfail"), num("lastchg"), num("sid")
+	cs := get("check_status")
+	if strings.HasPrefix(cs, "* ") {
+		row.CheckRunning, cs = true, cs[2:]
+	}
+	row.CheckStatus, row.Addr = cs, get("addr")
+	row.Type = rowType(get("type"), row.Name)
+	return &row, issues
+}
+
+// statResult is what ParseStat returns for the rows and issues found: an
+// error and no rows when nothing is usable, rows and a *PartialError when
+// lines were skipped or the output was cut off.
+func statResult(out string, rows []StatRow, issues []Issue, headers int, truncated bool, nlines int) ([]StatRow, error) {
 	if len(rows) == 0 {
 		if headers == 0 {
 			return nil, fmt.Errorf("show stat: %w; reply: %q", ErrNoCSV, short(strings.TrimSpace(out)))
@@ -339,7 +351,7 @@ func ParseStat(out string) ([]StatRow, error) {
 		// A header and no rows: a valid answer for an empty selection.
 		return nil, nil
 	}
-	if truncated && (len(issues) == 0 || issues[len(issues)-1].Line != len(lines)) {
+	if truncated && (len(issues) == 0 || issues[len(issues)-1].Line != nlines) {
 		issues = append(issues, Issue{0, "output cut off: rows may be missing", ""})
 	}
 	if len(issues) > 0 {

@@ -47,8 +47,19 @@ func benchDrill(ctx context.Context, e *lab.Env, args []string) error {
 	quiet := e.Out
 	e.Out = nil
 	defer func() { e.Out = quiet }()
+	if err := benchTakeovers(ctx, e, *n, state, sitectl); err != nil {
+		return err
+	}
+	if err := e.Up(ctx, lab.UpOptions{Reset: true}); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	return benchStatus(*statusN, sitectl)
+}
 
-	fmt.Printf("drill 1 x %d: reset the lab, cut site A, time `sitectl takeover --site B --yes`\n\n", *n)
+// benchTakeovers runs drill 1 n times and prints each run's wall time next
+// to its critical path, then the medians and what the columns mean.
+func benchTakeovers(ctx context.Context, e *lab.Env, n int, state string, sitectl func(...string) (string, time.Duration, error)) error {
+	fmt.Printf("drill 1 x %d: reset the lab, cut site A, time `sitectl takeover --site B --yes`\n\n", n)
 	fmt.Printf("%-3s %9s %9s %9s %9s %9s %9s %9s %9s %9s  %s\n", "#", "wall", "journal", "critical", "overhead", "% of crit", "process", "after", "rest", "preflight", "critical path (step: intrinsic)")
 	// the takeover's plan, for the order of its steps (the lab is up: its
 	// inventory is there, and a reset writes the same one)
@@ -66,7 +77,7 @@ func benchDrill(ctx context.Context, e *lab.Env, args []string) error {
 	}
 	var walls, crits, overs []time.Duration
 	runID := regexp.MustCompile(`\(run (\S+?),`)
-	for i := 1; i <= *n; i++ {
+	for i := 1; i <= n; i++ {
 		if err := e.Up(ctx, lab.UpOptions{Reset: true}); err != nil {
 			return fmt.Errorf("reset before run %d: %w", i, err)
 		}
@@ -104,13 +115,15 @@ func benchDrill(ctx context.Context, e *lab.Env, args []string) error {
 	fmt.Println("observing before acting, polling granularity, waiting between steps, and the preflight where no wait")
 	fmt.Println("overlapped it. preflight = run start to the first step (both sites observed, lock), shown for reference: the")
 	fmt.Println("election that the cut started runs meanwhile, and the first step's cost counts from the run's start to it.")
+	return nil
+}
 
-	if err := e.Up(ctx, lab.UpOptions{Reset: true}); err != nil {
-		return fmt.Errorf("reset: %w", err)
-	}
+// benchStatus times `sitectl status` and `sitectl check` n times each
+// against the healthy lab.
+func benchStatus(n int, sitectl func(...string) (string, time.Duration, error)) error {
 	for _, cmd := range [][]string{{"status"}, {"check", "--site", "A"}} {
 		var ds []time.Duration
-		for i := 0; i < *statusN; i++ {
+		for i := 0; i < n; i++ {
 			out, d, err := sitectl(cmd...)
 			var ee *exec.ExitError
 			if err != nil && !errors.As(err, &ee) {
@@ -120,7 +133,7 @@ func benchDrill(ctx context.Context, e *lab.Env, args []string) error {
 		}
 		slices.Sort(ds)
 		fmt.Printf("\nsitectl %s against the lab (2 sites, 10 services, 3 MongoDB members, 2 brokers, HAProxy) x %d: median %s, min %s, max %s\n",
-			strings.Join(cmd, " "), *statusN, sec(median(ds)), sec(ds[0]), sec(ds[len(ds)-1]))
+			strings.Join(cmd, " "), n, sec(median(ds)), sec(ds[0]), sec(ds[len(ds)-1]))
 	}
 	return nil
 }
