@@ -139,15 +139,10 @@ func probeEvidence(prober, site string, eps []Endpoint, res map[int]string, at t
 	return e
 }
 
-// CrossSite runs the cross-site probes of every site, one command per
-// prober host, all in parallel, and returns their evidence. A prober that
-// cannot be reached gives "no answer" (or an access problem) for each site
-// it would have probed.
-func CrossSite(ctx context.Context, inv *inventory.Inventory, run HostRunner, now func() time.Time) []Evidence {
-	return CrossSiteOf(ctx, inv, run, now, nil)
-}
-
-// CrossSiteOf is CrossSite for the sites in only (nil: every site).
+// CrossSiteOf asks every prober host (failover.probers) whether the sites
+// in only (nil: every site) answer from there: each site's hosts' SSH port
+// and its services' probe addresses, with a short deadline; one command per
+// prober. Its answers are independent evidence of each site's liveness.
 func CrossSiteOf(ctx context.Context, inv *inventory.Inventory, run HostRunner, now func() time.Time, only map[string]bool) []Evidence {
 	if run == nil || (only != nil && len(only) == 0) {
 		return nil

@@ -1,10 +1,8 @@
 package activemq
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -132,7 +130,7 @@ type amqEval struct {
 	local   map[[2]string]amqDecision // (broker, queue) → winner among local consumers only
 }
 
-// Judge says which site the brokers route the watched queues to:
+// JudgeDown says which site the brokers route the watched queues to:
 // per broker and queue, the site holding the highest-priority live consumer
 // (a bridge consumer counts for the site winning on the broker it forwards
 // to, with the priority it carries). It is "one" when every broker that is
@@ -144,14 +142,10 @@ type amqEval struct {
 // not be observed (or a winning consumer's site is not known) and the
 // others do not settle it. Notes explain the decreaseNetworkConsumerPriority
 // trap and recognise the failover scenarios of the deployment's runbook.
-func Judge(inv *inventory.Inventory, obs []*amq.BrokerObservation) layer.Verdict {
-	return JudgeDown(inv, obs, nil)
-}
-
-// JudgeDown is Judge where the brokers of the sites in down
-// (sites whose loss is confirmed: checks.DownSites) count as down when they
-// cannot be observed, instead of unknown. layer.Evidence holds what the brokers
-// say of each site's liveness.
+//
+// The brokers of the sites in down (sites whose loss is confirmed:
+// checks.DownSites) count as down when they cannot be observed, instead of
+// unknown. Evidence holds what the brokers say of each site's liveness.
 func JudgeDown(inv *inventory.Inventory, obs []*amq.BrokerObservation, down map[string]bool) layer.Verdict {
 	l := judgeDown(inv, obs, down)
 	for _, o := range obs {
@@ -868,12 +862,6 @@ func (c amqScene) match(l layer.Verdict) (n, text, expect, plain string) {
 		return "", "", "", ""
 	}
 	return n, text, expect, ""
-}
-
-// ObserveVerdict observes every broker of the inventory (credentials from
-// the environment or the inventory's file) and returns the layer verdict.
-func ObserveVerdict(ctx context.Context, inv *inventory.Inventory) layer.Verdict {
-	return Judge(inv, amq.ObserveAll(ctx, inv.ActiveMQ, os.Getenv))
 }
 
 // SiteEvidence is what the brokers of the other sites say of site:

@@ -240,7 +240,7 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inv, obs := tt.s.build()
-			l := camq.Judge(inv, obs)
+			l := camq.JudgeDown(inv, obs, nil)
 			dump := fmt.Sprintf("state %s site %q\ndetail: %s\nnotes:\n  %s\nrows: %+v\nfix: %s", l.State, l.Site, l.Detail, strings.Join(l.Notes, "\n  "), l.Rows, l.Fix)
 			if l.Layer != layer.LayerActiveMQ || l.State != tt.state || l.Site != tt.site {
 				t.Fatalf("want %s %q, got\n%s", tt.state, tt.site, dump)
@@ -268,12 +268,12 @@ func TestActiveMQLayerSynthetic(t *testing.T) {
 }
 
 func TestActiveMQLayerNoInventory(t *testing.T) {
-	if l := camq.Judge(&inventory.Inventory{}, nil); l.State != layer.ServeUnknown {
+	if l := camq.JudgeDown(&inventory.Inventory{}, nil, nil); l.State != layer.ServeUnknown {
 		t.Fatalf("%+v", l)
 	}
 	// A broker missing from the observations is unknown, not healthy.
 	inv, obs := synth{consumers: []sc{{"A", 1, 10, ""}}}.build()
-	if l := camq.Judge(inv, obs[:1]); l.State != layer.ServeUnknown || !strings.Contains(l.Detail, "amq2") {
+	if l := camq.JudgeDown(inv, obs[:1], nil); l.State != layer.ServeUnknown || !strings.Contains(l.Detail, "amq2") {
 		t.Fatalf("%s: %s", l.State, l.Detail)
 	}
 }
@@ -282,7 +282,7 @@ func TestActiveMQLayerNoInventory(t *testing.T) {
 
 func observeLayer(inv *inventory.Inventory) (layer.Verdict, []*activemq.BrokerObservation) {
 	obs := activemq.ObserveAll(context.Background(), inv.ActiveMQ, nil)
-	return camq.Judge(inv, obs), obs
+	return camq.JudgeDown(inv, obs, nil), obs
 }
 
 func dumpLayer(l layer.Verdict) string {
@@ -441,7 +441,7 @@ func TestActiveMQLayerRealNoLink(t *testing.T) {
 // other broker decides.
 func TestActiveMQLayerSiteDown(t *testing.T) {
 	inv, obs := synth{amq1: "timeout", consumers: []sc{{site: "B", broker: 2, prio: 5}}}.build()
-	if l := camq.Judge(inv, obs); l.State != layer.ServeUnknown {
+	if l := camq.JudgeDown(inv, obs, nil); l.State != layer.ServeUnknown {
 		t.Fatalf("broker of a site that may be alive timed out: %s %q, want unknown", l.State, l.Site)
 	}
 	l := camq.JudgeDown(inv, obs, map[string]bool{"A": true})

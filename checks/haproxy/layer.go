@@ -1,7 +1,6 @@
 package haproxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,20 +11,6 @@ import (
 	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
-
-// ObserveVerdict reads "show stat" from the inventory's runtime API (with
-// its per-command timeout) and returns the haproxy layer (Judge).
-func ObserveVerdict(ctx context.Context, inv *inventory.Inventory) layer.Verdict {
-	if inv == nil || inv.HAProxy == nil {
-		return Judge(inv, nil, nil)
-	}
-	c, err := hap.New(inv.HAProxy.RuntimeAPI, inv.HAProxy.Timeout.D())
-	if err != nil {
-		return Judge(inv, nil, err)
-	}
-	rows, err := c.ShowStat(ctx)
-	return Judge(inv, rows, err)
-}
 
 // haproxyBackendView is one inventory backend as observed.
 type haproxyBackendView struct {

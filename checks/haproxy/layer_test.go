@@ -193,7 +193,7 @@ func TestHAProxyLayerErrors(t *testing.T) {
 	if l := Judge(nil, nil, nil); l.State != layer.ServeUnknown {
 		t.Errorf("nil inventory: %+v", l)
 	}
-	if l := ObserveVerdict(context.Background(), haproxyInv("http://nope", beCC)); l.State != layer.ServeUnknown || !strings.Contains(l.Detail, "want unix:///path or tcp://host:port") {
+	if l := (Layer{}).Observe(context.Background(), haproxyInv("http://nope", beCC)).Verdict(nil); l.State != layer.ServeUnknown || !strings.Contains(l.Detail, "want unix:///path or tcp://host:port") {
 		t.Errorf("bad runtime_api: %+v", l)
 	}
 }
@@ -254,7 +254,7 @@ func TestHAProxyLayerLive(t *testing.T) {
 	ctx := context.Background()
 
 	// be_cc alone: site A serves, B is an idle backup.
-	l := ObserveVerdict(ctx, haproxyInv(api, beCC))
+	l := (Layer{}).Observe(ctx, haproxyInv(api, beCC)).Verdict(nil)
 	if l.State != layer.ServeOne || l.Site != "A" || len(l.Rows) != 2 || l.Rows[0].State != "UP" {
 		t.Fatalf("be_cc: %+v", l)
 	}

@@ -1,7 +1,6 @@
 package mongodb
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -669,14 +668,6 @@ func siteOfAll(ms []*mongo.MemberStatus) string {
 	}
 	sort.Strings(s)
 	return strings.Join(s, "/")
-}
-
-// ObserveVerdict loads the credentials the inventory names, observes
-// every member (each bounded by mongodb.timeout) and returns Judge's
-// verdict. A credentials problem makes the layer unknown (the message names
-// the variable or file, never a secret).
-func ObserveVerdict(ctx context.Context, inv *inventory.Inventory) layer.Verdict {
-	return Layer{}.Observe(ctx, inv).Verdict(nil)
 }
 
 // verdictOf is the verdict of one observation, or of the credentials that

@@ -159,15 +159,15 @@ func TestMongoLayerHealthy(t *testing.T) {
 	if v := checks.Combine([]layer.Verdict{lv}); !v.Serves("A") {
 		t.Errorf("combined: %+v", v)
 	}
-	if lv := mongodb.ObserveVerdict(t.Context(), l.inv); lv.State != layer.ServeOne || lv.Site != "A" {
-		t.Errorf("ObserveVerdict: %+v", lv)
+	if lv := (mongodb.Layer{}).Observe(t.Context(), l.inv).Verdict(nil); lv.State != layer.ServeOne || lv.Site != "A" {
+		t.Errorf("Observe: %+v", lv)
 	}
 	// Credentials that cannot be loaded: unknown, naming the variable.
 	inv := *l.inv
 	mdb := *inv.MongoDB
 	mdb.Credentials = &inventory.Credentials{UsernameEnv: "SITECTL_TEST_UNSET_USER", PasswordEnv: "SITECTL_TEST_UNSET_PASS"}
 	inv.MongoDB = &mdb
-	if lv := mongodb.ObserveVerdict(t.Context(), &inv); lv.State != layer.ServeUnknown || !strings.Contains(lv.Detail, "SITECTL_TEST_UNSET_USER") {
+	if lv := (mongodb.Layer{}).Observe(t.Context(), &inv).Verdict(nil); lv.State != layer.ServeUnknown || !strings.Contains(lv.Detail, "SITECTL_TEST_UNSET_USER") {
 		t.Errorf("ObserveVerdict without credentials: %+v", lv)
 	}
 }

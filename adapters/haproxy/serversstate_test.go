@@ -1,3 +1,8 @@
+// The "show servers state" parser is a test oracle: the live tests read
+// HAProxy's admin state flags (FMAINT, FDRAIN) with it, independently of the
+// "show stat" the product reads. It lives in a test file: nothing of
+// sitectl needs it.
+
 package haproxy
 
 import (
