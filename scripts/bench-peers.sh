@@ -9,6 +9,8 @@
 #   SHELL_MAX=0 LOOP_MAX=0 sudo scripts/bench-peers.sh 10 40   # without ansible -m shell and the ssh loop
 #   SWEEP="2 8 32 256" sudo scripts/bench-peers.sh 40   # sitectl cold only, per max_handshakes
 #   BENCH_SITECTL=/path/to/sitectl SWEEP=default ...      # another build (no max_handshakes key)
+#   PEERS="raw cm" sudo scripts/bench-peers.sh 40   # sitectl and only these peers (pssh raw shell loop cm; "" none)
+#   HOLD=1 sudo scripts/bench-peers.sh 200          # start the hosts, print the inventory, wait for Ctrl-C
 #
 # Each host is its own sshd (own host key, strict host-key checking against
 # a known_hosts file) logging in a dedicated user, sitectl-bench, whose login
@@ -285,6 +287,13 @@ cm_run() { # n [command]
 cm_stop() { for s in "$W"/cm/*; do ssh -S "$s" -O exit x 2>/dev/null || true; done; rm -rf "$W/cm"; }
 
 # --- run -----------------------------------------------------------------
+PEERS=${PEERS-pssh raw shell loop cm}
+peer() { case " $PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
+if [ -n "${HOLD:-}" ]; then
+	write_inventory "$MAXN" "${MAX_HANDSHAKES:-}"
+	echo "bench-peers: $MAXN hosts up; inventory $W/inv.yaml, sitectl $W/sitectl; Ctrl-C (or kill $$) stops them"
+	while sleep 3600; do :; done
+fi
 # SWEEP="2 8 32": only sitectl cold, for each defaults.ssh.max_handshakes
 if [ -n "${SWEEP:-}" ]; then
 	for n in $SIZES; do
@@ -333,51 +342,60 @@ for n in $SIZES; do
 	echo "sitectl warm refresh (median of 5): $1 s; host CPU per refresh $2 s; watch max RSS $3 kB; hosts not answering: $4"
 
 	t=()
-	for ((r = 0; r < RUNS; r++)); do set -- $(pssh_run "$n"); t+=("$1"); [ "$3" = 0 ] || echo "parallel-ssh exited $3" >&2; done
-	p_pssh=$(printf '%s\n' "${t[@]}" | median); echo "parallel-ssh: ${t[*]} s"
+	p_pssh=-
+	if peer pssh; then
+		for ((r = 0; r < RUNS; r++)); do set -- $(pssh_run "$n"); t+=("$1"); [ "$3" = 0 ] || echo "parallel-ssh exited $3" >&2; done
+		p_pssh=$(printf '%s\n' "${t[@]}" | median); echo "parallel-ssh: ${t[*]} s"
+	fi
 
 	t=()
-	for ((r = 0; r < RUNS; r++)); do set -- $(ansible_run "$n" raw); t+=("$1"); [ "$3" = 0 ] || { echo "ansible raw exited $3" >&2; tail -5 "$W/out" >&2; }; done
-	p_raw=$(printf '%s\n' "${t[@]}" | median); echo "ansible raw: ${t[*]} s"
+	p_raw=-
+	if peer raw; then
+		for ((r = 0; r < RUNS; r++)); do set -- $(ansible_run "$n" raw); t+=("$1"); [ "$3" = 0 ] || { echo "ansible raw exited $3" >&2; tail -5 "$W/out" >&2; }; done
+		p_raw=$(printf '%s\n' "${t[@]}" | median); echo "ansible raw: ${t[*]} s"
+	fi
 
 	t=()
 	p_shell=-
-	if [ "$n" -le "${SHELL_MAX:-1000}" ]; then
+	if peer shell && [ "$n" -le "${SHELL_MAX:-1000}" ]; then
 		for ((r = 0; r < RUNS; r++)); do set -- $(ansible_run "$n" shell); t+=("$1"); [ "$3" = 0 ] || { echo "ansible shell exited $3" >&2; tail -5 "$W/out" >&2; }; done
 		p_shell=$(printf '%s\n' "${t[@]}" | median); echo "ansible shell: ${t[*]} s"
 	fi
 
 	p_loop=-
-	if [ "$n" -le "$LOOP_MAX" ]; then
+	if peer loop && [ "$n" -le "$LOOP_MAX" ]; then
 		set -- $(loop_run "$n")
 		p_loop=$1
 		echo "ssh loop (1 run): $1 s"
 	fi
 
-	cm_start "$n"
-	cm_run "$n" >/dev/null # warm-up
-	t=() c=()
-	for ((r = 0; r < RUNS; r++)); do
-		c0=$(host_cpu)
-		set -- $(cm_run "$n"); t+=("$1")
-		c+=("$(echo "$(host_cpu) - $c0" | bc)")
-	done
-	p_cm=$(printf '%s\n' "${t[@]}" | median)
-	p_cm_cpu=$(printf '%s\n' "${c[@]}" | median)
-	echo "ControlMaster warm: ${t[*]} s; host CPU ${c[*]} s"
+	p_cm=- p_cm_cpu=-
+	if peer cm; then
+		cm_start "$n"
+		cm_run "$n" >/dev/null # warm-up
+		t=() c=()
+		for ((r = 0; r < RUNS; r++)); do
+			c0=$(host_cpu)
+			set -- $(cm_run "$n"); t+=("$1")
+			c+=("$(echo "$(host_cpu) - $c0" | bc)")
+		done
+		p_cm=$(printf '%s\n' "${t[@]}" | median)
+		p_cm_cpu=$(printf '%s\n' "${c[@]}" | median)
+		echo "ControlMaster warm: ${t[*]} s; host CPU ${c[*]} s"
 
-	# the status batch itself, old and new shape, over the same warm masters
-	cmds=()
-	for ((j = 0; j < CHECKS; j++)); do cmds+=("$BHOME/svc p\${SSH_CONNECTION##* }-s$j"); done
-	old=$("$W/batchscript" -old "${cmds[@]}")
-	new=$("$W/batchscript" "${cmds[@]}")
-	b_old=() b_new=() t_old=() t_new=()
-	for ((r = 0; r < RUNS; r++)); do
-		c0=$(host_cpu); set -- $(cm_run "$n" "$old"); t_old+=("$1"); b_old+=("$(echo "$(host_cpu) - $c0" | bc)")
-		c0=$(host_cpu); set -- $(cm_run "$n" "$new"); t_new+=("$1"); b_new+=("$(echo "$(host_cpu) - $c0" | bc)")
-	done
-	echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; now (one shell, in order) ${b_new[*]} s in ${t_new[*]} s"
-	cm_stop
+		# the status batch itself, old and new shape, over the same warm masters
+		cmds=()
+		for ((j = 0; j < CHECKS; j++)); do cmds+=("$BHOME/svc p\${SSH_CONNECTION##* }-s$j"); done
+		old=$("$W/batchscript" -old "${cmds[@]}")
+		new=$("$W/batchscript" "${cmds[@]}")
+		b_old=() b_new=() t_old=() t_new=()
+		for ((r = 0; r < RUNS; r++)); do
+			c0=$(host_cpu); set -- $(cm_run "$n" "$old"); t_old+=("$1"); b_old+=("$(echo "$(host_cpu) - $c0" | bc)")
+			c0=$(host_cpu); set -- $(cm_run "$n" "$new"); t_new+=("$1"); b_new+=("$(echo "$(host_cpu) - $c0" | bc)")
+		done
+		echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; now (one shell, in order) ${b_new[*]} s in ${t_new[*]} s"
+		cm_stop
+	fi
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 	cell() { if [ "$1" = - ]; then echo -; else echo "$1 ($(echo "scale=2; $1 / $s_cold" | bc)x)"; fi; }
