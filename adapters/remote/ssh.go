@@ -774,7 +774,7 @@ func newHostKeyCheck(t Target, addr string, port int, global string) (*hostKeyCh
 		h.missing = true
 		return h, nil
 	}
-	kh, err := knownhosts.New(files...)
+	kh, err := parseKnownHosts(files...)
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts %s: %w", strings.Join(files, ", "), err)
 	}
