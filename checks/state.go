@@ -22,6 +22,13 @@ type HostRunner interface {
 	Run(ctx context.Context, host, command string) (remote.Result, error)
 }
 
+// ScriptRunner is a HostRunner that runs scripts which change nothing in a
+// host's long-lived shell (remote.Pool): the host batch of a refresh then
+// reuses the shell, and the session, of the refresh before.
+type ScriptRunner interface {
+	RunScript(ctx context.Context, host, script string) (remote.Result, error)
+}
+
 // State of a service.
 type State string
 
@@ -237,6 +244,20 @@ func markerLines(out []byte, marker string) map[int]string {
 // on a host that stopped answering takes a moment more): a dead host must
 // not hold up the observation of the others.
 func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Result, error) {
+	return answerWithin(ctx, host, func() (remote.Result, error) { return run.Run(ctx, host, cmd) })
+}
+
+// scriptWithin is runWithin for a script that changes nothing: in the
+// host's long-lived shell when run has them (ScriptRunner).
+func scriptWithin(ctx context.Context, run HostRunner, host, script string) (remote.Result, error) {
+	sr, ok := run.(ScriptRunner)
+	if !ok {
+		return runWithin(ctx, run, host, script)
+	}
+	return answerWithin(ctx, host, func() (remote.Result, error) { return sr.RunScript(ctx, host, script) })
+}
+
+func answerWithin(ctx context.Context, host string, run func() (remote.Result, error)) (remote.Result, error) {
 	type answer struct {
 		res remote.Result
 		err error
@@ -244,7 +265,7 @@ func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Re
 	start := time.Now()
 	ac := make(chan answer, 1)
 	go func() {
-		res, err := run.Run(ctx, host, cmd)
+		res, err := run()
 		ac <- answer{res, err}
 	}()
 	select {
@@ -256,7 +277,8 @@ func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Re
 }
 
 // Host observes the given services on one host with a single command (see
-// BatchStatus): one round trip, one shell on the host.
+// BatchStatus): one round trip, one shell on the host, kept for the next
+// refresh when the runner can (ScriptRunner).
 func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventory.Service) HostStatus {
 	hs := HostStatus{Site: site, Host: host}
 	sort.SliceStable(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
@@ -280,7 +302,7 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
-	res, err := runWithin(cctx, o.Runner, host, cmd)
+	res, err := scriptWithin(cctx, o.Runner, host, cmd)
 	cancel()
 	hs.Latency = time.Since(start)
 	codes := map[int]int{}

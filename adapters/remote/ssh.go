@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/melbahja/goph"
@@ -320,9 +321,14 @@ type SSHRunner struct {
 	done      chan struct{} // closed when the connection has ended
 	closeOnce sync.Once
 	closeErr  error
+
+	sessions  atomic.Int64 // sessions opened (SessionsOpened)
+	shellMu   sync.Mutex
+	shell     *shell // the idle long-lived shell (RunScript), if any
+	shellBusy bool   // a RunScript has the shell
 }
 
-var _ Runner = (*SSHRunner)(nil)
+var _ ScriptRunner = (*SSHRunner)(nil)
 
 // Client returns the underlying goph client (for SFTP uploads and the like).
 func (r *SSHRunner) Client() *goph.Client { return r.client }
@@ -475,6 +481,9 @@ func (r *SSHRunner) newSession(ctx context.Context) (*ssh.Session, error) {
 		c := make(chan opened, 1)
 		go func() {
 			s, err := r.client.NewSession()
+			if err == nil {
+				r.sessions.Add(1)
+			}
 			c <- opened{s, err}
 		}()
 		var o opened
