@@ -44,23 +44,6 @@ type shell struct {
 	stderr *bufio.Reader
 	token  string    // SITECTL_RUN_ID of its processes (see killScript)
 	opened time.Time // when it was started (ShellLifetime)
-	// wrote yields the result of sending the last script (nil: received)
-	wrote chan error
-}
-
-// waitWrite waits up to d for the last script to have been sent: the
-// session is not closed under a write still in flight.
-func (sh *shell) waitWrite(d time.Duration) {
-	if sh.wrote == nil {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-sh.wrote:
-		sh.wrote = nil
-	case <-t.C:
-	}
 }
 
 // errShellBroken: the shell's stream ended before the script's end line
@@ -127,20 +110,19 @@ func (r *SSHRunner) RunScript(ctx context.Context, script string) (Result, error
 				return fail(Result{Command: script}, err)
 			}
 		}
-		res, err := sh.run(ctx, script, r.maxOutput)
+		res, killed, err := r.runInShell(ctx, sh, script)
 		res.Command = script
 		switch {
+		case killed:
+			// The script outlived its deadline: it was killed, with its
+			// shell.
+			r.releaseShell()
+			keep(nil)
+			return fail(res, fmt.Errorf("command stopped on the host: %w", ctx.Err()))
 		case err == nil:
 			keep(sh)
 			res.Duration = time.Since(start)
 			return res, nil
-		case ctx.Err() != nil:
-			// The script outlived its deadline: kill it, and its shell.
-			sh.waitWrite(killGrace)
-			r.kill(sh.sess, sh.token, nil)
-			r.releaseShell()
-			keep(nil)
-			return fail(res, fmt.Errorf("command stopped on the host: %w", ctx.Err()))
 		}
 		// The stream broke.
 		r.closeShell(sh)
@@ -212,7 +194,6 @@ func (r *SSHRunner) openShell(ctx context.Context) (*shell, error) {
 // closeShell ends a shell that is not running a script: end of its input
 // ends it on the host.
 func (r *SSHRunner) closeShell(sh *shell) {
-	sh.waitWrite(killGrace)
 	_ = sh.stdin.Close()
 	_ = sh.sess.Close()
 	r.releaseShell()
@@ -231,63 +212,54 @@ func (r *SSHRunner) closeIdleShell() {
 	}
 }
 
-// run sends one script and reads its output back to its end lines. It
-// returns errShellBroken (wrapped) when a stream ends first, or ctx.Err()
-// when ctx is done first; the output read so far is in the Result.
-func (sh *shell) run(ctx context.Context, script string, maxOutput int) (Result, error) {
+// runInShell sends one script and reads its output back to its end
+// lines. It returns errShellBroken (wrapped) when a stream ends first.
+// When ctx ends first, the script and its shell are killed on the host
+// (killed is true) and the output read so far is in the Result. Only
+// stderr has a goroutine of its own: stdout is read here, and the kill
+// ends a read or a write that waits for the host.
+func (r *SSHRunner) runInShell(ctx context.Context, sh *shell, script string) (res Result, killed bool, err error) {
+	maxOutput := r.maxOutput
 	mark := "@@sitectl-end-" + newToken()
 	// printf's leading newline puts the end line on a line of its own even
-	// after output without a final newline; the reader takes it off again.
+	// after output without a final newline; readToMark takes it off again.
 	line := fmt.Sprintf("(eval %s) </dev/null; printf '\\n%s %%d\\n' $?; printf '\\n%s\\n' >&2\n", Quote(script), mark, mark)
-	type read struct {
-		out  []byte
-		exit int
-		err  error
-	}
 	// what has been read so far is kept, for a script cut short
 	obuf, ebuf := &capBuffer{max: maxOutput + 1}, &capBuffer{max: maxOutput + 1}
-	outc, errc := make(chan read, 1), make(chan read, 1)
-	go func() {
-		out, exit, err := readToMark(sh.stdout, obuf, mark, true, maxOutput)
-		outc <- read{out, exit, err}
-	}()
+	type read struct {
+		out []byte
+		err error
+	}
+	errc := make(chan read, 1)
 	go func() {
 		out, _, err := readToMark(sh.stderr, ebuf, mark, false, maxOutput)
-		errc <- read{out, 0, err}
+		errc <- read{out, err}
 	}()
-	var res Result
-	werr := make(chan error, 1)
-	sh.wrote = werr
-	go func() { _, err := io.WriteString(sh.stdin, line); werr <- err }()
-	var o, e *read
-	for o == nil || e == nil {
-		select {
-		case x := <-outc:
-			o = &x
-			res.Stdout, res.ExitCode = x.out, x.exit
-		case x := <-errc:
-			e = &x
-			res.Stderr = x.out
-		case err := <-werr:
-			sh.wrote = nil
-			if err != nil {
-				return res, fmt.Errorf("%w: send the script: %w", errShellBroken, err)
-			}
-		case <-ctx.Done():
-			if o == nil {
-				res.Stdout = capped(obuf.Bytes(), maxOutput)
-			}
-			if e == nil {
-				res.Stderr = capped(ebuf.Bytes(), maxOutput)
-			}
-			return res, ctx.Err()
+	killedc := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		r.kill(sh.sess, sh.token, nil) // ends the reads and the write below
+		close(killedc)
+	})
+	var oerr, werr error
+	if _, werr = io.WriteString(sh.stdin, line); werr == nil {
+		res.Stdout, res.ExitCode, oerr = readToMark(sh.stdout, obuf, mark, true, maxOutput)
+	}
+	e := <-errc
+	res.Stderr = e.out
+	if !stop() {
+		<-killedc
+		if werr != nil || oerr != nil {
+			res.Stdout = capped(obuf.Bytes(), maxOutput)
 		}
+		return res, true, ctx.Err()
 	}
-	if err := errors.Join(o.err, e.err); err != nil {
-		return res, fmt.Errorf("%w: %w", errShellBroken, err)
+	switch {
+	case werr != nil:
+		return res, false, fmt.Errorf("%w: send the script: %w", errShellBroken, werr)
+	case oerr != nil || e.err != nil:
+		return res, false, fmt.Errorf("%w: %w", errShellBroken, errors.Join(oerr, e.err))
 	}
-	sh.waitWrite(killGrace) // sent, since the shell answered it
-	return res, nil
+	return res, false, nil
 }
 
 // readToMark reads lines up to the one that starts with mark (the end line

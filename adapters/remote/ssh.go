@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -194,7 +193,7 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 		}
 		return nil, fail(OpDial, err)
 	}
-	conn := &peekConn{Conn: raw, r: bufio.NewReader(raw)}
+	conn := newPeekConn(raw)
 
 	// Cancelling ctx ends the attempt at once, in either phase.
 	var dlMu sync.Mutex
@@ -298,14 +297,10 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 		client:    client,
 		sem:       make(chan struct{}, d.Options.runSlots()),
 		maxOutput: d.Options.maxOutput(),
-		done:      make(chan struct{}),
+		done:      conn.dead, // the read loop's end is the connection's
 	}
-	go func() {
-		_ = client.Wait()
-		close(r.done)
-	}()
 	if ka := d.Options.keepAlive(); ka > 0 {
-		go r.keepAlive(ka)
+		r.keepAlive(ka)
 	}
 	return r, nil
 }
@@ -556,19 +551,22 @@ func (r *SSHRunner) waitDead(d time.Duration) bool {
 	}
 }
 
+// keepAlive checks the connection every interval, on a timer rather than
+// a goroutine of its own: at fleet scale a goroutine per connection that
+// mostly sleeps costs memory (a stack each) for nothing.
 func (r *SSHRunner) keepAlive(interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
+	var t *time.Timer
+	t = time.AfterFunc(time.Hour, func() {
 		select {
 		case <-r.done:
 			return
-		case <-tick.C:
+		default:
 		}
-		if !r.checkAlive(interval) {
-			return
+		if r.checkAlive(interval) {
+			t.Reset(interval)
 		}
-	}
+	})
+	t.Reset(interval) // t is set before its first run
 }
 
 // checkAlive sends one keepalive request and closes the connection when no
