@@ -175,3 +175,23 @@ func TestShellKilledOnTheHostIsNotUnreachable(t *testing.T) {
 		t.Errorf("shells: %v, want a new one after %s was killed", p, first)
 	}
 }
+
+// A status command the host's shell cannot parse costs only its own
+// check, refresh after refresh: it exits 2 (which Interpret reads as LSB's
+// "stopped", as it always has), the others answer, from the same shell.
+func TestSyntaxErrorInOneCheckCostsOnlyThatCheck(t *testing.T) {
+	t.Parallel()
+	o, _, site, pids := shellFleet(t, "      - {name: c, kind: custom, host: h1, start: 'true', stop: 'true', status: 'if then ('}\n")
+	for range 2 {
+		hs := observeHost(t, o, site, 30*time.Second)
+		wantStates(t, hs, map[string]State{"a": Running, "b": Stopped})
+		for _, svc := range hs.Services {
+			if svc.Service == "c" && (svc.ExitCode == nil || *svc.ExitCode != 2) {
+				t.Errorf("c: exit %v (%s), want 2 (a syntax error)", svc.ExitCode, svc.Error)
+			}
+		}
+	}
+	if p := shellPids(t, pids); len(p) < 2 || p[0] != p[len(p)-1] {
+		t.Errorf("shells: %v, want one", p)
+	}
+}

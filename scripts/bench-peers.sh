@@ -22,7 +22,8 @@
 # Every figure is the median of RUNS runs (default 3) of a new process (cold:
 # it dials every host), except "warm" ones:
 #   sitectl cold      sitectl status --no-probes
-#   sitectl warm      one refresh of sitectl status --watch (connections open)
+#   sitectl warm      one refresh of sitectl status --watch (connections open;
+#                     median of WARM refreshes, default 10)
 #   parallel-ssh      parallel-ssh -p N, the 5 checks in one command per host
 #   ansible raw       ansible all -m raw -f N, same command (no ControlPersist)
 #   ansible shell     ansible all -m shell -f N, same command (no ControlPersist)
@@ -206,29 +207,32 @@ sitectl_cold() {
 # sitectl_warm K: one watch process, K+1 refreshes; prints the median
 # refresh (s), the host CPU per refresh (s) and the watch's max RSS (kB)
 sitectl_warm() {
-	local k=$1 cold_cpu c0 c1 frames
-	c0=$(host_cpu)
-	SITECTL_INVENTORY="$W/inv.yaml" "$W/sitectl" status --no-probes >/dev/null 2>&1 || true
-	sleep 0.5
-	cold_cpu=$(echo "$(host_cpu) - $c0" | bc)
-	c0=$(host_cpu)
+	local k=$1 c0 c1 f0 f1 frames
 	SITECTL_INVENTORY="$W/inv.yaml" "$W/sitectl" -o json status --no-probes --watch --interval 1ms >"$W/watch.json" 2>"$W/watch.err" &
 	WATCH_PID=$!
+	# The hosts' CPU per refresh is read between two points while the watch
+	# runs (its shells live between refreshes; once it exits they may end
+	# orphaned, reaped outside the sshd's process tree, their CPU lost to
+	# the count): from the end of the cold first frame to the end of frame
+	# k+1, divided by the frames between. A refresh runs at both points
+	# (1ms interval): their parts about cancel out.
+	f0=0
 	for _ in $(seq 1200); do
 		frames=$(grep -c '"message_type": "status"' "$W/watch.json" || true)
+		if [ "$f0" = 0 ] && [ "$frames" -ge 1 ]; then c0=$(host_cpu); f0=$(grep -c '"message_type": "status"' "$W/watch.json" || true); fi
 		[ "$frames" -gt $((k + 1)) ] && break
 		sleep 0.1
 	done
+	c1=$(host_cpu)
+	f1=$(grep -c '"message_type": "status"' "$W/watch.json" || true)
 	local rss
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$WATCH_PID/status)
 	kill -INT "$WATCH_PID"; wait "$WATCH_PID" 2>/dev/null || true
 	WATCH_PID=
-	sleep 0.5
-	c1=$(host_cpu)
-	python3 - "$W/watch.json" "$k" "$c0" "$c1" "$cold_cpu" "$rss" <<'EOF'
+	python3 - "$W/watch.json" "$k" "$c0" "$c1" "$rss" "$f0" "$f1" <<'EOF'
 import json, sys
 from datetime import datetime
-path, k, c0, c1, cold, rss = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), sys.argv[6]
+path, k, c0, c1, rss, f0, f1 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
 txt, dec, docs, i = open(path).read(), json.JSONDecoder(), [], 0
 while True:
     while i < len(txt) and txt[i].isspace():
@@ -253,7 +257,7 @@ t = [ts(d) for d in docs]
 # frame 0 dials (cold); refreshes 1..k are warm: start-to-start, minus the 1ms interval
 gaps = sorted((t[j + 1] - t[j]).total_seconds() - 0.001 for j in range(1, min(k + 1, len(t) - 1)))
 med = gaps[len(gaps) // 2] if gaps else float('nan')
-per = (c1 - c0 - cold) / max(1, len(docs) - 1)
+per = (c1 - c0) / max(1, f1 - f0)
 print(f'{med:.3f} {per:.3f} {rss} {bad}')
 EOF
 }
@@ -337,9 +341,9 @@ for n in $SIZES; do
 	s_cpu=$(printf '%s\n' "${cpu[@]}" | median)
 	echo "sitectl cold: ${cold[*]} s; rss ${rss[*]} kB; host CPU ${cpu[*]} s; hosts not answering (all runs): $bad"
 
-	set -- $(sitectl_warm 5)
+	set -- $(sitectl_warm "${WARM:-10}")
 	s_warm=$1 s_warm_cpu=$2 s_warm_rss=$3
-	echo "sitectl warm refresh (median of 5): $1 s; host CPU per refresh $2 s; watch max RSS $3 kB; hosts not answering: $4"
+	echo "sitectl warm refresh (median of ${WARM:-10}): $1 s; host CPU per refresh $2 s; watch max RSS $3 kB; hosts not answering: $4"
 
 	t=()
 	p_pssh=-
@@ -387,13 +391,15 @@ for n in $SIZES; do
 		cmds=()
 		for ((j = 0; j < CHECKS; j++)); do cmds+=("$BHOME/svc p\${SSH_CONNECTION##* }-s$j"); done
 		old=$("$W/batchscript" -old "${cmds[@]}")
+		evl=$("$W/batchscript" -eval "${cmds[@]}")
 		new=$("$W/batchscript" "${cmds[@]}")
-		b_old=() b_new=() t_old=() t_new=()
+		b_old=() b_evl=() b_new=() t_old=() t_evl=() t_new=()
 		for ((r = 0; r < RUNS; r++)); do
 			c0=$(host_cpu); set -- $(cm_run "$n" "$old"); t_old+=("$1"); b_old+=("$(echo "$(host_cpu) - $c0" | bc)")
+			c0=$(host_cpu); set -- $(cm_run "$n" "$evl"); t_evl+=("$1"); b_evl+=("$(echo "$(host_cpu) - $c0" | bc)")
 			c0=$(host_cpu); set -- $(cm_run "$n" "$new"); t_new+=("$1"); b_new+=("$(echo "$(host_cpu) - $c0" | bc)")
 		done
-		echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; now (one shell, in order) ${b_new[*]} s in ${t_new[*]} s"
+		echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; one shell, eval'ed ${b_evl[*]} s in ${t_evl[*]} s; now (inline) ${b_new[*]} s in ${t_new[*]} s"
 		cm_stop
 	fi
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
