@@ -82,6 +82,7 @@ cleanup() {
 	for f in "$W"/h*/sshd.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
 	kill "$SVC_PID" 2>/dev/null || true
 	[ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null || true
+	[ -n "${HOLD_PID:-}" ] && kill "$HOLD_PID" 2>/dev/null || true
 	for s in "$W"/cm/*; do [ -S "$s" ] && ssh -S "$s" -O exit x 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -296,7 +297,11 @@ peer() { case " $PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -n "${HOLD:-}" ]; then
 	write_inventory "$MAXN" "${MAX_HANDSHAKES:-}"
 	echo "bench-peers: $MAXN hosts up; inventory $W/inv.yaml, sitectl $W/sitectl; Ctrl-C (or kill $$) stops them"
-	while sleep 3600; do :; done
+	while :; do
+		sleep 3600 &
+		HOLD_PID=$!
+		wait "$HOLD_PID"
+	done
 fi
 # SWEEP="2 8 32": only sitectl cold, for each defaults.ssh.max_handshakes
 if [ -n "${SWEEP:-}" ]; then
