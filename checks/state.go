@@ -216,7 +216,9 @@ func BatchStatus(cmds []string, timeouts []time.Duration) string {
 // script itself, in a subshell of its own, rather than eval'ed: one fork
 // per check where BatchStatus costs two (dash runs an eval'ed command in a
 // further child), about a third of a check's CPU on the host when the
-// check is a small script. The records, the order, the timeouts and the
+// check is a small script; a simple command (a program and plain words,
+// see simpleCommand) runs as is, without the subshell, as a peer's
+// `for ...; do svc; done` would. The records, the order, the timeouts and the
 // isolation of each check (`exit` ends only it) are BatchStatus's; but a
 // syntax error in one command is one in the whole script: the shell stops
 // there (exit 2) and the records from that check on are missing. Host
@@ -231,14 +233,55 @@ func BatchStatusInline(cmds []string, timeouts []time.Duration) string {
 			secs = int(math.Ceil(timeouts[i].Seconds()))
 		}
 		// "( " with a space: "((" opens arithmetic in bash
-		if secs > 0 {
+		switch {
+		case secs == 0 && simpleCommand(c):
+			// a program and its words: run as is (dash does not even fork
+			// its own image for it: vfork), it cannot touch the shell
+			fmt.Fprintf(&b, "%s </dev/null >/dev/null 2>&1; echo \"%s %d $?\"\n", c, marker, i)
+		case secs > 0:
 			fmt.Fprintf(&b, "if [ -n \"$T\" ]; then timeout -k 1 %d sh -c %s; else ( %s\n); fi </dev/null >/dev/null 2>&1; echo \"%s %d $?\"\n", secs, remote.Quote(c), c, marker, i)
-		} else {
+		default:
 			fmt.Fprintf(&b, "( %s\n) </dev/null >/dev/null 2>&1; echo \"%s %d $?\"\n", c, marker, i)
 		}
 	}
 	return b.String()
 }
+
+// simpleCommand reports whether c is nothing but words of plain
+// characters (no quoting, expansion, globbing, redirection, operator or
+// comment) whose first is neither an assignment nor a shell keyword nor a
+// builtin that could change the shell (exit, cd, set, read, eval, ...):
+// "/etc/init.d/x status", "systemctl is-active x". Run without a subshell
+// of its own, such a command behaves exactly as in one.
+func simpleCommand(c string) bool {
+	f := strings.Fields(c)
+	if len(f) == 0 || strings.ContainsAny(f[0], "=") || shellWords[f[0]] {
+		return false
+	}
+	for _, r := range c {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("_./:,+@%=- \t", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// shellWords are the keywords and the builtins of sh, dash and bash that
+// may change the shell running them, or run other commands in it.
+var shellWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`. : alias bg break builtin caller case cd command compgen complete
+		continue declare dirs disown do done elif else enable esac eval exec exit export fc fg fi for
+		function getopts hash help history if in jobs let local logout mapfile popd pushd read readarray
+		readonly return select set shift shopt source suspend then time times trap type typeset ulimit
+		umask unalias unset until wait while`) {
+		m[w] = true
+	}
+	return m
+}()
 
 // inlineBroken holds the BatchStatusInline scripts that did not parse on
 // their host: their batches run as BatchStatus from then on.
