@@ -74,7 +74,7 @@ func (r *SSHRunner) RunScript(ctx context.Context, script string) (Result, error
 		return res, &HostError{Host: r.target.Name, Addr: r.addr, Op: OpRun, Err: err}
 	}
 	r.shellMu.Lock()
-	if r.shellBusy {
+	if r.shellBusy || r.noShell {
 		r.shellMu.Unlock()
 		return r.Run(ctx, script)
 	}
@@ -132,8 +132,14 @@ func (r *SSHRunner) RunScript(ctx context.Context, script string) (Result, error
 			return fail(res, fmt.Errorf("%w: %w", ErrConnLost, err))
 		}
 		if fresh || attempt > 0 {
-			keep(nil)
-			return fail(res, err)
+			// A new shell that ends at once: the host cannot keep one
+			// (no coreutils timeout, a login shell that exits, ...). Its
+			// commands run as Run runs them, one session each, from now
+			// on: the same answer, without the shell's savings.
+			r.shellMu.Lock()
+			r.shell, r.shellBusy, r.noShell = nil, false, true
+			r.shellMu.Unlock()
+			return r.Run(ctx, script)
 		}
 	}
 }
@@ -171,6 +177,9 @@ func (r *SSHRunner) openShell(ctx context.Context) (*shell, error) {
 	sh.stdout = bufio.NewReaderSize(stdout, 512)
 	sh.stderr = bufio.NewReaderSize(stderr, 512)
 	cmd := fmt.Sprintf("exec env %s=%s timeout -k 2 %d sh", runIDVar, sh.token, int(ShellLifetime.Seconds()))
+	if r.shellCmd != "" {
+		cmd = r.shellCmd // tests
+	}
 	startc := make(chan error, 1)
 	go func() { startc <- sess.Start(cmd) }()
 	select {

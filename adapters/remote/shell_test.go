@@ -179,3 +179,23 @@ func TestPoolScriptAfterDroppedConnectionRedials(t *testing.T) {
 		t.Errorf("sshd accepted %d logins, want 2 (one redial)", n)
 	}
 }
+
+// A host that cannot keep a shell (here its shell's command exits at
+// once, as `timeout` missing would make it) still answers every script,
+// as Run would: the runner stops trying shells on that connection.
+func TestSSHNoShellOnTheHostFallsBackToRun(t *testing.T) {
+	t.Parallel()
+	srv := sshd.Start(t)
+	r, n := dialScript(t, srv)
+	remote.SetShellCommand(r, "exit 127")
+	for i := range 3 {
+		res, err := r.RunScript(t.Context(), "echo ok; exit 3")
+		if err != nil || string(res.Stdout) != "ok\n" || res.ExitCode != 3 {
+			t.Fatalf("script %d: %+v, %v", i, res, err)
+		}
+	}
+	// the shell that ended, then one session per script
+	if got := n.SessionsOpened(); got != 1+3 {
+		t.Errorf("sessions opened: %d, want 4 (1 shell, then 3 Runs)", got)
+	}
+}

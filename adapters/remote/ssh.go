@@ -321,6 +321,8 @@ type SSHRunner struct {
 	shellMu   sync.Mutex
 	shell     *shell // the idle long-lived shell (RunScript), if any
 	shellBusy bool   // a RunScript has the shell
+	noShell   bool   // a new shell ended at once: RunScript runs as Run
+	shellCmd  string // replaces the shell's command line (tests)
 }
 
 var _ ScriptRunner = (*SSHRunner)(nil)
