@@ -61,7 +61,9 @@ func (r *SSHRunner) SessionsOpened() int64 { return r.sessions.Load() }
 // kills a command) and the next call opens a new shell. A shell that broke
 // between calls (killed on the host, its session closed) is replaced, and
 // the script sent again once, as long as ctx allows. While another call
-// uses the shell, the script runs as Run would (a session of its own).
+// uses the shell, the script runs as Run would (a session of its own), and
+// so does every script on a connection whose new shell ended at once (a
+// host without coreutils timeout, say).
 //
 // The result is Run's: stdout and stderr apart (each capped at
 // Options.MaxOutput), ExitCode the script's exit status. Errors are
