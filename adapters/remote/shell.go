@@ -212,17 +212,6 @@ func (r *SSHRunner) closeShell(sh *shell) {
 
 func (r *SSHRunner) releaseShell() { <-r.sem }
 
-// closeIdleShell closes the idle shell, if any (Close).
-func (r *SSHRunner) closeIdleShell() {
-	r.shellMu.Lock()
-	sh := r.shell
-	r.shell = nil
-	r.shellMu.Unlock()
-	if sh != nil {
-		r.closeShell(sh)
-	}
-}
-
 // runInShell sends one script and reads its output back to its end
 // lines. It returns errShellBroken (wrapped) when a stream ends first.
 // When ctx ends first, the script and its shell are killed on the host
