@@ -22,6 +22,13 @@ type HostRunner interface {
 	Run(ctx context.Context, host, command string) (remote.Result, error)
 }
 
+// ScriptRunner is a HostRunner that runs scripts which change nothing in a
+// host's long-lived shell (remote.Pool): the host batch of a refresh then
+// reuses the shell, and the session, of the refresh before.
+type ScriptRunner interface {
+	RunScript(ctx context.Context, host, script string) (remote.Result, error)
+}
+
 // State of a service.
 type State string
 
@@ -205,6 +212,81 @@ func BatchStatus(cmds []string, timeouts []time.Duration) string {
 	return b.String()
 }
 
+// BatchStatusInline is BatchStatus with each command written into the
+// script itself, in a subshell of its own, rather than eval'ed: one fork
+// per check where BatchStatus costs two (dash runs an eval'ed command in a
+// further child), about a third of a check's CPU on the host when the
+// check is a small script; a simple command (a program and plain words,
+// see simpleCommand) runs as is, without the subshell, as a peer's
+// `for ...; do svc; done` would. The records, the order, the timeouts and the
+// isolation of each check (`exit` ends only it) are BatchStatus's; but a
+// syntax error in one command is one in the whole script: the shell stops
+// there (exit 2) and the records from that check on are missing. Host
+// then runs BatchStatus, which contains it, and keeps doing so for that
+// batch (a read-only batch may run twice).
+func BatchStatusInline(cmds []string, timeouts []time.Duration) string {
+	var b strings.Builder
+	b.WriteString("command -v timeout >/dev/null 2>&1 && T=1 || T=\n")
+	for i, c := range cmds {
+		secs := 0
+		if i < len(timeouts) && timeouts[i] > 0 {
+			secs = int(math.Ceil(timeouts[i].Seconds()))
+		}
+		// "( " with a space: "((" opens arithmetic in bash
+		switch {
+		case secs == 0 && simpleCommand(c):
+			// a program and its words: run as is (dash does not even fork
+			// its own image for it: vfork), it cannot touch the shell
+			fmt.Fprintf(&b, "%s </dev/null >/dev/null 2>&1; echo \"%s %d $?\"\n", c, marker, i)
+		case secs > 0:
+			fmt.Fprintf(&b, "if [ -n \"$T\" ]; then timeout -k 1 %d sh -c %s; else ( %s\n); fi </dev/null >/dev/null 2>&1; echo \"%s %d $?\"\n", secs, remote.Quote(c), c, marker, i)
+		default:
+			fmt.Fprintf(&b, "( %s\n) </dev/null >/dev/null 2>&1; echo \"%s %d $?\"\n", c, marker, i)
+		}
+	}
+	return b.String()
+}
+
+// simpleCommand reports whether c is nothing but words of plain
+// characters (no quoting, expansion, globbing, redirection, operator or
+// comment) whose first is neither an assignment nor a shell keyword nor a
+// builtin that could change the shell (exit, cd, set, read, eval, ...):
+// "/etc/init.d/x status", "systemctl is-active x". Run without a subshell
+// of its own, such a command behaves exactly as in one.
+func simpleCommand(c string) bool {
+	f := strings.Fields(c)
+	if len(f) == 0 || strings.ContainsAny(f[0], "=") || shellWords[f[0]] {
+		return false
+	}
+	for _, r := range c {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("_./:,+@%=- \t", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// shellWords are the keywords and the builtins of sh, dash and bash that
+// may change the shell running them, or run other commands in it.
+var shellWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`. : alias bg break builtin caller case cd command compgen complete
+		continue declare dirs disown do done elif else enable esac eval exec exit export fc fg fi for
+		function getopts hash help history if in jobs let local logout mapfile popd pushd read readarray
+		readonly return select set shift shopt source suspend then time times trap type typeset ulimit
+		umask unalias unset until wait while`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// inlineBroken holds the BatchStatusInline scripts that did not parse on
+// their host: their batches run as BatchStatus from then on.
+var inlineBroken sync.Map
+
 // ParseBatch reads BatchStatus output: index -> exit code.
 func ParseBatch(out []byte) map[int]int {
 	res := map[int]int{}
@@ -237,6 +319,20 @@ func markerLines(out []byte, marker string) map[int]string {
 // on a host that stopped answering takes a moment more): a dead host must
 // not hold up the observation of the others.
 func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Result, error) {
+	return answerWithin(ctx, host, func() (remote.Result, error) { return run.Run(ctx, host, cmd) })
+}
+
+// scriptWithin is runWithin for a script that changes nothing: in the
+// host's long-lived shell when run has them (ScriptRunner).
+func scriptWithin(ctx context.Context, run HostRunner, host, script string) (remote.Result, error) {
+	sr, ok := run.(ScriptRunner)
+	if !ok {
+		return runWithin(ctx, run, host, script)
+	}
+	return answerWithin(ctx, host, func() (remote.Result, error) { return sr.RunScript(ctx, host, script) })
+}
+
+func answerWithin(ctx context.Context, host string, run func() (remote.Result, error)) (remote.Result, error) {
 	type answer struct {
 		res remote.Result
 		err error
@@ -244,7 +340,7 @@ func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Re
 	start := time.Now()
 	ac := make(chan answer, 1)
 	go func() {
-		res, err := run.Run(ctx, host, cmd)
+		res, err := run()
 		ac <- answer{res, err}
 	}()
 	select {
@@ -256,7 +352,8 @@ func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Re
 }
 
 // Host observes the given services on one host with a single command (see
-// BatchStatus): one round trip, one shell on the host.
+// BatchStatus): one round trip, one shell on the host, kept for the next
+// refresh when the runner can (ScriptRunner).
 func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventory.Service) HostStatus {
 	hs := HostStatus{Site: site, Host: host}
 	sort.SliceStable(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
@@ -274,22 +371,39 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 			timeout += t + time.Second
 		}
 	}
-	cmd := "true"
+	cmd, inline := "true", false
 	if len(cmds) > 0 {
-		cmd = BatchStatus(cmds, timeouts)
+		cmd = BatchStatusInline(cmds, timeouts)
+		if _, broken := inlineBroken.Load(cmd); broken {
+			cmd = BatchStatus(cmds, timeouts)
+		} else {
+			inline = true
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	start := time.Now()
-	res, err := runWithin(cctx, o.Runner, host, cmd)
+	res, err := scriptWithin(cctx, o.Runner, host, cmd)
+	codes := map[int]int{}
+	if err == nil {
+		codes = ParseBatch(res.Stdout)
+	}
+	if inline && err == nil && len(codes) < len(cmds) && res.ExitCode != 0 {
+		// a command the host's shell cannot parse: run the batch that
+		// contains it (see BatchStatusInline)
+		inlineBroken.Store(cmd, true)
+		res, err = scriptWithin(cctx, o.Runner, host, BatchStatus(cmds, timeouts))
+		if err == nil {
+			codes = ParseBatch(res.Stdout)
+		}
+	}
 	cancel()
 	hs.Latency = time.Since(start)
-	codes := map[int]int{}
 	if err != nil {
 		hs.Error = err.Error()
 		hs.Reach = Reach(err)
 	} else {
 		hs.Reachable = true
-		codes = ParseBatch(res.Stdout)
 	}
 	hs.Services = make([]ServiceStatus, len(svcs))
 	var wg sync.WaitGroup

@@ -3,6 +3,7 @@ package checks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -138,5 +139,85 @@ func TestBatchStatusInOneShell(t *testing.T) {
 	}
 	if strings.Contains(script, "wait") {
 		t.Errorf("the batch waits for background jobs: it should run its checks one after the other\n%s", script)
+	}
+}
+
+// The inline batch answers as BatchStatus does, with one fork per check
+// instead of two; a command that does not parse stops it there (exit 2),
+// which Host takes as its cue to run BatchStatus instead
+// (TestSyntaxErrorInOneCheckCostsOnlyThatCheck).
+func TestBatchStatusInlineAnswersAsBatchStatus(t *testing.T) {
+	if _, err := exec.LookPath("timeout"); err != nil {
+		t.Skip("coreutils timeout not installed")
+	}
+	cmds := []string{
+		"echo noise; exit 3",
+		"sleep 600",
+		"true # a comment",
+		"echo err >&2; false",
+		"(exit 4)",
+		"cat <<X\nhere\nX\ntest -n x",
+		"exit 5", // not simple: in a subshell of its own
+		"cd /nonexistent-sitectl",
+		"A=1",
+		"test -n x",       // simple: as is
+		"/bin/sh -c exit", // simple: "-c exit" are sh's words
+		"false",
+		"printf %s x",
+	}
+	ts := []time.Duration{0, time.Second, 0, time.Minute, 0, 0}
+	want := map[int]int{0: 3, 1: 124, 2: 0, 3: 1, 4: 4, 5: 0, 6: 5, 7: 2, 8: 0, 9: 0, 10: 0, 11: 1, 12: 0}
+	for name, script := range map[string]string{"BatchStatus": BatchStatus(cmds, ts), "BatchStatusInline": BatchStatusInline(cmds, ts)} {
+		out, err := exec.CommandContext(t.Context(), "sh", "-c", script).Output()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		if got := ParseBatch(out); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: records %v, want %v\noutput:\n%s", name, got, want, out)
+		}
+		if strings.Contains(string(out), "noise") || strings.Contains(string(out), "here") {
+			t.Errorf("%s: a check's own output leaked: %q", name, out)
+		}
+	}
+	bad := BatchStatusInline([]string{"true", "if then (", "true"}, nil)
+	out, err := exec.CommandContext(t.Context(), "sh", "-c", bad).Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Errorf("inline batch with a syntax error: %v, want exit 2", err)
+	}
+	if got := ParseBatch(out); len(got) >= 3 {
+		t.Errorf("inline batch with a syntax error answered every check: %v", got)
+	}
+}
+
+func TestSimpleCommand(t *testing.T) {
+	for c, want := range map[string]bool{
+		"/etc/init.d/chat status":               true,
+		"systemctl is-active --quiet x.service": true,
+		"/opt/x/bin/ctl -p 8080 status":         true,
+		"test -f /run/x.pid":                    true,
+		"":                                      false,
+		"exit 3":                                false,
+		"cd /tmp":                               false,
+		"A=1 /bin/x":                            false,
+		"x; y":                                  false,
+		"x | y":                                 false,
+		"x && y":                                false,
+		"x > /tmp/f":                            false,
+		"echo $HOME":                            false,
+		"echo 'a b'":                            false,
+		"ls *":                                  false,
+		"x # c":                                 false,
+		"x\ny":                                  false,
+		"eval x":                                false,
+		". /etc/profile":                        false,
+		"read x":                                false,
+		"if true":                               false,
+		"x `y`":                                 false,
+		"x ~/y":                                 false,
+	} {
+		if got := simpleCommand(c); got != want {
+			t.Errorf("simpleCommand(%q) = %v, want %v", c, got, want)
+		}
 	}
 }

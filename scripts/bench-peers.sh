@@ -9,6 +9,8 @@
 #   SHELL_MAX=0 LOOP_MAX=0 sudo scripts/bench-peers.sh 10 40   # without ansible -m shell and the ssh loop
 #   SWEEP="2 8 32 256" sudo scripts/bench-peers.sh 40   # sitectl cold only, per max_handshakes
 #   BENCH_SITECTL=/path/to/sitectl SWEEP=default ...      # another build (no max_handshakes key)
+#   PEERS="raw cm" sudo scripts/bench-peers.sh 40   # sitectl and only these peers (pssh raw shell loop cm; "" none)
+#   HOLD=1 sudo scripts/bench-peers.sh 200          # start the hosts, print the inventory, wait for Ctrl-C
 #
 # Each host is its own sshd (own host key, strict host-key checking against
 # a known_hosts file) logging in a dedicated user, sitectl-bench, whose login
@@ -20,7 +22,8 @@
 # Every figure is the median of RUNS runs (default 3) of a new process (cold:
 # it dials every host), except "warm" ones:
 #   sitectl cold      sitectl status --no-probes
-#   sitectl warm      one refresh of sitectl status --watch (connections open)
+#   sitectl warm      one refresh of sitectl status --watch (connections open;
+#                     median of WARM refreshes, default 10)
 #   parallel-ssh      parallel-ssh -p N, the 5 checks in one command per host
 #   ansible raw       ansible all -m raw -f N, same command (no ControlPersist)
 #   ansible shell     ansible all -m shell -f N, same command (no ControlPersist)
@@ -79,6 +82,7 @@ cleanup() {
 	for f in "$W"/h*/sshd.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
 	kill "$SVC_PID" 2>/dev/null || true
 	[ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null || true
+	[ -n "${HOLD_PID:-}" ] && kill "$HOLD_PID" 2>/dev/null || true
 	for s in "$W"/cm/*; do [ -S "$s" ] && ssh -S "$s" -O exit x 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -204,29 +208,32 @@ sitectl_cold() {
 # sitectl_warm K: one watch process, K+1 refreshes; prints the median
 # refresh (s), the host CPU per refresh (s) and the watch's max RSS (kB)
 sitectl_warm() {
-	local k=$1 cold_cpu c0 c1 frames
-	c0=$(host_cpu)
-	SITECTL_INVENTORY="$W/inv.yaml" "$W/sitectl" status --no-probes >/dev/null 2>&1 || true
-	sleep 0.5
-	cold_cpu=$(echo "$(host_cpu) - $c0" | bc)
-	c0=$(host_cpu)
+	local k=$1 c0 c1 f0 f1 frames
 	SITECTL_INVENTORY="$W/inv.yaml" "$W/sitectl" -o json status --no-probes --watch --interval 1ms >"$W/watch.json" 2>"$W/watch.err" &
 	WATCH_PID=$!
+	# The hosts' CPU per refresh is read between two points while the watch
+	# runs (its shells live between refreshes; once it exits they may end
+	# orphaned, reaped outside the sshd's process tree, their CPU lost to
+	# the count): from the end of the cold first frame to the end of frame
+	# k+1, divided by the frames between. A refresh runs at both points
+	# (1ms interval): their parts about cancel out.
+	f0=0
 	for _ in $(seq 1200); do
 		frames=$(grep -c '"message_type": "status"' "$W/watch.json" || true)
+		if [ "$f0" = 0 ] && [ "$frames" -ge 1 ]; then c0=$(host_cpu); f0=$(grep -c '"message_type": "status"' "$W/watch.json" || true); fi
 		[ "$frames" -gt $((k + 1)) ] && break
 		sleep 0.1
 	done
+	c1=$(host_cpu)
+	f1=$(grep -c '"message_type": "status"' "$W/watch.json" || true)
 	local rss
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$WATCH_PID/status)
 	kill -INT "$WATCH_PID"; wait "$WATCH_PID" 2>/dev/null || true
 	WATCH_PID=
-	sleep 0.5
-	c1=$(host_cpu)
-	python3 - "$W/watch.json" "$k" "$c0" "$c1" "$cold_cpu" "$rss" <<'EOF'
+	python3 - "$W/watch.json" "$k" "$c0" "$c1" "$rss" "$f0" "$f1" <<'EOF'
 import json, sys
 from datetime import datetime
-path, k, c0, c1, cold, rss = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), sys.argv[6]
+path, k, c0, c1, rss, f0, f1 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
 txt, dec, docs, i = open(path).read(), json.JSONDecoder(), [], 0
 while True:
     while i < len(txt) and txt[i].isspace():
@@ -251,7 +258,7 @@ t = [ts(d) for d in docs]
 # frame 0 dials (cold); refreshes 1..k are warm: start-to-start, minus the 1ms interval
 gaps = sorted((t[j + 1] - t[j]).total_seconds() - 0.001 for j in range(1, min(k + 1, len(t) - 1)))
 med = gaps[len(gaps) // 2] if gaps else float('nan')
-per = (c1 - c0 - cold) / max(1, len(docs) - 1)
+per = (c1 - c0) / max(1, f1 - f0)
 print(f'{med:.3f} {per:.3f} {rss} {bad}')
 EOF
 }
@@ -285,6 +292,17 @@ cm_run() { # n [command]
 cm_stop() { for s in "$W"/cm/*; do ssh -S "$s" -O exit x 2>/dev/null || true; done; rm -rf "$W/cm"; }
 
 # --- run -----------------------------------------------------------------
+PEERS=${PEERS-pssh raw shell loop cm}
+peer() { case " $PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
+if [ -n "${HOLD:-}" ]; then
+	write_inventory "$MAXN" "${MAX_HANDSHAKES:-}"
+	echo "bench-peers: $MAXN hosts up; inventory $W/inv.yaml, sitectl $W/sitectl; Ctrl-C (or kill $$) stops them"
+	while :; do
+		sleep 3600 &
+		HOLD_PID=$!
+		wait "$HOLD_PID"
+	done
+fi
 # SWEEP="2 8 32": only sitectl cold, for each defaults.ssh.max_handshakes
 if [ -n "${SWEEP:-}" ]; then
 	for n in $SIZES; do
@@ -328,56 +346,67 @@ for n in $SIZES; do
 	s_cpu=$(printf '%s\n' "${cpu[@]}" | median)
 	echo "sitectl cold: ${cold[*]} s; rss ${rss[*]} kB; host CPU ${cpu[*]} s; hosts not answering (all runs): $bad"
 
-	set -- $(sitectl_warm 5)
+	set -- $(sitectl_warm "${WARM:-10}")
 	s_warm=$1 s_warm_cpu=$2 s_warm_rss=$3
-	echo "sitectl warm refresh (median of 5): $1 s; host CPU per refresh $2 s; watch max RSS $3 kB; hosts not answering: $4"
+	echo "sitectl warm refresh (median of ${WARM:-10}): $1 s; host CPU per refresh $2 s; watch max RSS $3 kB; hosts not answering: $4"
 
 	t=()
-	for ((r = 0; r < RUNS; r++)); do set -- $(pssh_run "$n"); t+=("$1"); [ "$3" = 0 ] || echo "parallel-ssh exited $3" >&2; done
-	p_pssh=$(printf '%s\n' "${t[@]}" | median); echo "parallel-ssh: ${t[*]} s"
+	p_pssh=-
+	if peer pssh; then
+		for ((r = 0; r < RUNS; r++)); do set -- $(pssh_run "$n"); t+=("$1"); [ "$3" = 0 ] || echo "parallel-ssh exited $3" >&2; done
+		p_pssh=$(printf '%s\n' "${t[@]}" | median); echo "parallel-ssh: ${t[*]} s"
+	fi
 
 	t=()
-	for ((r = 0; r < RUNS; r++)); do set -- $(ansible_run "$n" raw); t+=("$1"); [ "$3" = 0 ] || { echo "ansible raw exited $3" >&2; tail -5 "$W/out" >&2; }; done
-	p_raw=$(printf '%s\n' "${t[@]}" | median); echo "ansible raw: ${t[*]} s"
+	p_raw=-
+	if peer raw; then
+		for ((r = 0; r < RUNS; r++)); do set -- $(ansible_run "$n" raw); t+=("$1"); [ "$3" = 0 ] || { echo "ansible raw exited $3" >&2; tail -5 "$W/out" >&2; }; done
+		p_raw=$(printf '%s\n' "${t[@]}" | median); echo "ansible raw: ${t[*]} s"
+	fi
 
 	t=()
 	p_shell=-
-	if [ "$n" -le "${SHELL_MAX:-1000}" ]; then
+	if peer shell && [ "$n" -le "${SHELL_MAX:-1000}" ]; then
 		for ((r = 0; r < RUNS; r++)); do set -- $(ansible_run "$n" shell); t+=("$1"); [ "$3" = 0 ] || { echo "ansible shell exited $3" >&2; tail -5 "$W/out" >&2; }; done
 		p_shell=$(printf '%s\n' "${t[@]}" | median); echo "ansible shell: ${t[*]} s"
 	fi
 
 	p_loop=-
-	if [ "$n" -le "$LOOP_MAX" ]; then
+	if peer loop && [ "$n" -le "$LOOP_MAX" ]; then
 		set -- $(loop_run "$n")
 		p_loop=$1
 		echo "ssh loop (1 run): $1 s"
 	fi
 
-	cm_start "$n"
-	cm_run "$n" >/dev/null # warm-up
-	t=() c=()
-	for ((r = 0; r < RUNS; r++)); do
-		c0=$(host_cpu)
-		set -- $(cm_run "$n"); t+=("$1")
-		c+=("$(echo "$(host_cpu) - $c0" | bc)")
-	done
-	p_cm=$(printf '%s\n' "${t[@]}" | median)
-	p_cm_cpu=$(printf '%s\n' "${c[@]}" | median)
-	echo "ControlMaster warm: ${t[*]} s; host CPU ${c[*]} s"
+	p_cm=- p_cm_cpu=-
+	if peer cm; then
+		cm_start "$n"
+		cm_run "$n" >/dev/null # warm-up
+		t=() c=()
+		for ((r = 0; r < RUNS; r++)); do
+			c0=$(host_cpu)
+			set -- $(cm_run "$n"); t+=("$1")
+			c+=("$(echo "$(host_cpu) - $c0" | bc)")
+		done
+		p_cm=$(printf '%s\n' "${t[@]}" | median)
+		p_cm_cpu=$(printf '%s\n' "${c[@]}" | median)
+		echo "ControlMaster warm: ${t[*]} s; host CPU ${c[*]} s"
 
-	# the status batch itself, old and new shape, over the same warm masters
-	cmds=()
-	for ((j = 0; j < CHECKS; j++)); do cmds+=("$BHOME/svc p\${SSH_CONNECTION##* }-s$j"); done
-	old=$("$W/batchscript" -old "${cmds[@]}")
-	new=$("$W/batchscript" "${cmds[@]}")
-	b_old=() b_new=() t_old=() t_new=()
-	for ((r = 0; r < RUNS; r++)); do
-		c0=$(host_cpu); set -- $(cm_run "$n" "$old"); t_old+=("$1"); b_old+=("$(echo "$(host_cpu) - $c0" | bc)")
-		c0=$(host_cpu); set -- $(cm_run "$n" "$new"); t_new+=("$1"); b_new+=("$(echo "$(host_cpu) - $c0" | bc)")
-	done
-	echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; now (one shell, in order) ${b_new[*]} s in ${t_new[*]} s"
-	cm_stop
+		# the status batch itself, old and new shape, over the same warm masters
+		cmds=()
+		for ((j = 0; j < CHECKS; j++)); do cmds+=("$BHOME/svc p\${SSH_CONNECTION##* }-s$j"); done
+		old=$("$W/batchscript" -old "${cmds[@]}")
+		evl=$("$W/batchscript" -eval "${cmds[@]}")
+		new=$("$W/batchscript" "${cmds[@]}")
+		b_old=() b_evl=() b_new=() t_old=() t_evl=() t_new=()
+		for ((r = 0; r < RUNS; r++)); do
+			c0=$(host_cpu); set -- $(cm_run "$n" "$old"); t_old+=("$1"); b_old+=("$(echo "$(host_cpu) - $c0" | bc)")
+			c0=$(host_cpu); set -- $(cm_run "$n" "$evl"); t_evl+=("$1"); b_evl+=("$(echo "$(host_cpu) - $c0" | bc)")
+			c0=$(host_cpu); set -- $(cm_run "$n" "$new"); t_new+=("$1"); b_new+=("$(echo "$(host_cpu) - $c0" | bc)")
+		done
+		echo "status batch over ControlMaster, host CPU per refresh: before (parallel subshells) ${b_old[*]} s in ${t_old[*]} s; one shell, eval'ed ${b_evl[*]} s in ${t_evl[*]} s; now (inline) ${b_new[*]} s in ${t_new[*]} s"
+		cm_stop
+	fi
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 	cell() { if [ "$1" = - ]; then echo -; else echo "$1 ($(echo "scale=2; $1 / $s_cold" | bc)x)"; fi; }

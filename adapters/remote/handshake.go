@@ -138,12 +138,29 @@ var (
 // peekConn is a connection whose first bytes were read ahead (to see the
 // server answer before the handshake proper starts) and are replayed to
 // the SSH client.
+// dead is closed at the first read error: x/crypto's read loop, the only
+// reader once the handshake is done, ends the connection there, so it
+// tells when the connection has ended without a goroutine waiting for it.
 type peekConn struct {
 	net.Conn
-	r *bufio.Reader
+	r    *bufio.Reader
+	dead chan struct{}
+	once sync.Once
 }
 
-func (c *peekConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func newPeekConn(c net.Conn) *peekConn {
+	// A small buffer: it only has to hold the first byte; x/crypto reads
+	// through it with a buffer of its own (bufio bypasses a smaller one).
+	return &peekConn{Conn: c, r: bufio.NewReaderSize(c, 16), dead: make(chan struct{})}
+}
+
+func (c *peekConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil {
+		c.once.Do(func() { close(c.dead) })
+	}
+	return n, err
+}
 
 // firstByte waits for the server's first byte, until the conn's deadline.
 // A deadline that passed while this process was too busy to look is given

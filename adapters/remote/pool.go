@@ -117,6 +117,43 @@ func (p *Pool) Run(ctx context.Context, host, command string) (Result, error) {
 	return r.Run(ctx, command)
 }
 
+// RunScript runs a script that observes and changes nothing on host: in
+// the host's long-lived shell when its runner has one (ScriptRunner),
+// else as Run does. Since running it twice does no harm, a connection
+// found dead, before or while the script ran, is forgotten and redialed,
+// and the script run again, once, while ctx allows: a host whose session
+// or connection broke answers on a new one, and only a host that cannot
+// be dialed again fails.
+func (p *Pool) RunScript(ctx context.Context, host, script string) (Result, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := p.Get(ctx, host)
+		if err != nil {
+			return Result{Command: script}, err
+		}
+		var res Result
+		if sr, ok := scriptRunner(r); ok {
+			res, err = sr.RunScript(ctx, script)
+		} else {
+			res, err = r.Run(ctx, script)
+		}
+		if err == nil || ctx.Err() != nil || attempt > 0 {
+			return res, err
+		}
+		if !errors.Is(err, ErrConnLost) && (!errors.Is(err, ErrNotStarted) || alive(r)) {
+			return res, err
+		}
+		p.forgetRunner(host, r)
+	}
+}
+
+func scriptRunner(r Runner) (ScriptRunner, bool) {
+	if pr, ok := r.(pooled); ok {
+		r = pr.Runner
+	}
+	sr, ok := r.(ScriptRunner)
+	return sr, ok
+}
+
 // Close closes every connection and aborts dials in flight. Later Gets fail
 // with ErrPoolClosed.
 func (p *Pool) Close() error {

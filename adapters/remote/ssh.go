@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/melbahja/goph"
@@ -193,7 +193,7 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 		}
 		return nil, fail(OpDial, err)
 	}
-	conn := &peekConn{Conn: raw, r: bufio.NewReader(raw)}
+	conn := newPeekConn(raw)
 
 	// Cancelling ctx ends the attempt at once, in either phase.
 	var dlMu sync.Mutex
@@ -297,14 +297,10 @@ func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
 		client:    client,
 		sem:       make(chan struct{}, d.Options.runSlots()),
 		maxOutput: d.Options.maxOutput(),
-		done:      make(chan struct{}),
+		done:      conn.dead, // the read loop's end is the connection's
 	}
-	go func() {
-		_ = client.Wait()
-		close(r.done)
-	}()
 	if ka := d.Options.keepAlive(); ka > 0 {
-		go r.keepAlive(ka)
+		r.keepAlive(ka)
 	}
 	return r, nil
 }
@@ -320,9 +316,16 @@ type SSHRunner struct {
 	done      chan struct{} // closed when the connection has ended
 	closeOnce sync.Once
 	closeErr  error
+
+	sessions  atomic.Int64 // sessions opened (SessionsOpened)
+	shellMu   sync.Mutex
+	shell     *shell // the idle long-lived shell (RunScript), if any
+	shellBusy bool   // a RunScript has the shell
+	noShell   bool   // a new shell ended at once: RunScript runs as Run
+	shellCmd  string // replaces the shell's command line (tests)
 }
 
-var _ Runner = (*SSHRunner)(nil)
+var _ ScriptRunner = (*SSHRunner)(nil)
 
 // Client returns the underlying goph client (for SFTP uploads and the like).
 func (r *SSHRunner) Client() *goph.Client { return r.client }
@@ -475,6 +478,9 @@ func (r *SSHRunner) newSession(ctx context.Context) (*ssh.Session, error) {
 		c := make(chan opened, 1)
 		go func() {
 			s, err := r.client.NewSession()
+			if err == nil {
+				r.sessions.Add(1)
+			}
 			c <- opened{s, err}
 		}()
 		var o opened
@@ -547,19 +553,22 @@ func (r *SSHRunner) waitDead(d time.Duration) bool {
 	}
 }
 
+// keepAlive checks the connection every interval, on a timer rather than
+// a goroutine of its own: at fleet scale a goroutine per connection that
+// mostly sleeps costs memory (a stack each) for nothing.
 func (r *SSHRunner) keepAlive(interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
+	var t *time.Timer
+	t = time.AfterFunc(time.Hour, func() {
 		select {
 		case <-r.done:
 			return
-		case <-tick.C:
+		default:
 		}
-		if !r.checkAlive(interval) {
-			return
+		if r.checkAlive(interval) {
+			t.Reset(interval)
 		}
-	}
+	})
+	t.Reset(interval) // t is set before its first run
 }
 
 // checkAlive sends one keepalive request and closes the connection when no
@@ -774,7 +783,7 @@ func newHostKeyCheck(t Target, addr string, port int, global string) (*hostKeyCh
 		h.missing = true
 		return h, nil
 	}
-	kh, err := knownhosts.New(files...)
+	kh, err := parseKnownHosts(files...)
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts %s: %w", strings.Join(files, ", "), err)
 	}

@@ -104,6 +104,22 @@ func (r *loggingRunner) Run(ctx context.Context, cmd string) (remote.Result, err
 	return res, err
 }
 
+// RunScript logs as Run does; a runner without a long-lived shell runs the
+// script as a command.
+func (r *loggingRunner) RunScript(ctx context.Context, script string) (remote.Result, error) {
+	sr, ok := r.Runner.(remote.ScriptRunner)
+	if !ok {
+		return r.Run(ctx, script)
+	}
+	res, err := sr.RunScript(ctx, script)
+	if err != nil {
+		r.log.Debug("script", "host", r.host, "script", script, "took", res.Duration, "err", err)
+	} else {
+		r.log.Debug("script", "host", r.host, "script", script, "exit", res.ExitCode, "took", res.Duration)
+	}
+	return res, err
+}
+
 // Alive forwards to the wrapped runner so the pool can tell dead connections.
 func (r *loggingRunner) Alive() bool {
 	if a, ok := r.Runner.(interface{ Alive() bool }); ok {

@@ -1,8 +1,9 @@
 // Command batchscript prints the status batch sitectl sends to one host for
-// the given status commands (checks.BatchStatus), or with -old the shape it
-// had before (each command in its own background subshell, then wait), so
-// that scripts/bench-peers.sh can measure the hosts' CPU for both over the
-// same warm connections.
+// the given status commands (checks.BatchStatusInline), with -eval the
+// batch it falls back to (checks.BatchStatus, each command eval'ed), or
+// with -old the shape it had before issue 13 (each command in its own
+// background subshell, then wait), so that scripts/bench-peers.sh can
+// measure the hosts' CPU for each over the same warm connections.
 package main
 
 import (
@@ -18,11 +19,12 @@ import (
 
 func main() {
 	old := flag.Bool("old", false, "the batch as it was before issue 13 (parallel background subshells)")
+	eval := flag.Bool("eval", false, "the batch with each command eval'ed (checks.BatchStatus, the fallback)")
 	timeout := flag.Duration("timeout", 0, "each command's own timeout (a service's timeout in the inventory; 0: none, as by default)")
 	flag.Parse()
 	cmds := flag.Args()
 	if len(cmds) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: batchscript [-old] [-timeout 10s] COMMAND...")
+		fmt.Fprintln(os.Stderr, "usage: batchscript [-old|-eval] [-timeout 10s] COMMAND...")
 		os.Exit(2)
 	}
 	if *old {
@@ -38,5 +40,9 @@ func main() {
 	for i := range ts {
 		ts[i] = *timeout
 	}
-	fmt.Print(checks.BatchStatus(cmds, ts))
+	if *eval {
+		fmt.Print(checks.BatchStatus(cmds, ts))
+		return
+	}
+	fmt.Print(checks.BatchStatusInline(cmds, ts))
 }
