@@ -371,6 +371,36 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 			timeout += t + time.Second
 		}
 	}
+	start := time.Now()
+	res, codes, err := o.runBatch(ctx, host, cmds, timeouts, timeout)
+	hs.Latency = time.Since(start)
+	if err != nil {
+		hs.Error = err.Error()
+		hs.Reach = Reach(err)
+	} else {
+		hs.Reachable = true
+	}
+	hs.Services = make([]ServiceStatus, len(svcs))
+	var wg sync.WaitGroup
+	for i, svc := range svcs {
+		code, ok := codes[i]
+		ss := serviceStatus(site, host, svc, code, ok, timeouts[i], res, err)
+		hs.Services[i] = ss
+		if svc.Probe != nil && ss.State == Running && !o.NoProbes {
+			wg.Go(func() {
+				pr := o.prober()(ctx, svc.Probe)
+				hs.Services[i].Probe = &pr
+			})
+		}
+	}
+	wg.Wait()
+	return hs
+}
+
+// runBatch runs the host's status checks as one script (the inline batch,
+// or BatchStatus for a batch the host's shell could not parse) within
+// timeout, and returns the exit code of each check that answered.
+func (o *Observer) runBatch(ctx context.Context, host string, cmds []string, timeouts []time.Duration, timeout time.Duration) (remote.Result, map[int]int, error) {
 	cmd, inline := "true", false
 	if len(cmds) > 0 {
 		cmd = BatchStatusInline(cmds, timeouts)
@@ -382,7 +412,6 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := time.Now()
 	res, err := scriptWithin(cctx, o.Runner, host, cmd)
 	codes := map[int]int{}
 	if err == nil {
@@ -397,45 +426,31 @@ func (o *Observer) Host(ctx context.Context, site, host string, svcs []*inventor
 			codes = ParseBatch(res.Stdout)
 		}
 	}
-	cancel()
-	hs.Latency = time.Since(start)
-	if err != nil {
-		hs.Error = err.Error()
-		hs.Reach = Reach(err)
-	} else {
-		hs.Reachable = true
-	}
-	hs.Services = make([]ServiceStatus, len(svcs))
-	var wg sync.WaitGroup
-	for i, svc := range svcs {
-		ss := ServiceStatus{Site: site, Host: host, Service: svc.Name, Kind: svc.Kind, Group: string(svc.Group), Passive: passive(svc), State: Unknown, Command: svc.Status}
-		if code, ok := codes[i]; ok {
-			ss.ExitCode = &code
-			ss.State = Interpret(code)
-			switch {
-			case ss.State != Unknown:
-			case timeouts[i] > 0 && (code == 124 || code == 137):
-				ss.Error = fmt.Sprintf("status command exited %d: it did not finish within its timeout (%s) and was killed on the host", code, timeouts[i])
-			default:
-				ss.Error = fmt.Sprintf("status command exited %d (expected 0 running, 1-3 stopped)", code)
-			}
-		} else if err != nil {
-			ss.Error = "host did not answer: " + err.Error()
-		} else {
-			ss.Error = "no status line in the host's answer (exit " + strconv.Itoa(res.ExitCode) + ")"
+	return res, codes, err
+}
+
+// serviceStatus is one service's status from its check's exit code (ok:
+// the check answered), or why it is unknown: the host did not answer
+// (err), or its answer has no line for the check.
+func serviceStatus(site, host string, svc *inventory.Service, code int, ok bool, timeout time.Duration, res remote.Result, err error) ServiceStatus {
+	ss := ServiceStatus{Site: site, Host: host, Service: svc.Name, Kind: svc.Kind, Group: string(svc.Group), Passive: passive(svc), State: Unknown, Command: svc.Status}
+	switch {
+	case ok:
+		ss.ExitCode = &code
+		ss.State = Interpret(code)
+		switch {
+		case ss.State != Unknown:
+		case timeout > 0 && (code == 124 || code == 137):
+			ss.Error = fmt.Sprintf("status command exited %d: it did not finish within its timeout (%s) and was killed on the host", code, timeout)
+		default:
+			ss.Error = fmt.Sprintf("status command exited %d (expected 0 running, 1-3 stopped)", code)
 		}
-		hs.Services[i] = ss
-		if svc.Probe != nil && ss.State == Running && !o.NoProbes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				pr := o.prober()(ctx, svc.Probe)
-				hs.Services[i].Probe = &pr
-			}()
-		}
+	case err != nil:
+		ss.Error = "host did not answer: " + err.Error()
+	default:
+		ss.Error = "no status line in the host's answer (exit " + strconv.Itoa(res.ExitCode) + ")"
 	}
-	wg.Wait()
-	return hs
+	return ss
 }
 
 func (o *Observer) prober() Prober {

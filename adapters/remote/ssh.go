@@ -119,190 +119,246 @@ var _ Dialer = SSHDialer{}
 // Target.InsecureIgnoreHostKey is set. Errors are *HostError with Op dial,
 // handshake, hostkey or auth; for hostkey, Err is a *HostKeyError.
 func (d SSHDialer) Dial(ctx context.Context, t Target) (Runner, error) {
-	port := t.Port
-	if port == 0 {
-		port = 22
+	s, err := d.setup(t)
+	if err != nil {
+		return nil, err
 	}
-	addr := net.JoinHostPort(t.Address, strconv.Itoa(port))
-	fail := func(op string, err error) error { return &HostError{Host: t.Name, Addr: addr, Op: op, Err: err} }
+	defer s.closeAuth()
+	a, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, chans, reqs, err := s.handshake(ctx, a, d.limit(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return d.newRunner(s, a, ssh.NewClient(c, chans, reqs)), nil
+}
+
+// dialSetup is what a Dial needs before it dials: the address, the two
+// deadlines, the user, the host-key check and the authentication.
+type dialSetup struct {
+	t                  Target
+	port               int
+	addr, user         string
+	timeout, hsTimeout time.Duration
+	hk                 *hostKeyCheck
+	auth               goph.Auth
+	closeAuth          func()
+}
+
+func (s *dialSetup) fail(op string, err error) error {
+	return &HostError{Host: s.t.Name, Addr: s.addr, Op: op, Err: err}
+}
+
+// setup resolves t. A bad known_hosts or key file is checked here, before
+// dialing: it is not the network's fault and must not look like one.
+func (d SSHDialer) setup(t Target) (*dialSetup, error) {
+	s := &dialSetup{t: t, port: t.Port, timeout: t.ConnectTimeout, hsTimeout: t.HandshakeTimeout, user: t.User}
+	if s.port == 0 {
+		s.port = 22
+	}
+	s.addr = net.JoinHostPort(t.Address, strconv.Itoa(s.port))
 	if t.Address == "" {
-		return nil, fail(OpDial, errors.New("no address"))
+		return nil, s.fail(OpDial, errors.New("no address"))
 	}
-	timeout := t.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
+	if s.timeout <= 0 {
+		s.timeout = DefaultConnectTimeout
 	}
-	hsTimeout := t.HandshakeTimeout
-	if hsTimeout <= 0 {
-		hsTimeout = DefaultHandshakeTimeout
+	if s.hsTimeout <= 0 {
+		s.hsTimeout = DefaultHandshakeTimeout
 	}
-	userName := t.User
-	if userName == "" {
+	if s.user == "" {
 		u, err := user.Current()
 		if err != nil {
-			return nil, fail(OpAuth, fmt.Errorf("no user given and the current one is unknown: %w", err))
+			return nil, s.fail(OpAuth, fmt.Errorf("no user given and the current one is unknown: %w", err))
 		}
-		userName = u.Username
+		s.user = u.Username
 	}
-
-	// Checked before dialing: a bad known_hosts or key file is not the
-	// network's fault and must not look like one.
-	hk, err := newHostKeyCheck(t, addr, port, d.Options.GlobalKnownHosts)
+	hk, err := newHostKeyCheck(t, s.addr, s.port, d.Options.GlobalKnownHosts)
 	if err != nil {
-		return nil, fail(OpHostKey, err)
+		return nil, s.fail(OpHostKey, err)
 	}
 	auth, closeAuth, err := authMethods(t)
 	if err != nil {
-		return nil, fail(OpAuth, err)
+		return nil, s.fail(OpAuth, err)
 	}
-	defer closeAuth()
+	s.hk, s.auth, s.closeAuth = hk, auth, closeAuth
+	return s, nil
+}
 
-	// capped returns now+d, or ctx's deadline if sooner (and whether it
-	// was ctx's).
-	capped := func(d time.Duration) (time.Time, bool) {
-		dl := time.Now().Add(d)
-		if cdl, ok := ctx.Deadline(); ok && cdl.Before(dl) {
-			return cdl, true
-		}
-		return dl, false
+// attempt is one connection attempt: its socket, the deadline of its
+// current phase (and whether that was ctx's), and ctx's cancellation,
+// which ends the attempt at once in either phase.
+type attempt struct {
+	ctx         context.Context
+	raw         net.Conn
+	conn        *peekConn
+	deadline    time.Time
+	ctxDeadline bool
+	mu          sync.Mutex
+	cancelled   bool
+	stop        func() bool
+}
+
+// capped sets the phase's deadline: now+d, or ctx's deadline if sooner.
+func (a *attempt) capped(d time.Duration) {
+	a.deadline, a.ctxDeadline = time.Now().Add(d), false
+	if cdl, ok := a.ctx.Deadline(); ok && cdl.Before(a.deadline) {
+		a.deadline, a.ctxDeadline = cdl, true
 	}
-	deadline, ctxDeadline := capped(timeout)
-	// ctxErr is ctx.Err(), or DeadlineExceeded when ctx's deadline was the
-	// one that ended the attempt (the socket may notice it first).
-	ctxErr := func() error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if ctxDeadline && !time.Now().Before(deadline) {
-			return context.DeadlineExceeded
-		}
-		return nil
+}
+
+// ctxErr is ctx.Err(), or DeadlineExceeded when ctx's deadline was the one
+// that ended the phase (the socket may notice it first).
+func (a *attempt) ctxErr() error {
+	if err := a.ctx.Err(); err != nil {
+		return err
 	}
-	// An address that did not answer earlier in this command is not waited
-	// for again while its background probe keeps failing (netwatch).
-	nd := net.Dialer{Deadline: deadline}
-	raw, err := netwatch.DialContext(ctx, &nd, addr, timeout)
+	if a.ctxDeadline && !time.Now().Before(a.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (a *attempt) setDeadline(t time.Time) {
+	a.mu.Lock()
+	if !a.cancelled {
+		_ = a.raw.SetDeadline(t)
+	}
+	a.mu.Unlock()
+}
+
+// connect is the network's part: the TCP connect and the server's first
+// byte (OpenSSH sends its version line as soon as it accepts) within
+// ConnectTimeout. An address that did not answer earlier in this command
+// is not waited for again while its background probe keeps failing
+// (netwatch).
+func (s *dialSetup) connect(ctx context.Context) (*attempt, error) {
+	a := &attempt{ctx: ctx}
+	a.capped(s.timeout)
+	nd := net.Dialer{Deadline: a.deadline}
+	raw, err := netwatch.DialContext(ctx, &nd, s.addr, s.timeout)
 	if err != nil {
 		var dead *netwatch.DeadError
 		switch {
 		case errors.As(err, &dead): // says since when, and that it is probed
-		case ctxErr() != nil:
-			err = fmt.Errorf("%w: %w", ctxErr(), err)
+		case a.ctxErr() != nil:
+			err = fmt.Errorf("%w: %w", a.ctxErr(), err)
 		case isTimeout(err):
-			err = fmt.Errorf("no TCP connection within %s: %w", timeout, err)
+			err = fmt.Errorf("no TCP connection within %s: %w", s.timeout, err)
 		}
-		return nil, fail(OpDial, err)
+		return nil, s.fail(OpDial, err)
 	}
-	conn := newPeekConn(raw)
-
-	// Cancelling ctx ends the attempt at once, in either phase.
-	var dlMu sync.Mutex
-	cancelled := false
-	setDeadline := func(t time.Time) {
-		dlMu.Lock()
-		if !cancelled {
-			_ = raw.SetDeadline(t)
-		}
-		dlMu.Unlock()
-	}
-	stop := context.AfterFunc(ctx, func() {
-		dlMu.Lock()
-		cancelled = true
+	a.raw, a.conn = raw, newPeekConn(raw)
+	a.stop = context.AfterFunc(ctx, func() {
+		a.mu.Lock()
+		a.cancelled = true
 		_ = raw.SetDeadline(time.Unix(1, 0))
-		dlMu.Unlock()
+		a.mu.Unlock()
 	})
-	abort := func(op string, err error) (Runner, error) {
-		stop()
+	a.setDeadline(a.deadline)
+	if err := firstByte(a.conn); err != nil {
+		a.stop()
 		raw.Close()
-		return nil, fail(op, err)
-	}
-
-	// The network's part ends with the server's first byte: OpenSSH sends
-	// its version line as soon as it accepts.
-	setDeadline(deadline)
-	if err := firstByte(conn); err != nil {
 		switch {
-		case ctxErr() != nil:
-			return abort(OpHandshake, fmt.Errorf("%w: waiting for the server's SSH version line: %w", ctxErr(), err))
+		case a.ctxErr() != nil:
+			return nil, s.fail(OpHandshake, fmt.Errorf("%w: waiting for the server's SSH version line: %w", a.ctxErr(), err))
 		case isTimeout(err):
-			return abort(OpHandshake, fmt.Errorf("%w within %s (it accepted the TCP connection; is it sshd listening there?): %w", ErrNoBanner, timeout, err))
+			return nil, s.fail(OpHandshake, fmt.Errorf("%w within %s (it accepted the TCP connection; is it sshd listening there?): %w", ErrNoBanner, s.timeout, err))
 		default:
-			return abort(OpHandshake, fmt.Errorf("the connection ended before the server's SSH version line: %w", err))
+			return nil, s.fail(OpHandshake, fmt.Errorf("the connection ended before the server's SSH version line: %w", err))
 		}
 	}
+	return a, nil
+}
 
-	// The rest costs CPU: it waits for a slot, without a deadline of its
-	// own (the server waits for us: LoginGraceTime is 2 minutes), then has
-	// HandshakeTimeout.
-	setDeadline(time.Time{})
-	limit := handshakeLimitFrom(ctx)
-	if limit == nil {
-		limit = d.Limit
+// limit is the handshake limit of this dial: ctx's, the dialer's, or one
+// of Options.MaxHandshakes.
+func (d SSHDialer) limit(ctx context.Context) *HandshakeLimit {
+	if l := handshakeLimitFrom(ctx); l != nil {
+		return l
 	}
-	if limit == nil {
-		limit = sizedLimit(d.Options.MaxHandshakes)
+	if d.Limit != nil {
+		return d.Limit
 	}
+	return sizedLimit(d.Options.MaxHandshakes)
+}
+
+// handshake is the part that costs CPU: it waits for a slot of limit,
+// without a deadline of its own (the server waits for us: LoginGraceTime
+// is 2 minutes), then has HandshakeTimeout for key exchange, host-key
+// check and authentication. A handshake that runs out of time is slow,
+// not unreachable.
+func (s *dialSetup) handshake(ctx context.Context, a *attempt, limit *HandshakeLimit) (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+	a.setDeadline(time.Time{})
 	release, err := limit.acquire(ctx)
 	if err != nil {
-		return abort(OpHandshake, fmt.Errorf("%w: waiting for a handshake slot (%d at once)", err, limit.Size()))
+		a.stop()
+		a.raw.Close()
+		return nil, nil, nil, s.fail(OpHandshake, fmt.Errorf("%w: waiting for a handshake slot (%d at once)", err, limit.Size()))
 	}
 	defer release()
-	deadline, ctxDeadline = capped(hsTimeout)
-	setDeadline(deadline)
+	a.capped(s.hsTimeout)
+	a.setDeadline(a.deadline)
 	cfg := &ssh.ClientConfig{
-		User:              userName,
-		Auth:              auth,
-		HostKeyCallback:   hk.callback,
-		HostKeyAlgorithms: hk.algorithms,
-		Timeout:           hsTimeout,
+		User:              s.user,
+		Auth:              s.auth,
+		HostKeyCallback:   s.hk.callback,
+		HostKeyAlgorithms: s.hk.algorithms,
+		Timeout:           s.hsTimeout,
 	}
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	c, chans, reqs, err := ssh.NewClientConn(a.conn, s.addr, cfg)
 	release()
-	wasCancelled := !stop()
+	wasCancelled := !a.stop()
 	if err != nil {
-		raw.Close()
-		switch hkErr := hk.failure(); {
+		a.raw.Close()
+		switch hkErr := s.hk.failure(); {
 		case hkErr != nil:
-			return nil, fail(OpHostKey, hkErr)
-		case ctxErr() != nil:
-			return nil, fail(OpHandshake, fmt.Errorf("%w: %w", ctxErr(), err))
-		case isTimeout(err) || !time.Now().Before(deadline):
-			return nil, fail(OpHandshake, fmt.Errorf("%w: the server answered but key exchange and authentication took more than %s: %w", ErrSlowHandshake, hsTimeout, err))
+			return nil, nil, nil, s.fail(OpHostKey, hkErr)
+		case a.ctxErr() != nil:
+			return nil, nil, nil, s.fail(OpHandshake, fmt.Errorf("%w: %w", a.ctxErr(), err))
+		case isTimeout(err) || !time.Now().Before(a.deadline):
+			return nil, nil, nil, s.fail(OpHandshake, fmt.Errorf("%w: the server answered but key exchange and authentication took more than %s: %w", ErrSlowHandshake, s.hsTimeout, err))
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, fail(OpAuth, fmt.Errorf("user %q was refused (%s): %w", userName, describeAuth(t), err))
+			return nil, nil, nil, s.fail(OpAuth, fmt.Errorf("user %q was refused (%s): %w", s.user, describeAuth(s.t), err))
 		default:
-			return nil, fail(OpHandshake, err)
+			return nil, nil, nil, s.fail(OpHandshake, err)
 		}
 	}
 	if wasCancelled {
 		c.Close()
-		return nil, fail(OpHandshake, ctx.Err())
+		return nil, nil, nil, s.fail(OpHandshake, ctx.Err())
 	}
-	_ = raw.SetDeadline(time.Time{})
+	_ = a.raw.SetDeadline(time.Time{})
+	return c, chans, reqs, nil
+}
 
+// newRunner is the runner of an authenticated connection.
+func (d SSHDialer) newRunner(s *dialSetup, a *attempt, c *ssh.Client) *SSHRunner {
 	client := &goph.Client{
-		Client: ssh.NewClient(c, chans, reqs),
+		Client: c,
 		Config: &goph.Config{
-			Auth:     auth,
-			User:     userName,
-			Addr:     t.Address,
-			Port:     uint(port),
-			Timeout:  timeout,
-			Callback: hk.callback,
+			Auth:     s.auth,
+			User:     s.user,
+			Addr:     s.t.Address,
+			Port:     uint(s.port),
+			Timeout:  s.timeout,
+			Callback: s.hk.callback,
 		},
 	}
 	r := &SSHRunner{
-		target:    t,
-		addr:      addr,
+		target:    s.t,
+		addr:      s.addr,
 		client:    client,
 		sem:       make(chan struct{}, d.Options.runSlots()),
 		maxOutput: d.Options.maxOutput(),
-		done:      conn.dead, // the read loop's end is the connection's
+		done:      a.conn.dead, // the read loop's end is the connection's
 	}
 	if ka := d.Options.keepAlive(); ka > 0 {
 		r.keepAlive(ka)
 	}
-	return r, nil
+	return r
 }
 
 // SSHRunner runs commands over one SSH connection, one session per command.
@@ -380,27 +436,13 @@ func (r *SSHRunner) Run(ctx context.Context, command string) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrNotStarted, err))
 	}
-	select {
-	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fail(fmt.Errorf("%w: waiting for a free session: %w", ErrNotStarted, ctx.Err()))
-	case <-r.done:
-		return fail(fmt.Errorf("%w: connection closed", ErrNotStarted))
+	if err := r.takeSlot(ctx); err != nil {
+		return fail(err)
 	}
 	defer func() { <-r.sem }()
-
 	sess, err := r.newSession(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			// Most likely the connection is going away: let Alive say so
-			// before returning, so a Pool can redial.
-			r.waitDead(200 * time.Millisecond)
-		} else {
-			// The server did not open a channel before the deadline: find
-			// out whether it still answers at all.
-			go r.checkAlive(killGrace)
-		}
-		return fail(fmt.Errorf("%w: open session: %w", ErrNotStarted, err))
+		return fail(r.sessionFailed(ctx, err))
 	}
 	defer sess.Close()
 	stdout := &capBuffer{max: r.maxOutput}
@@ -440,27 +482,61 @@ func (r *SSHRunner) Run(ctx context.Context, command string) (Result, error) {
 	}
 	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
 	res.Duration = time.Since(start)
+	if err := r.exitOf(ctx, &res, werr, wrapped); err != nil {
+		return fail(err)
+	}
+	return res, nil
+}
 
+// takeSlot waits for one of the connection's session slots.
+func (r *SSHRunner) takeSlot(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for a free session: %w", ErrNotStarted, ctx.Err())
+	case <-r.done:
+		return fmt.Errorf("%w: connection closed", ErrNotStarted)
+	}
+}
+
+// sessionFailed is the error of a session that did not open.
+func (r *SSHRunner) sessionFailed(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		// Most likely the connection is going away: let Alive say so
+		// before returning, so a Pool can redial.
+		r.waitDead(200 * time.Millisecond)
+	} else {
+		// The server did not open a channel before the deadline: find
+		// out whether it still answers at all.
+		go r.checkAlive(killGrace)
+	}
+	return fmt.Errorf("%w: open session: %w", ErrNotStarted, err)
+}
+
+// exitOf reads the command's end (werr, from the session's Wait) into res:
+// nil when it exited with a status, else why its outcome is not known.
+func (r *SSHRunner) exitOf(ctx context.Context, res *Result, werr error, wrapped bool) error {
 	var exitErr *ssh.ExitError
 	var missing *ssh.ExitMissingError
 	switch {
 	case werr == nil:
-		return res, nil
+		return nil
 	case errors.As(werr, &exitErr):
 		res.ExitCode = exitErr.ExitStatus()
 		// The host's timeout may report the deadline (124, or 137 after
 		// -k) a moment before ctx notices it.
 		if wrapped && ctx.Err() != nil && (res.ExitCode == 124 || res.ExitCode == 137) {
-			return fail(fmt.Errorf("command stopped on the host: %w", ctx.Err()))
+			return fmt.Errorf("command stopped on the host: %w", ctx.Err())
 		}
-		return res, nil
+		return nil
 	case errors.As(werr, &missing):
 		if r.waitDead(200 * time.Millisecond) {
-			return fail(fmt.Errorf("%w: %w", ErrConnLost, werr))
+			return fmt.Errorf("%w: %w", ErrConnLost, werr)
 		}
-		return fail(fmt.Errorf("the server reported no exit status; outcome unknown: %w", werr))
+		return fmt.Errorf("the server reported no exit status; outcome unknown: %w", werr)
 	default:
-		return fail(fmt.Errorf("%w: %w", ErrConnLost, werr))
+		return fmt.Errorf("%w: %w", ErrConnLost, werr)
 	}
 }
 
