@@ -15,6 +15,8 @@ type (
 	Row          = layer.Row
 	Evidence     = layer.Evidence
 	Saw          = layer.Saw
+	SiteState    = layer.SiteState
+	SiteVerdict  = layer.SiteVerdict
 )
 
 const (
@@ -33,6 +35,11 @@ const (
 	SawDown     = layer.SawDown
 	SawNoAnswer = layer.SawNoAnswer
 	SawAccess   = layer.SawAccess
+
+	SiteReachable       = layer.SiteReachable
+	SiteDown            = layer.SiteDown
+	SiteUnreachableHere = layer.SiteUnreachableHere
+	SiteUnknown         = layer.SiteUnknown
 )
 
 // Layers are the deployment's layers besides its services, each one

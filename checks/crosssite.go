@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks/services"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -98,7 +99,7 @@ func ProbeCommand(eps []Endpoint, timeout time.Duration) string {
 // ParseProbe reads ProbeCommand's output: index -> result.
 func ParseProbe(out []byte) map[int]string {
 	res := map[int]string{}
-	for i, v := range markerLines(out, probeMarker) {
+	for i, v := range services.MarkerLines(out, probeMarker) {
 		switch v {
 		case "open", "refused", "timeout", "unreachable", "reset", "error":
 			res[i] = v
@@ -143,7 +144,7 @@ func probeEvidence(prober, site string, eps []Endpoint, res map[int]string, at t
 // in only (nil: every site) answer from there: each site's hosts' SSH port
 // and its services' probe addresses, with a short deadline; one command per
 // prober. Its answers are independent evidence of each site's liveness.
-func CrossSiteOf(ctx context.Context, inv *inventory.Inventory, run HostRunner, now func() time.Time, only map[string]bool) []Evidence {
+func CrossSiteOf(ctx context.Context, inv *inventory.Inventory, run services.HostRunner, now func() time.Time, only map[string]bool) []Evidence {
 	if run == nil || (only != nil && len(only) == 0) {
 		return nil
 	}
@@ -205,7 +206,7 @@ func probeJobs(inv *inventory.Inventory, only map[string]bool) map[string]*probe
 // timeout and the SSH connect timeout, and returns its evidence for each
 // site of the job: "no answer" (or an access problem) for every site when
 // the prober cannot be asked.
-func probeFrom(ctx context.Context, inv *inventory.Inventory, run HostRunner, now func() time.Time, p string, j *probeJob) []Evidence {
+func probeFrom(ctx context.Context, inv *inventory.Inventory, run services.HostRunner, now func() time.Time, p string, j *probeJob) []Evidence {
 	timeout := inv.ProbeTimeout()
 	deadline := timeout + inv.SSHFor(inv.Host(p)).ConnectTimeout.D() + 3*time.Second
 	cctx, cancel := context.WithTimeout(ctx, deadline)
@@ -214,12 +215,12 @@ func probeFrom(ctx context.Context, inv *inventory.Inventory, run HostRunner, no
 		res remote.Result
 		err error
 	}
-	a.res, a.err = runWithin(cctx, run, p, ProbeCommand(j.eps, timeout))
+	a.res, a.err = services.RunWithin(cctx, run, p, ProbeCommand(j.eps, timeout))
 	at := now()
 	var ev []Evidence
 	for _, site := range j.sites {
 		if a.err != nil {
-			saw := Reach(a.err)
+			saw := services.Reach(a.err)
 			if saw == SawDown || saw == SawAlive {
 				saw = SawNoAnswer // the prober is unreachable: it says nothing of the site
 			}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
@@ -67,11 +69,13 @@ func TestCrossSiteProbesOnlyWhereTheyCount(t *testing.T) {
 	for _, h := range siteA.Hosts {
 		downA[h.Name] = true
 	}
-	observeCtx := func(ctx context.Context, run *probeCounter, prev []SiteStatus) Snapshot {
+	observeCtx := func(ctx context.Context, run *probeCounter, prev []services.SiteStatus) Snapshot {
 		d := &Deployment{Inventory: inv, Runner: run, NoProbes: true, Layers: []layer.Layer{}, Previous: prev}
 		return d.Observe(ctx)
 	}
-	observe := func(run *probeCounter, prev []SiteStatus) Snapshot { return observeCtx(t.Context(), run, prev) }
+	observe := func(run *probeCounter, prev []services.SiteStatus) Snapshot {
+		return observeCtx(t.Context(), run, prev)
+	}
 	wantProbers := func(site string) string {
 		var p []string
 		for _, h := range inv.ProbersOf(site) {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/netwatch"
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks/layer"
@@ -15,8 +17,8 @@ import (
 // Deployment observes every layer of a deployment at once.
 type Deployment struct {
 	Inventory *inventory.Inventory
-	Runner    HostRunner
-	Probe     Prober
+	Runner    services.HostRunner
+	Probe     services.Prober
 	Now       func() time.Time
 	NoProbes  bool
 	// NoCrossSite skips the cross-site probes (CrossSite): without them a
@@ -32,7 +34,7 @@ type Deployment struct {
 	// costs every probed host an accepted connection (OpenSSH forks and
 	// re-executes sshd for it): a refresh of sites that answer costs the
 	// hosts their status batch and nothing more.
-	Previous []SiteStatus
+	Previous []services.SiteStatus
 	// Layers besides services; nil means Layers(). Those the inventory
 	// does not describe are skipped.
 	Layers []layer.Layer
@@ -40,11 +42,11 @@ type Deployment struct {
 
 // Snapshot is the state of a deployment at one moment.
 type Snapshot struct {
-	Observed  time.Time          `json:"observed"`
-	Took      inventory.Duration `json:"took"` // "1.2s"
-	Sites     []SiteStatus       `json:"sites"`
-	Invariant Invariant          `json:"invariant"`
-	Verdict   Verdict            `json:"verdict"`
+	Observed  time.Time             `json:"observed"`
+	Took      inventory.Duration    `json:"took"` // "1.2s"
+	Sites     []services.SiteStatus `json:"sites"`
+	Invariant Invariant             `json:"invariant"`
+	Verdict   Verdict               `json:"verdict"`
 }
 
 // Observe looks at the services, every layer and the other sites' view of
@@ -64,7 +66,7 @@ func (d *Deployment) Observe(ctx context.Context) Snapshot {
 	d.judgeLoss(sites, probes, observed, start)
 	snap.Invariant = CheckNotBothActive(sites)
 	// each layer judged once the evidence says which sites are down
-	verdicts := []LayerVerdict{ServicesLayer(sites)}
+	verdicts := []LayerVerdict{services.Verdict(sites)}
 	down := DownSites(sites)
 	for _, o := range observed {
 		verdicts = append(verdicts, o.Verdict(down))
@@ -115,17 +117,17 @@ func (d *Deployment) eagerSites() map[string]bool {
 
 // observeAll observes the sites' services, every layer and the eager
 // cross-site probes in parallel.
-func (d *Deployment) observeAll(ctx context.Context, now func() time.Time, eager map[string]bool) ([]SiteStatus, []layer.Observed, []Evidence) {
+func (d *Deployment) observeAll(ctx context.Context, now func() time.Time, eager map[string]bool) ([]services.SiteStatus, []layer.Observed, []Evidence) {
 	layers := d.layers()
 	observed := make([]layer.Observed, len(layers))
-	var sites []SiteStatus
+	var sites []services.SiteStatus
 	var probes []Evidence
 	var wg sync.WaitGroup
 	if !d.NoCrossSite {
 		wg.Go(func() { probes = CrossSiteOf(ctx, d.Inventory, d.Runner, now, eager) })
 	}
 	wg.Go(func() {
-		obs := &Observer{Inventory: d.Inventory, Runner: d.Runner, Probe: d.Probe, Now: d.Now, NoProbes: d.NoProbes}
+		obs := &services.Observer{Inventory: d.Inventory, Runner: d.Runner, Probe: d.Probe, Now: d.Now, NoProbes: d.NoProbes}
 		sites = obs.Sites(ctx)
 	})
 	for i, l := range layers {
@@ -137,7 +139,7 @@ func (d *Deployment) observeAll(ctx context.Context, now func() time.Time, eager
 
 // lateProbes probes the sites that answered last time and do not now
 // (when the observation's deadline is spent, at the next one, alongside).
-func (d *Deployment) lateProbes(ctx context.Context, now func() time.Time, eager map[string]bool, sites []SiteStatus) []Evidence {
+func (d *Deployment) lateProbes(ctx context.Context, now func() time.Time, eager map[string]bool, sites []services.SiteStatus) []Evidence {
 	if d.NoCrossSite || eager == nil || ctx.Err() != nil {
 		return nil
 	}
@@ -153,7 +155,7 @@ func (d *Deployment) lateProbes(ctx context.Context, now func() time.Time, eager
 // judgeLoss gathers every observer's evidence of each site's liveness (the
 // probes', each layer's), then gives each site its loss verdict: only a
 // confirmed loss lets a site count as not serving without being observed.
-func (d *Deployment) judgeLoss(sites []SiteStatus, probes []Evidence, observed []layer.Observed, start time.Time) {
+func (d *Deployment) judgeLoss(sites []services.SiteStatus, probes []Evidence, observed []layer.Observed, start time.Time) {
 	evidence := probes
 	configured := map[string]int{}
 	for _, s := range d.Inventory.Sites {
@@ -181,7 +183,7 @@ func (d *Deployment) judgeLoss(sites []SiteStatus, probes []Evidence, observed [
 // observation that follows finds its connections open and the endpoints
 // that did not answer already known, instead of waiting for each in turn.
 // A run calls it while it takes its lock.
-func Warm(ctx context.Context, inv *inventory.Inventory, run HostRunner) {
+func Warm(ctx context.Context, inv *inventory.Inventory, run services.HostRunner) {
 	var wg sync.WaitGroup
 	if g, ok := run.(interface {
 		Get(context.Context, string) (remote.Runner, error)
@@ -212,7 +214,7 @@ func Warm(ctx context.Context, inv *inventory.Inventory, run HostRunner) {
 
 // anyReachable reports whether a host of the site answered (a site with no
 // host counts as not answering).
-func anyReachable(s SiteStatus) bool {
+func anyReachable(s services.SiteStatus) bool {
 	for _, h := range s.Hosts {
 		if h.Reachable {
 			return true
@@ -228,7 +230,7 @@ func anyReachable(s SiteStatus) bool {
 type Watch struct {
 	Deployment Deployment // Inventory, Runner, NoProbes, Now; Previous is Watch's
 	mu         sync.Mutex
-	prev       []SiteStatus
+	prev       []services.SiteStatus
 }
 
 // Observe observes the deployment once, with the last observation as

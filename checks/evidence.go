@@ -1,15 +1,11 @@
 package checks
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
-	"syscall"
 
-	"github.com/sitectl/sitectl/adapters/netwatch"
-	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks/services"
 )
 
 // A site the operator cannot reach is not a site that is down. These types
@@ -20,50 +16,6 @@ import (
 // it; UNREACHABLE FROM HERE when any of them sees the site alive; UNKNOWN
 // otherwise. Access problems (host keys, authentication, credentials) are
 // never evidence that a site is down.
-
-// SiteState is the loss verdict of one site.
-type SiteState string
-
-const (
-	// SiteReachable: the operator reaches the site and observes it directly.
-	SiteReachable SiteState = "reachable"
-	// SiteDown: the operator cannot reach it and at least the quorum of
-	// independent observers confirm it: a takeover may proceed.
-	SiteDown SiteState = "DOWN"
-	// SiteUnreachableHere: the operator cannot reach it, but other
-	// observers see it alive: it may be serving.
-	SiteUnreachableHere SiteState = "UNREACHABLE FROM HERE"
-	// SiteUnknown: not enough evidence either way, or an access problem.
-	SiteUnknown SiteState = "UNKNOWN"
-)
-
-// SiteVerdict is a site's loss verdict with the evidence behind it.
-type SiteVerdict struct {
-	Site    string    `json:"site"`
-	State   SiteState `json:"state"`
-	Summary string    `json:"summary"`
-	// Confirmed is how many independent observers saw the site down;
-	// Quorum how many are needed (inventory failover.loss_quorum, or all
-	// the configured observers if there are fewer).
-	Confirmed int        `json:"confirmed"`
-	Quorum    int        `json:"quorum"`
-	Evidence  []Evidence `json:"evidence"`
-}
-
-// Down reports whether the site's loss is confirmed.
-func (v *SiteVerdict) Down() bool { return v != nil && v.State == SiteDown }
-
-// Lines is the evidence, one line each, operator first.
-func (v *SiteVerdict) Lines() []string {
-	if v == nil {
-		return nil
-	}
-	out := make([]string, 0, len(v.Evidence))
-	for _, e := range v.Evidence {
-		out = append(out, e.String())
-	}
-	return out
-}
 
 // JudgeSite decides a site's loss verdict. operator is the operator's own
 // evidence (one row per host of the site), others the independent
@@ -85,10 +37,10 @@ func JudgeSite(site string, operator, others []Evidence, lossQuorum, configured 
 	p := operatorPath(operator)
 	w := observerAnswers(others)
 	v.Confirmed = len(w.downBy)
-	if v.judgeOperator(site, p) {
+	if judgeOperator(&v, site, p) {
 		return v
 	}
-	v.judgeObservers(site, w)
+	judgeObservers(&v, site, w)
 	return v
 }
 
@@ -173,7 +125,7 @@ func observerAnswers(others []Evidence) observersView {
 // the site answers here (in full or in part), or what hides it is access
 // or slowness, not a loss; or there is no host to reach. It returns false
 // when the operator cannot reach any host at the network level.
-func (v *SiteVerdict) judgeOperator(site string, p operatorView) bool {
+func judgeOperator(v *SiteVerdict, site string, p operatorView) bool {
 	switch {
 	case len(p.reached) > 0 && len(p.access) == 0 && len(p.noAnswer) == 0 && len(p.down) == 0:
 		v.State = SiteReachable
@@ -204,7 +156,7 @@ func (v *SiteVerdict) judgeOperator(site string, p operatorView) bool {
 // judgeObservers decides, when the operator cannot reach any host of the
 // site at the network level, from the independent observers: alive
 // elsewhere, down when a quorum confirms, else unknown.
-func (v *SiteVerdict) judgeObservers(site string, w observersView) {
+func judgeObservers(v *SiteVerdict, site string, w observersView) {
 	switch {
 	case len(w.aliveBy) > 0:
 		v.State = SiteUnreachableHere
@@ -233,78 +185,9 @@ func (v *SiteVerdict) judgeObservers(site string, w observersView) {
 	}
 }
 
-// Reach classifies a failure to reach a host over SSH (or run on it): a
-// network-level failure (connect timeout, no route, refused, reset) is
-// SawDown; host keys, authentication, keys, agents and configuration are
-// SawAccess; anything else (a handshake or command that did not finish in
-// time on a host that accepted the connection) is SawNoAnswer. nil is
-// SawAlive.
-func Reach(err error) Saw {
-	if err == nil {
-		return SawAlive
-	}
-	var he *remote.HostError
-	if errors.As(err, &he) {
-		switch he.Op {
-		case remote.OpHostKey, remote.OpAuth:
-			return SawAccess
-		case remote.OpDial:
-			switch {
-			case errors.Is(he.Err, remote.ErrUnknownHost):
-				return SawAccess // configuration: no such host in the inventory
-			case netwatch.IsNetwork(he.Err) || networkErrno(he.Err):
-				return SawDown
-			}
-			return SawNoAnswer
-		case remote.OpHandshake:
-			if networkErrno(he.Err) {
-				return SawDown // reset while the handshake ran
-			}
-			return SawNoAnswer
-		}
-		return SawNoAnswer
-	}
-	// not a connection attempt's own error (a deadline of ours, say): only
-	// a remembered dead address or a network errno is evidence
-	var de *netwatch.DeadError
-	if errors.As(err, &de) || networkErrno(err) {
-		return SawDown
-	}
-	return SawNoAnswer
-}
-
-func networkErrno(err error) bool {
-	for _, e := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT, syscall.EHOSTDOWN} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial"
-}
-
-// operatorEvidence is the operator's own path to each host of a site.
-func operatorEvidence(s SiteStatus) []Evidence {
-	out := make([]Evidence, 0, len(s.Hosts))
-	for _, h := range s.Hosts {
-		e := Evidence{Site: s.Site, Observer: "operator → " + h.Host, At: s.Observed}
-		switch {
-		case h.Reachable:
-			e.Saw, e.Detail = SawAlive, "ssh answered"
-		default:
-			e.Saw, e.Detail = h.Reach, h.Error
-			if e.Saw == "" {
-				e.Saw = SawNoAnswer
-			}
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // judgeSites sets each site's Loss verdict from the operator's path and
 // every other observer's evidence.
-func judgeSites(sites []SiteStatus, evidence []Evidence, quorum int, configured map[string]int) {
+func judgeSites(sites []services.SiteStatus, evidence []Evidence, quorum int, configured map[string]int) {
 	for i := range sites {
 		s := &sites[i]
 		var others []Evidence
@@ -314,14 +197,14 @@ func judgeSites(sites []SiteStatus, evidence []Evidence, quorum int, configured 
 			}
 		}
 		sort.SliceStable(others, func(a, b int) bool { return others[a].Observer < others[b].Observer })
-		v := JudgeSite(s.Site, operatorEvidence(*s), others, quorum, configured[s.Site])
+		v := JudgeSite(s.Site, services.Evidence(*s), others, quorum, configured[s.Site])
 		s.Loss = &v
 	}
 }
 
 // DownSites is the set of sites whose loss is confirmed (SiteDown): only
 // these may count as not serving without being observed.
-func DownSites(sites []SiteStatus) map[string]bool {
+func DownSites(sites []services.SiteStatus) map[string]bool {
 	out := map[string]bool{}
 	for _, s := range sites {
 		if s.Loss.Down() {

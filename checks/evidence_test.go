@@ -1,17 +1,13 @@
 package checks
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/sitectl/sitectl/adapters/netwatch"
-	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"github.com/sitectl/sitectl/inventory"
 )
@@ -116,46 +112,6 @@ func TestJudgeSiteRules(t *testing.T) {
 		})
 	}
 }
-
-func TestReach(t *testing.T) {
-	he := func(op string, err error) error {
-		return &remote.HostError{Host: "a-app", Addr: "10.0.0.1:22", Op: op, Err: err}
-	}
-	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}
-	cases := []struct {
-		name string
-		err  error
-		want Saw
-	}{
-		{"nil", nil, SawAlive},
-		{"dial timeout", he(remote.OpDial, dialTimeout), SawDown},
-		{"refused", he(remote.OpDial, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), SawDown},
-		{"no route", he(remote.OpDial, syscall.EHOSTUNREACH), SawDown},
-		{"remembered dead", he(remote.OpDial, &netwatch.DeadError{Addr: "x", Last: dialTimeout}), SawDown},
-		{"host key", he(remote.OpHostKey, &remote.HostKeyError{Mismatch: true}), SawAccess},
-		{"auth", he(remote.OpAuth, errors.New("unable to authenticate")), SawAccess},
-		{"unknown host", he(remote.OpDial, remote.ErrUnknownHost), SawAccess},
-		{"slow handshake", he(remote.OpHandshake, errors.New("no complete SSH handshake within 5s")), SawNoAnswer},
-		{"slow after the banner", he(remote.OpHandshake, fmt.Errorf("%w: %w", remote.ErrSlowHandshake, &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}})), SawNoAnswer},
-		{"no banner", he(remote.OpHandshake, fmt.Errorf("%w: %w", remote.ErrNoBanner, &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}})), SawNoAnswer},
-		{"reset in handshake", he(remote.OpHandshake, syscall.ECONNRESET), SawDown},
-		{"command failed", he(remote.OpRun, errors.New("exit")), SawNoAnswer},
-		{"our own deadline", fmt.Errorf("a-app: no answer within 10s: %w", errTestDeadline), SawNoAnswer},
-	}
-	for _, tc := range cases {
-		if got := Reach(tc.err); got != tc.want {
-			t.Errorf("%s: Reach = %s, want %s", tc.name, got, tc.want)
-		}
-	}
-}
-
-var errTestDeadline = timeoutErr{}
-
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
 
 // The probe command runs for real (bash, timeout) against loopback: an
 // open port, a refused one.

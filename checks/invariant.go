@@ -3,6 +3,8 @@ package checks
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sitectl/sitectl/checks/services"
 )
 
 // Invariant is the verdict of "two sites are never active at once".
@@ -14,18 +16,18 @@ type Invariant struct {
 }
 
 // CheckNotBothActive evaluates the invariant over observed sites (core group).
-func CheckNotBothActive(sites []SiteStatus) Invariant {
+func CheckNotBothActive(sites []services.SiteStatus) Invariant {
 	var active, unknown, unseen []string
 	for _, s := range sites {
 		switch {
 		case s.Core.Serving():
 			active = append(active, s.Site)
-		case s.Core == Undecided:
+		case s.Core == services.Undecided:
 			unknown = append(unknown, s.Site)
-		case s.Core == Unreachable && !s.Loss.Down():
+		case s.Core == services.Unreachable && !s.Loss.Down():
 			// not observed and its loss not confirmed: it may be serving
 			unknown = append(unknown, s.Site)
-			unseen = append(unseen, lossSummary(s))
+			unseen = append(unseen, s.LossSummary())
 		}
 	}
 	inv := Invariant{Active: active}
@@ -51,18 +53,10 @@ func CheckNotBothActive(sites []SiteStatus) Invariant {
 			inv.Message = fmt.Sprintf("only site %s is active", active[0])
 		}
 		for _, s := range sites {
-			if s.Core == Unreachable {
+			if s.Core == services.Unreachable {
 				inv.Message += fmt.Sprintf(" (site %s is DOWN, confirmed by %d independent observers)", s.Site, s.Loss.Confirmed)
 			}
 		}
 	}
 	return inv
-}
-
-// lossSummary says why an unobserved site counts as possibly serving.
-func lossSummary(s SiteStatus) string {
-	if s.Loss == nil {
-		return fmt.Sprintf("site %s did not answer and its loss was not judged", s.Site)
-	}
-	return s.Loss.Summary
 }

@@ -3,6 +3,8 @@ package checks
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sitectl/sitectl/checks/services"
 )
 
 // Readiness is the answer to "is this site ready for takeover?".
@@ -17,7 +19,7 @@ type Readiness struct {
 // answers, every status is known, and the other site is not serving, or
 // does not answer here and its loss is confirmed by independent observers
 // (DOWN); UNREACHABLE FROM HERE and UNKNOWN are reasons not to take over.
-func ReadyForTakeover(sites []SiteStatus, target string) Readiness {
+func ReadyForTakeover(sites []services.SiteStatus, target string) Readiness {
 	r := Readiness{Site: target, Ready: true}
 	no := func(f string, a ...any) { r.Ready = false; r.Reasons = append(r.Reasons, fmt.Sprintf(f, a...)) }
 	found := false
@@ -30,7 +32,7 @@ func ReadyForTakeover(sites []SiteStatus, target string) Readiness {
 					continue
 				}
 				for _, svc := range h.Services {
-					if svc.State == Unknown {
+					if svc.State == services.Unknown {
 						no("%s/%s on site %s: state unknown (%s)", h.Host, svc.Service, s.Site, svc.Error)
 					}
 				}
@@ -38,16 +40,16 @@ func ReadyForTakeover(sites []SiteStatus, target string) Readiness {
 			continue
 		}
 		switch s.Core {
-		case Active, Partial:
+		case services.Active, services.Partial:
 			no("site %s is still active (running %s): renounce it first (sitectl renounce --site %s) or use sitectl switchover --site %s", s.Site, strings.Join(s.Running("core"), ", "), s.Site, target)
-		case Undecided:
+		case services.Undecided:
 			no("cannot tell whether site %s is active; inspect: sitectl status --site %s", s.Site, s.Site)
-		case Unreachable:
+		case services.Unreachable:
 			switch {
 			case s.Loss.Down():
 				r.Notes = append(r.Notes, s.Loss.Summary+": a takeover fences it first (sites[].fence), or says it is not fenced")
 			default:
-				no("%s; a takeover would risk two active sites (inspect: sitectl status --site %s)", lossSummary(s), s.Site)
+				no("%s; a takeover would risk two active sites (inspect: sitectl status --site %s)", s.LossSummary(), s.Site)
 			}
 			if s.Loss != nil {
 				for _, l := range s.Loss.Lines() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/sitectl/sitectl/checks/services"
 )
 
 // Refresher takes one bounded snapshot of a deployment: the refresh of
@@ -75,7 +77,7 @@ func NextRefresh(interval, took time.Duration) time.Duration {
 // Initial: it was already in that state at the first observation, so it
 // has been so at least since then.
 type SinceEntry struct {
-	State   State
+	State   services.State
 	At      time.Time
 	Initial bool
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/sitectl/sitectl/inventory"
 )
 
 // Verdict combines the layers: exactly one site serves, none, or split.
@@ -147,82 +145,4 @@ func unverifiedMark(l LayerVerdict) string {
 		return " (unverified)"
 	}
 	return ""
-}
-
-// ServicesLayer turns observed sites into the services layer's verdict.
-func ServicesLayer(sites []SiteStatus) LayerVerdict {
-	l := LayerVerdict{Layer: LayerServices}
-	var active, unknown, unreachable, unseen []string
-	for _, s := range sites {
-		switch {
-		case s.Core.Serving():
-			active = append(active, s.Site)
-		case s.Core == Undecided:
-			unknown = append(unknown, s.Site)
-		case s.Core == Unreachable && s.Loss.Down():
-			unreachable = append(unreachable, s.Site)
-		case s.Core == Unreachable:
-			// not observed, loss not confirmed: it may be serving
-			unknown = append(unknown, s.Site)
-			unseen = append(unseen, lossSummary(s))
-		}
-		for _, svc := range s.Services() {
-			l.Rows = append(l.Rows, Row{Site: s.Site, Name: svc.Host + "/" + svc.Service, State: string(svc.State), Detail: svc.Error})
-		}
-	}
-	switch {
-	case len(active) > 1:
-		l.State, l.Sites = ServeSplit, active
-		l.Detail = "core services run on sites " + strings.Join(active, " and ")
-		l.Fix = "sitectl renounce --site <the site that must go passive>"
-	case len(unknown) > 0:
-		l.State = ServeUnknown
-		l.Detail = "service states unknown on site " + strings.Join(unknown, ", ")
-		if len(unseen) > 0 {
-			l.Detail += ": " + strings.Join(unseen, "; ")
-		}
-	case len(active) == 1:
-		l.State, l.Site, l.Sites = ServeOne, active[0], active
-		l.Detail = "core services run on site " + active[0] + " only"
-		if len(unreachable) > 0 {
-			l.Notes = append(l.Notes, "site "+strings.Join(unreachable, ", ")+" is DOWN (its loss is confirmed by independent observers): it counts as not serving")
-		}
-		// a component failure on the active site: name it, and the runbook
-		// that restarts it (takeover skips everything that already runs)
-		for _, s := range sites {
-			if s.Site != active[0] {
-				continue
-			}
-			var down, sick []string
-			for _, svc := range s.Services() {
-				if svc.Group != string(inventory.Core) {
-					continue
-				}
-				switch {
-				case svc.State == Stopped:
-					down = append(down, svc.Host+"/"+svc.Service)
-				case svc.State == Running && !svc.Healthy():
-					sick = append(sick, svc.Host+"/"+svc.Service)
-				}
-			}
-			if len(down) > 0 {
-				l.Detail = fmt.Sprintf("site %s is active but core service %s is not running", active[0], strings.Join(down, ", "))
-				l.Notes = append(l.Notes, fmt.Sprintf("component failure on the active site %s: %s stopped; restart it with sitectl takeover --site %s (it skips what already runs), or look first: %s",
-					active[0], strings.Join(down, ", "), active[0], "sitectl status --site "+active[0]))
-				l.Fix = "sitectl takeover --site " + active[0]
-			}
-			if len(sick) > 0 {
-				l.Notes = append(l.Notes, fmt.Sprintf("on the active site %s, %s runs but fails its health probe", active[0], strings.Join(sick, ", ")))
-			}
-		}
-	case len(unreachable) > 0:
-		l.State = ServeNone
-		l.Detail = "site " + strings.Join(unreachable, ", ") + " is DOWN (confirmed) and no other site runs its core services"
-		l.Fix = "sitectl takeover --site <the surviving site>"
-	default:
-		l.State = ServeNone
-		l.Detail = "no site runs its core services"
-		l.Fix = "sitectl takeover --site <site>"
-	}
-	return l
 }

@@ -8,7 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/runbooks/event"
 )
 
@@ -47,11 +48,11 @@ var RealClock Clock = realClock{}
 
 // Engine runs plans. Its fields are its dependencies.
 type Engine struct {
-	Runner    checks.HostRunner
+	Runner    services.HostRunner
 	Sink      event.Sink
 	Clock     Clock
 	Mode      Mode
-	Probe     checks.Prober
+	Probe     services.Prober
 	Parallel  int                // concurrent tasks; default 32
 	Poll      time.Duration      // first verification interval; default 250ms, doubling up to 2s
 	Hint      func(*Task) string // the command to inspect a task's host and service
@@ -136,7 +137,7 @@ func (e *Engine) defaults() {
 		e.OutputMax = 4096
 	}
 	if e.Probe == nil {
-		e.Probe = checks.RunProbe
+		e.Probe = services.RunProbe
 	}
 }
 
@@ -223,9 +224,9 @@ func (e *Engine) observe(ctx context.Context, t *Task) observation {
 		}
 		return o
 	}
-	st := checks.Interpret(code)
+	st := services.Interpret(code)
 	o.State = string(st)
-	if st == checks.Unknown {
+	if st == services.Unknown {
 		o.Known = false
 		o.Detail = fmt.Sprintf("status command exited %d (expected 0 running, 1-3 stopped): %s", code, strings.TrimSpace(event.Trim(res.Stderr, 300)))
 		return o

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -223,13 +225,13 @@ func (r *running) runHooks(ctx context.Context, point string, step *Step, outcom
 // (adapters/remote's Pool and LocalHost export them in the command line:
 // sshd passes no environment).
 type EnvRunner interface {
-	RunEnv(ctx context.Context, host string, env []string, command string) (checks.Result, error)
+	RunEnv(ctx context.Context, host string, env []string, command string) (services.Result, error)
 }
 
 // runCommand runs cmd on host (through the Runner) or, for "", on this
 // machine (Local), with the variables env and under a deadline: the same
 // local and remote runners, with their timeout wrapper, that run the steps.
-func (r *running) runCommand(ctx context.Context, host string, env []string, cmd string, timeout time.Duration) (checks.Result, error) {
+func (r *running) runCommand(ctx context.Context, host string, env []string, cmd string, timeout time.Duration) (services.Result, error) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	run, where := r.o.Runner, host
@@ -237,14 +239,14 @@ func (r *running) runCommand(ctx context.Context, host string, env []string, cmd
 		run, where = r.o.Local, "this machine"
 	}
 	if run == nil {
-		return checks.Result{}, fmt.Errorf("no runner for commands on %s (Operation.Local is not set)", where)
+		return services.Result{}, fmt.Errorf("no runner for commands on %s (Operation.Local is not set)", where)
 	}
 	if len(env) == 0 {
 		return run.Run(cctx, host, cmd)
 	}
 	er, ok := run.(EnvRunner)
 	if !ok {
-		return checks.Result{}, fmt.Errorf("the runner of %s cannot pass the hook's variables (%T)", where, run)
+		return services.Result{}, fmt.Errorf("the runner of %s cannot pass the hook's variables (%T)", where, run)
 	}
 	return er.RunEnv(cctx, host, env, cmd)
 }

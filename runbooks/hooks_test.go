@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/event"
 )
@@ -74,7 +75,7 @@ func TestHooksRunWithTheRunsFacts(t *testing.T) {
 	}
 	op, rec := l.operation(t, "takeover", "B", RealClock)
 	confirmed := false
-	op.Confirm = func(ctx context.Context, p *Plan, before []checks.SiteStatus) error {
+	op.Confirm = func(ctx context.Context, p *Plan, before []services.SiteStatus) error {
 		if _, err := os.Stat(filepath.Join(dir, "before")); err == nil {
 			t.Error("the before_run hook ran before the confirmation")
 		}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
@@ -33,12 +35,12 @@ type Operation struct {
 	RunID     string // generated when empty
 	Info      event.RunInfo
 
-	Runner     checks.HostRunner
+	Runner     services.HostRunner
 	Sink       event.Sink // renderers; the journal is added here
 	JournalDir string     // where the journal goes (Execute mode)
 	Redactor   journal.Redactor
 	Clock      Clock
-	Probe      checks.Prober
+	Probe      services.Prober
 	Hint       func(*Task) string
 	// Layers observed besides services; nil means every layer the
 	// inventory describes.
@@ -54,7 +56,7 @@ type Operation struct {
 	// without them only in a disaster takeover whose lost site holds them.
 	Lock func(ctx context.Context, runID string) (release func() error, missed []LockMiss, err error)
 	// Confirm is asked, after the before-state is known, whether to go on.
-	Confirm func(ctx context.Context, p *Plan, before []checks.SiteStatus) error
+	Confirm func(ctx context.Context, p *Plan, before []services.SiteStatus) error
 	// Moves keeps the last completed move on the lock hosts (cooldown
 	// across machines); nil: this machine's journal only.
 	Moves MoveLog
@@ -62,7 +64,7 @@ type Operation struct {
 	// command and check, hooks without a host (remote.LocalHost, set by
 	// the commands; nil: such a command fails and says so). Commands for a
 	// named host go through Runner.
-	Local checks.HostRunner
+	Local services.HostRunner
 	// HooksDone are the hooks the runs this one resumes already ran (id ->
 	// run id, see HooksDone): they are journaled as skipped, not run again.
 	HooksDone map[string]string
@@ -81,7 +83,7 @@ type Report struct {
 	RunID           string
 	Plan            *Plan
 	Result          *Result
-	Before, After   []checks.SiteStatus
+	Before, After   []services.SiteStatus
 	InvariantBefore checks.Invariant
 	InvariantAfter  checks.Invariant
 	VerdictBefore   checks.Verdict
@@ -353,9 +355,9 @@ type running struct {
 	rep      *Report
 	st       *event.Stamper
 	jw       *journal.Writer
-	disaster *checks.SiteStatus // the lost site a disaster takeover fences
-	missed   []LockMiss         // lock copies not taken (lockMissed decides)
-	refusal  *RefusedError      // a plan's refusal, reported at its end
+	disaster *services.SiteStatus // the lost site a disaster takeover fences
+	missed   []LockMiss           // lock copies not taken (lockMissed decides)
+	refusal  *RefusedError        // a plan's refusal, reported at its end
 
 	hookMu    sync.Mutex
 	hookFails []HookFailure // step hooks that failed (stop or fail)
@@ -612,8 +614,8 @@ func invOutcome(i checks.Invariant) event.Outcome {
 // UNKNOWN: an unobserved site is never assumed down). A deactivation that
 // would leave no site active is refused too (a switchover is one runbook:
 // its renounce half is not checked on its own).
-func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus, v checks.Verdict) (*RefusedError, string) {
-	var other, self checks.SiteStatus
+func (o *Operation) preconditions(p *Plan, before []services.SiteStatus, v checks.Verdict) (*RefusedError, string) {
+	var other, self services.SiteStatus
 	for _, s := range before {
 		switch s.Site {
 		case p.Other:
@@ -627,7 +629,7 @@ func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus, v checks.
 		return nil, ""
 	}
 	if rb.Effect == EffectDeactivate {
-		if other.Core.Serving() || self.Core == checks.Passive {
+		if other.Core.Serving() || self.Core == services.Passive {
 			return nil, "" // the other site serves, or this one already does not
 		}
 		return &RefusedError{
@@ -635,7 +637,7 @@ func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus, v checks.
 			Hint:   fmt.Sprintf("to move traffic run: sitectl switchover --site %s; to stop site %s anyway: --force --reason \"...\"", p.Other, p.Site),
 		}, ""
 	}
-	if rb.Effect == EffectSwitch && other.Core == checks.Unreachable {
+	if rb.Effect == EffectSwitch && other.Core == services.Unreachable {
 		// a planned move renounces the other site first: it must answer
 		ref := lossRefusal(p, other)
 		ref.Reason = "a switchover renounces the other site first, and it does not answer: " + ref.Reason
@@ -648,17 +650,17 @@ func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus, v checks.
 		return nil, ""
 	}
 	switch other.Core {
-	case checks.Active, checks.Partial:
+	case services.Active, services.Partial:
 		return &RefusedError{
 			Reason: fmt.Sprintf("site %s is reachable and still active (running: %s); %s would make both sites active", p.Other, strings.Join(other.Running(inventory.Core), ", "), rb.Name),
 			Hint:   fmt.Sprintf("renounce it first: sitectl renounce --site %s, or run: sitectl switchover --site %s (or --force --reason \"...\" if you know better)", p.Other, p.Site),
 		}, ""
-	case checks.Undecided:
+	case services.Undecided:
 		return &RefusedError{
 			Reason: fmt.Sprintf("cannot tell whether site %s is active: %s", p.Other, unknownDetail(other)),
 			Hint:   fmt.Sprintf("inspect it: sitectl status --site %s; if it is down or fenced, re-run with --force --reason \"...\"", p.Other),
 		}, ""
-	case checks.Unreachable:
+	case services.Unreachable:
 		if other.Loss.Down() {
 			return nil, ""
 		}
@@ -669,7 +671,7 @@ func (o *Operation) preconditions(p *Plan, before []checks.SiteStatus, v checks.
 
 // lossRefusal refuses a takeover while the other site does not answer here
 // and its loss is not confirmed; it carries the evidence.
-func lossRefusal(p *Plan, other checks.SiteStatus) *RefusedError {
+func lossRefusal(p *Plan, other services.SiteStatus) *RefusedError {
 	summary := fmt.Sprintf("site %s does not answer here and its loss was not judged", p.Other)
 	var lines []string
 	if other.Loss != nil {
@@ -696,14 +698,14 @@ func lossRefusal(p *Plan, other checks.SiteStatus) *RefusedError {
 	}
 }
 
-func describeActivity(s checks.SiteStatus) string {
-	if s.Core == checks.Unreachable && s.Loss != nil {
+func describeActivity(s services.SiteStatus) string {
+	if s.Core == services.Unreachable && s.Loss != nil {
 		return string(s.Loss.State)
 	}
 	return string(s.Core)
 }
 
-func unknownDetail(s checks.SiteStatus) string {
+func unknownDetail(s services.SiteStatus) string {
 	var parts []string
 	for _, h := range s.Hosts {
 		if !h.Reachable {
@@ -711,7 +713,7 @@ func unknownDetail(s checks.SiteStatus) string {
 			continue
 		}
 		for _, svc := range h.Services {
-			if svc.State == checks.Unknown {
+			if svc.State == services.Unknown {
 				parts = append(parts, h.Host+"/"+svc.Service+": "+svc.Error)
 			}
 		}
@@ -723,14 +725,14 @@ func unknownDetail(s checks.SiteStatus) string {
 }
 
 // DescribeSite is a one-line summary of a site's state.
-func DescribeSite(s checks.SiteStatus) string {
+func DescribeSite(s services.SiteStatus) string {
 	var run, stop, unk []string
 	for _, svc := range s.Services() {
 		n := svc.Host + "/" + svc.Service
 		switch svc.State {
-		case checks.Running:
+		case services.Running:
 			run = append(run, n)
-		case checks.Stopped:
+		case services.Stopped:
 			stop = append(stop, n)
 		default:
 			unk = append(unk, n)

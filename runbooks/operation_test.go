@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/remote"
-	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/runbooks/event"
 )
@@ -47,7 +48,7 @@ func (c *fakeClock) advance(d time.Duration) {
 // countingRunner counts the commands run through it.
 type countingRunner struct {
 	n    atomic.Int64
-	next checks.HostRunner
+	next services.HostRunner
 }
 
 func (c *countingRunner) Run(ctx context.Context, host, cmd string) (remote.Result, error) {
@@ -77,7 +78,7 @@ func TestOperationObservesAgainAfterASlowConfirmation(t *testing.T) {
 	l.svc.Start("b-ccm")
 	clock := &fakeClock{now: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)}
 	op, rec := l.operation(t, "takeover", "B", clock)
-	op.Confirm = func(ctx context.Context, p *Plan, before []checks.SiteStatus) error {
+	op.Confirm = func(ctx context.Context, p *Plan, before []services.SiteStatus) error {
 		l.activate("A") // the other operator's takeover of A, while this prompt waits
 		clock.advance(30 * time.Second)
 		return nil
@@ -108,7 +109,7 @@ func TestOperationQuickConfirmationObservesOnce(t *testing.T) {
 	l.svc.Start("b-ccm")
 	clock := &fakeClock{now: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)}
 	op, rec := l.operation(t, "takeover", "B", clock)
-	op.Confirm = func(context.Context, *Plan, []checks.SiteStatus) error { return nil }
+	op.Confirm = func(context.Context, *Plan, []services.SiteStatus) error { return nil }
 	if _, err := op.Run(t.Context()); err != nil {
 		t.Fatalf("takeover B: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/runbooks/event"
@@ -14,13 +16,13 @@ import (
 // disasterSite returns the other site when this run activates the core
 // services of p.Site while the other site is lost (it does not answer and
 // its loss is confirmed): the run must fence it first.
-func disasterSite(p *Plan, before []checks.SiteStatus) *checks.SiteStatus {
+func disasterSite(p *Plan, before []services.SiteStatus) *services.SiteStatus {
 	rb := p.Runbook
 	if rb.Scope == ScopeReporting || (rb.Effect != EffectActivate && rb.Effect != EffectSwitch) {
 		return nil
 	}
 	for i := range before {
-		if s := &before[i]; s.Site == p.Other && s.Core == checks.Unreachable && s.Loss.Down() {
+		if s := &before[i]; s.Site == p.Other && s.Core == services.Unreachable && s.Loss.Down() {
 			return s
 		}
 	}
@@ -105,7 +107,7 @@ func (o *Operation) cooldown(ctx context.Context, p *Plan) *RefusedError {
 // answers. Without a fence it says plainly that the site is not fenced.
 // A fence that fails or is not confirmed stops the run: nothing of this
 // site has been started.
-func (r *running) fence(ctx context.Context, lost *checks.SiteStatus) error {
+func (r *running) fence(ctx context.Context, lost *services.SiteStatus) error {
 	o := r.o
 	r.emit(event.Event{Kind: event.Evidence, Action: event.ActionDisaster, Site: lost.Site, Message: "disaster takeover: " + lost.Loss.Summary, Lines: lost.Loss.Lines()})
 	site := o.Inventory.Site(lost.Site)

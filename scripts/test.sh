@@ -51,6 +51,6 @@ fuzz ./adapters/haproxy FuzzParseServersState
 fuzz ./adapters/activemq FuzzDecodeAdvisory
 fuzz ./internal/mongosim FuzzParseMessage
 fuzz ./checks FuzzParseProbe
-fuzz ./checks FuzzParseBatch
+fuzz ./checks/services FuzzParseBatch
 fuzz ./inventory FuzzParseCredentialsFile
 echo "== all tests passed"

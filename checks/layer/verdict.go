@@ -140,3 +140,47 @@ func (s Saw) HostLabel() string {
 	}
 	return "NO ANSWER"
 }
+
+// SiteState is the loss verdict of one site.
+type SiteState string
+
+const (
+	// SiteReachable: the operator reaches the site and observes it directly.
+	SiteReachable SiteState = "reachable"
+	// SiteDown: the operator cannot reach it and at least the quorum of
+	// independent observers confirm it: a takeover may proceed.
+	SiteDown SiteState = "DOWN"
+	// SiteUnreachableHere: the operator cannot reach it, but other
+	// observers see it alive: it may be serving.
+	SiteUnreachableHere SiteState = "UNREACHABLE FROM HERE"
+	// SiteUnknown: not enough evidence either way, or an access problem.
+	SiteUnknown SiteState = "UNKNOWN"
+)
+
+// SiteVerdict is a site's loss verdict with the evidence behind it.
+type SiteVerdict struct {
+	Site    string    `json:"site"`
+	State   SiteState `json:"state"`
+	Summary string    `json:"summary"`
+	// Confirmed is how many independent observers saw the site down;
+	// Quorum how many are needed (inventory failover.loss_quorum, or all
+	// the configured observers if there are fewer).
+	Confirmed int        `json:"confirmed"`
+	Quorum    int        `json:"quorum"`
+	Evidence  []Evidence `json:"evidence"`
+}
+
+// Down reports whether the site's loss is confirmed.
+func (v *SiteVerdict) Down() bool { return v != nil && v.State == SiteDown }
+
+// Lines is the evidence, one line each, operator first.
+func (v *SiteVerdict) Lines() []string {
+	if v == nil {
+		return nil
+	}
+	out := make([]string, 0, len(v.Evidence))
+	for _, e := range v.Evidence {
+		out = append(out, e.String())
+	}
+	return out
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
@@ -29,34 +31,34 @@ type clock struct{ now time.Time }
 
 func (c *clock) Now() time.Time { return c.now }
 
-func svc(site, host, name string, st checks.State, probe string) checks.ServiceStatus {
-	s := checks.ServiceStatus{Site: site, Host: host, Service: name, Group: "core", Passive: "stopped", State: st}
+func svc(site, host, name string, st services.State, probe string) services.ServiceStatus {
+	s := services.ServiceStatus{Site: site, Host: host, Service: name, Group: "core", Passive: "stopped", State: st}
 	if probe != "" {
-		s.Probe = &checks.ProbeResult{OK: true, Known: true, Detail: probe}
+		s.Probe = &services.ProbeResult{OK: true, Known: true, Detail: probe}
 	}
 	return s
 }
 
 // healthySnapshot: site A serves, B is passive, every layer agrees.
 func healthySnapshot() checks.Snapshot {
-	a := checks.SiteStatus{Site: "A", Role: "primary", Core: checks.Active, Reporting: checks.Active, Hosts: []checks.HostStatus{
-		{Site: "A", Host: "a-app1", Reachable: true, Services: []checks.ServiceStatus{
-			svc("A", "a-app1", "ccm", checks.Running, "HTTP 200 in 12ms"),
-			svc("A", "a-app1", "cs", checks.Running, ""),
-			svc("A", "a-app1", "mre", checks.Running, ""),
-			svc("A", "a-app1", "chat", checks.Running, "HTTP 200 in 8ms"),
+	a := services.SiteStatus{Site: "A", Role: "primary", Core: services.Active, Reporting: services.Active, Hosts: []services.HostStatus{
+		{Site: "A", Host: "a-app1", Reachable: true, Services: []services.ServiceStatus{
+			svc("A", "a-app1", "ccm", services.Running, "HTTP 200 in 12ms"),
+			svc("A", "a-app1", "cs", services.Running, ""),
+			svc("A", "a-app1", "mre", services.Running, ""),
+			svc("A", "a-app1", "chat", services.Running, "HTTP 200 in 8ms"),
 		}},
 	}}
-	b := checks.SiteStatus{Site: "B", Role: "secondary", Core: checks.Passive, Reporting: checks.Passive, Hosts: []checks.HostStatus{
-		{Site: "B", Host: "b-app1", Reachable: true, Services: []checks.ServiceStatus{
-			svc("B", "b-app1", "ccm", checks.Stopped, ""),
-			svc("B", "b-app1", "cs", checks.Stopped, ""),
-			svc("B", "b-app1", "mre", checks.Stopped, ""),
-			svc("B", "b-app1", "chat", checks.Stopped, ""),
+	b := services.SiteStatus{Site: "B", Role: "secondary", Core: services.Passive, Reporting: services.Passive, Hosts: []services.HostStatus{
+		{Site: "B", Host: "b-app1", Reachable: true, Services: []services.ServiceStatus{
+			svc("B", "b-app1", "ccm", services.Stopped, ""),
+			svc("B", "b-app1", "cs", services.Stopped, ""),
+			svc("B", "b-app1", "mre", services.Stopped, ""),
+			svc("B", "b-app1", "chat", services.Stopped, ""),
 		}},
 	}}
 	layers := []checks.LayerVerdict{
-		checks.ServicesLayer([]checks.SiteStatus{a, b}),
+		services.Verdict([]services.SiteStatus{a, b}),
 		// rows shaped as checks' layers make them
 		{Layer: checks.LayerMongoDB, State: checks.ServeOne, Site: "A", Detail: "the writable primary is mongo-a at site A (term 1)", Rows: []checks.Row{
 			{Site: "A", Name: "mongo-a", State: "primary", Detail: "term 1; priority 2; lag 0s", Brief: "prio 2, health 1, lag 0s"},
@@ -72,8 +74,8 @@ func healthySnapshot() checks.Snapshot {
 			{Site: "B", Name: "chat/chat-b", State: "DOWN", Detail: "backup; backup down: fails its health checks; 0 sessions", Brief: "backup, 0 sess"},
 		}},
 	}
-	return checks.Snapshot{Observed: t0, Took: inventory.Duration(1200 * time.Millisecond), Sites: []checks.SiteStatus{a, b},
-		Invariant: checks.CheckNotBothActive([]checks.SiteStatus{a, b}), Verdict: checks.Combine(layers)}
+	return checks.Snapshot{Observed: t0, Took: inventory.Duration(1200 * time.Millisecond), Sites: []services.SiteStatus{a, b},
+		Invariant: checks.CheckNotBothActive([]services.SiteStatus{a, b}), Verdict: checks.Combine(layers)}
 }
 
 // splitSnapshot: HAProxy still sends traffic to B while services run on A.
@@ -94,11 +96,11 @@ func bigSnapshot(n int) checks.Snapshot {
 		site.Hosts = nil
 		per := n / 2
 		for h := 0; h < 4; h++ {
-			host := checks.HostStatus{Site: site.Site, Host: fmt.Sprintf("%s-app%d", site.Site, h+1), Reachable: true}
+			host := services.HostStatus{Site: site.Site, Host: fmt.Sprintf("%s-app%d", site.Site, h+1), Reachable: true}
 			for j := 0; j < per/4; j++ {
-				st := checks.Running
+				st := services.Running
 				if site.Site == "B" {
-					st = checks.Stopped
+					st = services.Stopped
 				}
 				host.Services = append(host.Services, svc(site.Site, host.Host, fmt.Sprintf("service-%03d", j), st, "HTTP 200 in 3ms"))
 			}

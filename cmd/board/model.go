@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	tea "github.com/sitectl/sitectl/third_party/bubbletea"
 
 	"github.com/sitectl/sitectl/checks"
@@ -89,7 +91,7 @@ func (a action) label() string {
 
 // hostEntry is the last good observation of a host and when it was made.
 type hostEntry struct {
-	Host checks.HostStatus
+	Host services.HostStatus
 	At   time.Time
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/charmbracelet/x/ansi"
 	tea "github.com/sitectl/sitectl/third_party/bubbletea"
 
@@ -155,7 +157,7 @@ func TestUnreachableHostKeepsAgedValues(t *testing.T) {
 	f := newFake()
 	m := refreshed(t, f)
 	s := healthySnapshot()
-	s.Sites[1].Hosts[0] = checks.HostStatus{Site: "B", Host: "b-app1", Error: "dial tcp: i/o timeout", Reach: checks.SawDown}
+	s.Sites[1].Hosts[0] = services.HostStatus{Site: "B", Host: "b-app1", Error: "dial tcp: i/o timeout", Reach: checks.SawDown}
 	f.clock.now = t0.Add(6 * time.Second)
 	m, _ = update(t, m, refreshMsg{snap: s, at: f.clock.now})
 	v := m.View()
@@ -379,7 +381,7 @@ func TestServiceSince(t *testing.T) {
 		t.Fatalf("after 90s:\n%s", v)
 	}
 	snap := healthySnapshot()
-	snap.Sites[0].Hosts[0].Services[3].State = checks.Stopped
+	snap.Sites[0].Hosts[0].Services[3].State = services.Stopped
 	f.clock.now = t0.Add(100 * time.Second)
 	m, _ = update(t, m, refreshMsg{snap: snap, at: f.clock.now})
 	f.clock.now = t0.Add(130 * time.Second)

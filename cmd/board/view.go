@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -226,13 +228,13 @@ func (m Model) columns(now time.Time, w, height int) []string {
 	return out
 }
 
-func (m Model) siteStatus(site string) (checks.SiteStatus, bool) {
+func (m Model) siteStatus(site string) (services.SiteStatus, bool) {
 	for _, s := range m.snap.Sites {
 		if s.Site == site {
 			return s, true
 		}
 	}
-	return checks.SiteStatus{}, false
+	return services.SiteStatus{}, false
 }
 
 // nameWidth is the width of a column's names: the longest, at least 6, at
@@ -336,7 +338,7 @@ func (m Model) siteHeader(idx int, site string) []line {
 
 // hostLines is, for each host of the site, its line (unreachable: since
 // when, with the services last seen; stale: how old) and its services.
-func (m Model) hostLines(now time.Time, site string, ss checks.SiteStatus, stale bool, nw int) []line {
+func (m Model) hostLines(now time.Time, site string, ss services.SiteStatus, stale bool, nw int) []line {
 	var ls []line
 	for _, h := range ss.Hosts {
 		svcs := h.Services
@@ -394,7 +396,7 @@ func (m Model) layerLines(now time.Time, site string, stale bool, nw int) []line
 // sinceLabel says for how long the service has been in its state, as far
 // as the board has seen: "3m" since a change it saw, "≥3m" when it was
 // already so at the board's first look.
-func (m Model) sinceLabel(now time.Time, site, host string, svc checks.ServiceStatus) string {
+func (m Model) sinceLabel(now time.Time, site, host string, svc services.ServiceStatus) string {
 	e, ok := m.since[checks.SinceKey(site, host, svc.Service)]
 	if !ok || e.State != svc.State {
 		return ""
@@ -420,19 +422,19 @@ func compact(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
 
-func (m Model) serviceLine(svc checks.ServiceStatus, since string, old bool, oldFor time.Duration, nw int) line {
+func (m Model) serviceLine(svc services.ServiceStatus, since string, old bool, oldFor time.Duration, nw int) line {
 	state := string(svc.State)
 	detail := svc.Error
 	st := m.st.Faint
 	switch {
-	case svc.State == checks.Running && svc.Probe != nil && !svc.Probe.OK:
+	case svc.State == services.Running && svc.Probe != nil && !svc.Probe.OK:
 		st, state, detail = m.st.Bad, "running", "probe failing: "+svc.Probe.Detail
-	case svc.State == checks.Running:
+	case svc.State == services.Running:
 		st = m.st.OK
 		if svc.Probe != nil {
 			detail = svc.Probe.Detail
 		}
-	case svc.State == checks.Unknown:
+	case svc.State == services.Unknown:
 		st, state = m.st.Unknown, "UNKNOWN"
 	}
 	text := fmt.Sprintf("    %s %-9s %-5s %s", fit(svc.Service, nw), state, since, oneLine(detail))

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
@@ -62,7 +64,7 @@ func (m *lockHostMoves) each(ctx context.Context, fn func(ctx context.Context, h
 		wg.Go(func() {
 			r, err := m.pool.Get(ctx, h)
 			if err != nil {
-				if checks.Reach(err) != checks.SawDown {
+				if services.Reach(err) != checks.SawDown {
 					errs[i] = fmt.Errorf("%s: %w", h, err)
 				}
 				return

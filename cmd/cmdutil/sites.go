@@ -6,13 +6,15 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
 
 // WriteSites prints a table of every site's hosts and services.
-func WriteSites(w io.Writer, sites []checks.SiteStatus) {
+func WriteSites(w io.Writer, sites []services.SiteStatus) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tROLE\tCORE\tREPORTING\tHOST\tSERVICE\tSTATE\tDETAIL")
 	for _, s := range sites {
@@ -32,7 +34,7 @@ func WriteSites(w io.Writer, sites []checks.SiteStatus) {
 					}
 				}
 				state := string(svc.State)
-				if svc.State == checks.Unknown {
+				if svc.State == services.Unknown {
 					state = "UNKNOWN"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col(first, s.Site), col(first, s.Role), col(first, string(s.Core)), col(first, string(s.Reporting)), h.Host, svc.Service, state, oneLine(detail))
@@ -57,7 +59,7 @@ func WriteSites(w io.Writer, sites []checks.SiteStatus) {
 
 // WriteLoss prints, for each site that does not answer here, its loss
 // verdict and every observer's evidence.
-func WriteLoss(w io.Writer, sites []checks.SiteStatus) {
+func WriteLoss(w io.Writer, sites []services.SiteStatus) {
 	for _, s := range sites {
 		if s.Loss == nil || s.Loss.State == checks.SiteReachable {
 			continue
@@ -72,7 +74,7 @@ func WriteLoss(w io.Writer, sites []checks.SiteStatus) {
 // WithoutHostErrors shortens texts (readiness reasons) that repeat the
 // error of an unreachable host WriteSites has printed: the error once, not
 // three times.
-func WithoutHostErrors(texts []string, sites []checks.SiteStatus) []string {
+func WithoutHostErrors(texts []string, sites []services.SiteStatus) []string {
 	out := make([]string, len(texts))
 	for i, t := range texts {
 		for _, s := range sites {

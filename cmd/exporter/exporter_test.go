@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -26,11 +28,11 @@ import (
 func snapshot() checks.Snapshot {
 	return checks.Snapshot{
 		Took: inventory.Duration(1500 * time.Millisecond),
-		Sites: []checks.SiteStatus{
-			{Site: "A", Core: checks.Active, Hosts: []checks.HostStatus{{Site: "A", Host: "a1", Reachable: true, Latency: 20 * time.Millisecond,
-				Services: []checks.ServiceStatus{{Site: "A", Host: "a1", Service: "chat", State: checks.Running}}}},
+		Sites: []services.SiteStatus{
+			{Site: "A", Core: services.Active, Hosts: []services.HostStatus{{Site: "A", Host: "a1", Reachable: true, Latency: 20 * time.Millisecond,
+				Services: []services.ServiceStatus{{Site: "A", Host: "a1", Service: "chat", State: services.Running}}}},
 				Loss: &checks.SiteVerdict{Site: "A", State: checks.SiteReachable}},
-			{Site: "B", Core: checks.Unreachable, Hosts: []checks.HostStatus{{Site: "B", Host: "b1", Reachable: false}},
+			{Site: "B", Core: services.Unreachable, Hosts: []services.HostStatus{{Site: "B", Host: "b1", Reachable: false}},
 				Loss: &checks.SiteVerdict{Site: "B", State: checks.SiteDown, Confirmed: 2, Quorum: 2}},
 		},
 		Verdict: checks.Verdict{State: checks.ServeSplit, Layers: []checks.LayerVerdict{

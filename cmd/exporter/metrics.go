@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sitectl/sitectl/checks"
@@ -163,9 +165,9 @@ var (
 	descLastRefreshOK                        = desc("exporter_last_refresh_success", "1 when the last refresh succeeded.", "deployment")
 	descLastRefreshTime                      = desc("exporter_last_refresh_timestamp_seconds", "When the last successful refresh was made.", "deployment")
 	verdictStates                            = []string{checks.ServeOne, checks.ServeNone, checks.ServeSplit, checks.ServePartial, checks.ServeUnknown}
-	activityStates                           = []checks.Activity{checks.Active, checks.Partial, checks.Passive, checks.Unreachable, checks.Undecided}
+	activityStates                           = []services.Activity{services.Active, services.Partial, services.Passive, services.Unreachable, services.Undecided}
 	lossStates                               = []checks.SiteState{checks.SiteReachable, checks.SiteDown, checks.SiteUnreachableHere, checks.SiteUnknown}
-	serviceStates                            = []checks.State{checks.Running, checks.Stopped, checks.Unknown}
+	serviceStates                            = []services.State{services.Running, services.Stopped, services.Unknown}
 	runOutcomes                              = []string{string(event.OK), string(event.Failed), string(event.Unknown), string(event.Refused), string(event.Cancelled), "running"}
 	allDescs                                 = []*prometheus.Desc{descVerdict, descServingSite, descSiteActivity, descSiteLoss, descSiteConfirmed, descSiteQuorum, descLayer, descLayerSite, descService, descServiceSince, descHostUp, descHostDuration, descObserveDuration, descMongoPrimary, descMongoTerm, descMongoLag, descMongoMember, descAMQTop, descHAProxyServer, descHAProxySessions, descLastRun, descLastRunDuration, descLastRunRTO, descLastRunEnd, descRefreshes, descScrapeErrors, descLastRefreshOK, descLastRefreshTime}
 	_                   prometheus.Collector = (*Exporter)(nil)
@@ -241,7 +243,7 @@ func (e *Exporter) runMetrics(g func(*prometheus.Desc, float64, ...string), r *l
 }
 
 // siteMetrics sends a site's activity, loss verdict, hosts and services.
-func (e *Exporter) siteMetrics(g func(*prometheus.Desc, float64, ...string), site checks.SiteStatus) {
+func (e *Exporter) siteMetrics(g func(*prometheus.Desc, float64, ...string), site services.SiteStatus) {
 	dep := e.Deployment
 	for _, a := range activityStates {
 		g(descSiteActivity, b2f(site.Core == a), dep, site.Site, string(a))

@@ -8,7 +8,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/sitectl/sitectl/checks"
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	"github.com/sitectl/sitectl/runbooks"
 )
@@ -35,7 +36,7 @@ func planAllRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	var pool checks.HostRunner
+	var pool services.HostRunner
 	if !opts.Offline {
 		p := f.Pool(inv)
 		defer p.Close()

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/adapters/remote"
@@ -28,7 +30,7 @@ type Options struct {
 	pool *remote.Pool // set by watchRun: the connections every refresh reuses
 	// prev is the previous refresh's sites (watchRun): the cross-site
 	// probes then run only where they count (checks.Deployment.Previous)
-	prev  []checks.SiteStatus
+	prev  []services.SiteStatus
 	watch bool
 }
 
@@ -119,8 +121,8 @@ func statusRun(ctx context.Context, opts *Options) error {
 	var snap checks.Snapshot
 	if opts.Site != "" {
 		// one site: the services of that site only
-		obs := &checks.Observer{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
-		snap.Sites = []checks.SiteStatus{obs.Site(ctx, inv.Site(opts.Site))}
+		obs := &services.Observer{Inventory: inv, Runner: pool, NoProbes: opts.NoProbes, Now: f.Now}
+		snap.Sites = []services.SiteStatus{obs.Site(ctx, inv.Site(opts.Site))}
 		snap.Invariant = checks.CheckNotBothActive(snap.Sites)
 	} else {
 		snap = dep.Observe(ctx)
@@ -161,19 +163,19 @@ func statusExit(inv checks.Invariant, v checks.Verdict, whole bool) error {
 }
 
 // filterRows keeps the hosts and services asked for (--host, --service).
-func filterRows(sites []checks.SiteStatus, host, service string) []checks.SiteStatus {
+func filterRows(sites []services.SiteStatus, host, service string) []services.SiteStatus {
 	if host == "" && service == "" {
 		return sites
 	}
-	var out []checks.SiteStatus
+	var out []services.SiteStatus
 	for _, s := range sites {
-		var hosts []checks.HostStatus
+		var hosts []services.HostStatus
 		for _, h := range s.Hosts {
 			if host != "" && h.Host != host {
 				continue
 			}
 			if service != "" {
-				var svcs []checks.ServiceStatus
+				var svcs []services.ServiceStatus
 				for _, svc := range h.Services {
 					if svc.Service == service {
 						svcs = append(svcs, svc)

@@ -4,7 +4,9 @@
 package archtest
 
 import (
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -126,7 +128,7 @@ func TestOneHomePerLayer(t *testing.T) {
 			}
 		}
 	}
-	for _, home := range homes {
+	for _, home := range append(slices.Collect(maps.Values(homes)), "checks/services") {
 		for pkg, imps := range importsOf(t, mod+"/"+home) {
 			for _, imp := range imps {
 				if imp == mod+"/checks" || strings.HasPrefix(imp, mod+"/runbooks") || strings.HasPrefix(imp, mod+"/cmd") {
@@ -141,7 +143,7 @@ func TestOneHomePerLayer(t *testing.T) {
 }
 
 // The runbooks package (model, compiler, engine, the run's phases) reaches
-// hosts, layers and receivers only through ports: checks.HostRunner, the
+// hosts, layers and receivers only through ports: services.HostRunner, the
 // layer contract, runbooks.Poster. It imports no adapters package; the
 // commands wire the adapters in. (runbooks/runlock keeps its lock copies on
 // the lock hosts through remote.Runner.)
@@ -152,7 +154,7 @@ func TestRunbooksImportNoAdapter(t *testing.T) {
 	}
 	for _, imp := range imps {
 		if strings.HasPrefix(imp, mod+"/adapters/") {
-			t.Errorf("runbooks imports %s: reach it through a port (checks.HostRunner, checks/layer, runbooks.Poster) wired by the commands", imp)
+			t.Errorf("runbooks imports %s: reach it through a port (services.HostRunner, checks/layer, runbooks.Poster) wired by the commands", imp)
 		}
 	}
 }

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/remote"
-	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	"github.com/sitectl/sitectl/internal/testenv/sshd"
 	"github.com/sitectl/sitectl/internal/testenv/standin"
@@ -63,7 +64,7 @@ func newFleet(b *testing.B, n int) *fleet {
 func (f *fleet) sitectlStatus(b *testing.B) {
 	pool := remote.NewPool(remote.NewDialer(remote.Options{}), cmdutil.Targets(f.inv))
 	defer pool.Close()
-	obs := &checks.Observer{Inventory: f.inv, Runner: pool, NoProbes: true}
+	obs := &services.Observer{Inventory: f.inv, Runner: pool, NoProbes: true}
 	for _, s := range obs.Sites(context.Background()) {
 		for _, h := range s.Hosts {
 			if !h.Reachable {
@@ -99,7 +100,7 @@ func (f *fleet) oneHost(b *testing.B) {
 	h := s.Hosts[0]
 	pool := remote.NewPool(remote.NewDialer(remote.Options{}), cmdutil.Targets(f.inv))
 	defer pool.Close()
-	obs := &checks.Observer{Inventory: f.inv, Runner: pool, NoProbes: true}
+	obs := &services.Observer{Inventory: f.inv, Runner: pool, NoProbes: true}
 	var svcs []*inventory.Service
 	for _, svc := range s.Services {
 		if svc.OnHosts()[0] == h.Name {
@@ -135,7 +136,7 @@ func BenchmarkStatus(b *testing.B) {
 				// connections already open: what a status board refresh costs
 				pool := remote.NewPool(remote.NewDialer(remote.Options{}), cmdutil.Targets(f.inv))
 				defer pool.Close()
-				obs := &checks.Observer{Inventory: f.inv, Runner: pool, NoProbes: true}
+				obs := &services.Observer{Inventory: f.inv, Runner: pool, NoProbes: true}
 				obs.Sites(context.Background())
 				for b.Loop() {
 					obs.Sites(context.Background())

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/inventory"
@@ -90,7 +92,7 @@ func (d *Deployment) Acquire(ctx context.Context, h Holder, resumeOf string, not
 			if hh := inv.Host(host); hh != nil {
 				site = hh.Site
 			}
-			switch checks.Reach(errs[i]) {
+			switch services.Reach(errs[i]) {
 			case checks.SawDown:
 			case checks.SawAccess:
 				return nil, nil, fmt.Errorf("access problem on lock host %s (site %s), not a loss: the site is UNKNOWN until it is fixed; fix it, then re-run: %w", host, site, errs[i])

@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/remote"
-	"github.com/sitectl/sitectl/checks"
 	"github.com/sitectl/sitectl/cmd/cmdutil"
 	"github.com/sitectl/sitectl/inventory"
 	"github.com/sitectl/sitectl/runbooks"
@@ -127,7 +128,7 @@ func Run(ctx context.Context, opts *Options) error {
 		op.Reason = strings.TrimSpace(op.Reason + fmt.Sprintf(" [forced MongoDB promotion of site %s; site %s stated fenced]", opts.Site, opts.Fenced))
 	}
 	if !opts.Yes {
-		op.Confirm = func(ctx context.Context, p *runbooks.Plan, before []checks.SiteStatus) error {
+		op.Confirm = func(ctx context.Context, p *runbooks.Plan, before []services.SiteStatus) error {
 			return confirm(ctx, f, p, before)
 		}
 	}
@@ -150,7 +151,7 @@ func absPaths(ps []string) []string {
 	return out
 }
 
-func confirm(ctx context.Context, f *cmdutil.Factory, p *runbooks.Plan, before []checks.SiteStatus) error {
+func confirm(ctx context.Context, f *cmdutil.Factory, p *runbooks.Plan, before []services.SiteStatus) error {
 	w := f.IO.ErrOut
 	fmt.Fprintf(w, "\nDeployment %s — state before %s --site %s:\n", p.Inventory.Deployment, p.Runbook.Name, p.Site)
 	cmdutil.WriteSites(w, before)

@@ -1,6 +1,6 @@
 // Command batchscript prints the status batch sitectl sends to one host for
-// the given status commands (checks.BatchStatusInline), with -eval the
-// batch it falls back to (checks.BatchStatus, each command eval'ed), or
+// the given status commands (services.BatchStatusInline), with -eval the
+// batch it falls back to (services.BatchStatus, each command eval'ed), or
 // with -old the shape it had before issue 13 (each command in its own
 // background subshell, then wait), so that scripts/bench-peers.sh can
 // measure the hosts' CPU for each over the same warm connections.
@@ -13,13 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitectl/sitectl/checks/services"
+
 	"github.com/sitectl/sitectl/adapters/remote"
-	"github.com/sitectl/sitectl/checks"
 )
 
 func main() {
 	old := flag.Bool("old", false, "the batch as it was before issue 13 (parallel background subshells)")
-	eval := flag.Bool("eval", false, "the batch with each command eval'ed (checks.BatchStatus, the fallback)")
+	eval := flag.Bool("eval", false, "the batch with each command eval'ed (services.BatchStatus, the fallback)")
 	timeout := flag.Duration("timeout", 0, "each command's own timeout (a service's timeout in the inventory; 0: none, as by default)")
 	flag.Parse()
 	cmds := flag.Args()
@@ -41,8 +42,8 @@ func main() {
 		ts[i] = *timeout
 	}
 	if *eval {
-		fmt.Print(checks.BatchStatus(cmds, ts))
+		fmt.Print(services.BatchStatus(cmds, ts))
 		return
 	}
-	fmt.Print(checks.BatchStatusInline(cmds, ts))
+	fmt.Print(services.BatchStatusInline(cmds, ts))
 }

@@ -1,4 +1,4 @@
-package checks
+package services
 
 import (
 	"io"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/internal/testenv/closedport"
 	"github.com/sitectl/sitectl/internal/testenv/sshd"
 )
@@ -46,12 +47,12 @@ func TestReachOfRealDialFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		port  int
-		want  Saw
+		want  layer.Saw
 		label string
 	}{
-		{"closed port", closedPort, SawDown, "UNREACHABLE"},
-		{"silent listener", listen(""), SawNoAnswer, "NO ANSWER"},
-		{"slow after its version line", listen("SSH-2.0-OpenSSH_9.2p1 busy\r\n"), SawNoAnswer, "NO ANSWER"},
+		{"closed port", closedPort, layer.SawDown, "UNREACHABLE"},
+		{"silent listener", listen(""), layer.SawNoAnswer, "NO ANSWER"},
+		{"slow after its version line", listen("SSH-2.0-OpenSSH_9.2p1 busy\r\n"), layer.SawNoAnswer, "NO ANSWER"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

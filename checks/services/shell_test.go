@@ -1,4 +1,4 @@
-package checks
+package services
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/internal/testenv/sshd"
 	"github.com/sitectl/sitectl/inventory"
 )
@@ -124,7 +125,7 @@ func TestRefreshAfterAHungBatchAnswers(t *testing.T) {
 	}
 	o, _, site, pids := shellFleet(t, fmt.Sprintf("      - {name: c, kind: custom, host: h1, start: 'true', stop: 'true', status: 'if [ -e %s ]; then sh -c \"echo \\$\\$ >%s; exec sleep 600\"; fi'}\n", flag, sleeper))
 	hs := observeHost(t, o, site, 2*time.Second)
-	if hs.Reachable || hs.Reach != SawNoAnswer {
+	if hs.Reachable || hs.Reach != layer.SawNoAnswer {
 		t.Fatalf("hung batch: reachable=%v reach=%q error=%q, want no answer (slow), not down", hs.Reachable, hs.Reach, hs.Error)
 	}
 	b, err := os.ReadFile(sleeper)

@@ -1,4 +1,4 @@
-package checks
+package services
 
 import "github.com/sitectl/sitectl/adapters/remote"
 

@@ -1,7 +1,9 @@
-// Package checks observes a deployment read-only: service states per host and
-// site, health probes, and the invariant that two sites are never active at
-// once. Nothing here changes anything.
-package checks
+// Package services is the services layer: each host's services observed
+// with one script per host (their states, health probes), each site's
+// activity, the services' verdict, and the operator's own path to each host
+// as evidence of a site's liveness (Reach). It observes, read-only; the
+// runbooks start and stop services with shell tasks (runbooks/compile.go).
+package services
 
 import (
 	"context"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/checks/layer"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -79,7 +82,7 @@ type HostStatus struct {
 	Error     string `json:"error,omitempty"`
 	// Reach classifies why the host could not be reached: down (network
 	// level), access problem, or no answer (slow); empty when reachable.
-	Reach    Saw             `json:"reach,omitempty"`
+	Reach    layer.Saw       `json:"reach,omitempty"`
 	Latency  time.Duration   `json:"latency_ns"`
 	Services []ServiceStatus `json:"services"`
 }
@@ -109,7 +112,16 @@ type SiteStatus struct {
 	// Loss is the site's loss verdict from every observer (set by
 	// Deployment.Observe): whether a site that does not answer here is
 	// DOWN, UNREACHABLE FROM HERE, or UNKNOWN.
-	Loss *SiteVerdict `json:"loss,omitempty"`
+	Loss *layer.SiteVerdict `json:"loss,omitempty"`
+}
+
+// LossSummary says why a site that was not observed counts as possibly
+// serving: its loss verdict's summary.
+func (s SiteStatus) LossSummary() string {
+	if s.Loss == nil {
+		return fmt.Sprintf("site %s did not answer and its loss was not judged", s.Site)
+	}
+	return s.Loss.Summary
 }
 
 // Services returns every service status of the site.
@@ -290,7 +302,7 @@ var inlineBroken sync.Map
 // ParseBatch reads BatchStatus output: index -> exit code.
 func ParseBatch(out []byte) map[int]int {
 	res := map[int]int{}
-	for i, v := range markerLines(out, marker) {
+	for i, v := range MarkerLines(out, marker) {
 		if code, err := strconv.Atoi(v); err == nil {
 			res[i] = code
 		}
@@ -298,9 +310,9 @@ func ParseBatch(out []byte) map[int]int {
 	return res
 }
 
-// markerLines reads the "<marker> <index> <value>" lines of a batch
+// MarkerLines reads the "<marker> <index> <value>" lines of a batch
 // command's output: index -> value. Other lines are ignored.
-func markerLines(out []byte, marker string) map[int]string {
+func MarkerLines(out []byte, marker string) map[int]string {
 	res := map[int]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
@@ -314,11 +326,11 @@ func markerLines(out []byte, marker string) map[int]string {
 	return res
 }
 
-// runWithin runs cmd on host and waits for its answer until ctx's
+// RunWithin runs cmd on host and waits for its answer until ctx's
 // deadline, not until the runner has cleaned up after it (ending a command
 // on a host that stopped answering takes a moment more): a dead host must
 // not hold up the observation of the others.
-func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Result, error) {
+func RunWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Result, error) {
 	return answerWithin(ctx, host, func() (remote.Result, error) { return run.Run(ctx, host, cmd) })
 }
 
@@ -327,7 +339,7 @@ func runWithin(ctx context.Context, run HostRunner, host, cmd string) (remote.Re
 func scriptWithin(ctx context.Context, run HostRunner, host, script string) (remote.Result, error) {
 	sr, ok := run.(ScriptRunner)
 	if !ok {
-		return runWithin(ctx, run, host, script)
+		return RunWithin(ctx, run, host, script)
 	}
 	return answerWithin(ctx, host, func() (remote.Result, error) { return sr.RunScript(ctx, host, script) })
 }

@@ -1,4 +1,4 @@
-package checks
+package services
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ func (s stuckRunner) Run(ctx context.Context, host, command string) (remote.Resu
 // runner has finished cleaning up: one dead host must not hold up the
 // observation of the others (the board's refresh depends on it).
 func TestHostReportsNoAnswerAtDeadline(t *testing.T) {
-	data, err := os.ReadFile("../inventory/example.yaml")
+	data, err := os.ReadFile("../../inventory/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
