@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sitectl/sitectl/cmd/internal/render"
+
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/checks"
@@ -65,19 +67,19 @@ func checkRun(ctx context.Context, opts *Options) error {
 	} else {
 		w := f.IO.Out
 		fmt.Fprintf(w, "Deployment %s (%s), observed in %s\n\nServices:\n", inv.Deployment, inv.File, time.Duration(snap.Took).Round(time.Millisecond))
-		cmdutil.WriteSites(w, snap.Sites)
+		render.WriteSites(w, snap.Sites)
 		fmt.Fprintf(w, "\nLayers:\n")
-		cmdutil.WriteVerdict(w, snap.Verdict, true)
+		render.WriteVerdict(w, snap.Verdict, true)
 		fmt.Fprintf(w, "Invariant: %s\n", snap.Invariant.Message)
 		yes := "no"
 		if ready.Ready {
 			yes = "yes"
 		}
 		fmt.Fprintf(w, "\nReady for takeover of site %s: %s\n", opts.Site, yes)
-		for _, r := range cmdutil.WithoutHostErrors(ready.Reasons, snap.Sites) {
+		for _, r := range render.WithoutHostErrors(ready.Reasons, snap.Sites) {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
-		for _, n := range cmdutil.WithoutHostErrors(ready.Notes, snap.Sites) {
+		for _, n := range render.WithoutHostErrors(ready.Notes, snap.Sites) {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 	}

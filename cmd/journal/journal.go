@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sitectl/sitectl/cmd/internal/render"
+
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
@@ -60,7 +62,7 @@ func NewCmdJournal(f *cmdutil.Factory) *cobra.Command {
 				}
 				return nil
 			}
-			tr := &cmdutil.TextRenderer{W: f.IO.Out, Verbose: true}
+			tr := &render.TextRenderer{W: f.IO.Out, Verbose: true}
 			for _, e := range r.Events {
 				fmt.Fprintf(f.IO.Out, "%s ", e.Time.Local().Format("15:04:05.000"))
 				tr.Emit(e)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/sitectl/sitectl/cmd/internal/render"
+
 	"github.com/spf13/cobra"
 
 	"github.com/sitectl/sitectl/cmd/cmdutil"
@@ -97,7 +99,7 @@ func planRun(ctx context.Context, opts *Options) error {
 		op.Runner = pool
 	}
 	if f.Globals.Verbose && opts.Format != "json" {
-		op.Sink = f.Renderer() // prints the overrides with the run's start
+		op.Sink = render.For(f) // prints the overrides with the run's start
 	} else {
 		for _, o := range cat.Overrides() {
 			fmt.Fprintf(f.IO.ErrOut, "! runbook override: %s\n", o)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sitectl/sitectl/cmd/internal/render"
+
 	"github.com/sitectl/sitectl/checks/services"
 
 	"github.com/spf13/cobra"
@@ -139,10 +141,10 @@ func statusRun(ctx context.Context, opts *Options) error {
 		return statusExit(invariant, snap.Verdict, opts.Site == "")
 	}
 	fmt.Fprintf(f.IO.Out, "Deployment %s (%s)\n", inv.Deployment, inv.File)
-	cmdutil.WriteSites(f.IO.Out, snap.Sites)
+	render.WriteSites(f.IO.Out, snap.Sites)
 	if opts.Site == "" {
 		fmt.Fprintln(f.IO.Out)
-		cmdutil.WriteVerdict(f.IO.Out, snap.Verdict, f.Globals.Verbose)
+		render.WriteVerdict(f.IO.Out, snap.Verdict, f.Globals.Verbose)
 		fmt.Fprintf(f.IO.Out, "Invariant: %s\n", invariant.Message)
 	}
 	return statusExit(invariant, snap.Verdict, opts.Site == "")

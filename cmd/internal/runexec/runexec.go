@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sitectl/sitectl/cmd/internal/render"
+
 	"github.com/sitectl/sitectl/checks/services"
 
 	"github.com/sitectl/sitectl/adapters/remote"
@@ -100,7 +102,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	pool := f.Pool(inv)
 	defer pool.Close()
-	sink, stopProgress := f.RunRenderer(ctx)
+	sink, stopProgress := render.ForRun(ctx, f)
 	defer stopProgress()
 	op, err := NewOperation(f, inv, cat, pool, runbooks.Execute, opts.Runbook, opts.Site, sink, event.RunInfo{
 		Args: opts.Args, Runbooks: absPaths(f.Globals.Runbooks), InventoryChanged: opts.InventoryChanged}, opts.ResumeOf)
@@ -154,7 +156,7 @@ func absPaths(ps []string) []string {
 func confirm(ctx context.Context, f *cmdutil.Factory, p *runbooks.Plan, before []services.SiteStatus) error {
 	w := f.IO.ErrOut
 	fmt.Fprintf(w, "\nDeployment %s — state before %s --site %s:\n", p.Inventory.Deployment, p.Runbook.Name, p.Site)
-	cmdutil.WriteSites(w, before)
+	render.WriteSites(w, before)
 	n := 0
 	for _, s := range p.Steps {
 		n += len(s.Tasks)

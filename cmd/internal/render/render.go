@@ -1,4 +1,4 @@
-package cmdutil
+package render
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sitectl/sitectl/cmd/cmdutil"
 	"github.com/sitectl/sitectl/runbooks/event"
 	"github.com/sitectl/sitectl/runbooks/journal"
 )
@@ -218,17 +219,17 @@ type JSONRenderer struct {
 func (r *JSONRenderer) Emit(e event.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_ = WriteJSONLine(r.W, "event", e)
+	_ = cmdutil.WriteJSONLine(r.W, "event", e)
 }
 
-// RunRenderer is the renderer of a run: Renderer's, plus the live progress
+// ForRun is the renderer of a run: For's, plus the live progress
 // of the tasks in flight (ProgressRenderer) in text mode: one live line per
 // task on a terminal (redrawn every second), a line per waiting task every
 // ProgressEvery without one. With -o json the step.progress events are
 // part of the JSON stream. stop ends the redraws and erases the live lines.
-func (f *Factory) RunRenderer(ctx context.Context) (sink event.Sink, stop func()) {
+func ForRun(ctx context.Context, f *cmdutil.Factory) (sink event.Sink, stop func()) {
 	if f.Globals.JSON() {
-		return f.Renderer(), func() {}
+		return For(f), func() {}
 	}
 	every := ProgressEvery
 	if f.IO.IsStderrTTY() {
@@ -246,16 +247,16 @@ func (f *Factory) RunRenderer(ctx context.Context) (sink event.Sink, stop func()
 	if now == nil {
 		now = time.Now
 	}
-	p := &ProgressRenderer{Next: f.Renderer(), W: f.IO.ErrOut, Live: f.IO.IsStderrTTY(), Now: now, Ticks: ticks}
+	p := &ProgressRenderer{Next: For(f), W: f.IO.ErrOut, Live: f.IO.IsStderrTTY(), Now: now, Ticks: ticks}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(ctx) }()
 	return p, func() { cancel(); <-done; stopTicks() }
 }
 
-// Renderer returns the event renderer chosen by --output.
+// For returns the event renderer chosen by --output.
 // Every event goes through the factory's redactor first.
-func (f *Factory) Renderer() event.Sink {
+func For(f *cmdutil.Factory) event.Sink {
 	if f.Globals.JSON() {
 		return journal.RedactSink(f.Redactor, &JSONRenderer{W: f.IO.Out})
 	}
