@@ -411,6 +411,24 @@ func refusedOnly(bs []*inventory.Broker, down map[string]bool) []*inventory.Brok
 	return out
 }
 
+// holdsBridge reports whether a broker holds a network bridge: a bridge
+// connection, or a bridge (network) consumer on a watched queue.
+func holdsBridge(o *amq.BrokerObservation) bool {
+	for _, c := range o.Connections {
+		if c.Bridge {
+			return true
+		}
+	}
+	for _, q := range o.Queues {
+		for _, c := range q.Consumers {
+			if c.Network {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func brokerNames(bs []*inventory.Broker) string {
 	var n []string
 	for _, b := range bs {
@@ -573,20 +591,7 @@ func (e *amqEval) settle(x *inventory.Broker, up []*inventory.Broker, decisions 
 	}
 	y := up[0]
 	yo := e.byName[y.Name]
-	bridged := false
-	for _, c := range yo.Connections {
-		if c.Bridge {
-			bridged = true
-		}
-	}
-	for _, q := range yo.Queues {
-		for _, c := range q.Consumers {
-			if c.Network {
-				bridged = true
-			}
-		}
-	}
-	if !bridged {
+	if !holdsBridge(yo) {
 		return nil, fmt.Sprintf("%s shows no network bridge to it, so it may serve its own consumers", y.Name)
 	}
 	var out []amqDecision
@@ -791,15 +796,10 @@ func (e *amqEval) consumerSites(up []*inventory.Broker) (map[string]bool, bool) 
 	bridged := false
 	for _, b := range up {
 		o := e.byName[b.Name]
-		for _, c := range o.Connections {
-			if c.Bridge {
-				bridged = true
-			}
-		}
+		bridged = bridged || holdsBridge(o)
 		for _, q := range o.Queues {
 			for _, c := range q.Consumers {
 				if c.Network {
-					bridged = true
 					continue
 				}
 				if !c.ConnectionKnown || c.Browser {

@@ -169,25 +169,20 @@ func (v *mongoView) down(m *mongo.MemberStatus) bool {
 
 // seenBy counts observed members that report on m.
 func (v *mongoView) seenBy(m *mongo.MemberStatus) int {
-	n := 0
-	for i := range v.obs.Members {
-		if o := &v.obs.Members[i]; o != m {
-			if _, k := sees(o, m); k {
-				n++
-			}
-		}
-	}
-	return n
+	return v.countOthers(m, func(o *mongo.MemberStatus) bool { _, k := sees(o, m); return k })
 }
 
 // connectedTo counts the members m itself sees healthy.
 func (v *mongoView) connectedTo(m *mongo.MemberStatus) int {
+	return v.countOthers(m, func(o *mongo.MemberStatus) bool { h, _ := sees(m, o); return h })
+}
+
+// countOthers counts the members other than m for which f holds.
+func (v *mongoView) countOthers(m *mongo.MemberStatus, f func(o *mongo.MemberStatus) bool) int {
 	n := 0
 	for i := range v.obs.Members {
-		if o := &v.obs.Members[i]; o != m {
-			if h, _ := sees(m, o); h {
-				n++
-			}
+		if o := &v.obs.Members[i]; o != m && f(o) {
+			n++
 		}
 	}
 	return n
