@@ -76,33 +76,151 @@ func Endpoints(inv *inventory.Inventory, site string) []Endpoint {
 
 const probeMarker = "@@sitectl-probe"
 
-// ProbeCommand is the shell command a prober runs: every endpoint in
-// parallel, each bounded by timeout, one line per endpoint:
-// "@@sitectl-probe <index> open|refused|timeout|unreachable|reset|error".
-func ProbeCommand(eps []Endpoint, timeout time.Duration) string {
-	secs := strconv.FormatFloat(max(timeout.Seconds(), 0.1), 'f', 1, 64)
-	var b strings.Builder
-	b.WriteString(`p() { r=$(timeout ` + secs + ` bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$2" "$3" 2>&1); c=$?; ` +
-		`case $c in 0) s=open;; 124) s=timeout;; *) case $r in *refused*) s=refused;; *[Rr]oute*|*nreachable*) s=unreachable;; *reset*) s=reset;; *) s=error;; esac;; esac; ` +
-		`echo "` + probeMarker + ` $1 $s"; }` + "\n")
-	for i, e := range eps {
-		host, port, err := net.SplitHostPort(e.Addr)
-		if err != nil {
-			continue
-		}
-		fmt.Fprintf(&b, "p %d %s %s &\n", i, remote.Quote(host), remote.Quote(port))
-	}
-	b.WriteString("wait\n")
-	return b.String()
+// A site's endpoints are tried one after the other, the next one as soon
+// as the one before fails, or once a stagger has passed without an answer
+// (a connect that hangs does not hold up the others), and none once one
+// is open: the site is alive for the prober then, whatever the others
+// would say. The stagger is the probe timeout over twice the site's
+// endpoints, within [probeStaggerMin, probeStaggerMax], so that every
+// endpoint starts within half the timeout.
+const (
+	probeStaggerMin = 10 * time.Millisecond
+	probeStaggerMax = 250 * time.Millisecond
+)
+
+// probeStagger is the delay before a site of n endpoints tries its next
+// endpoint while the ones before have not answered.
+func probeStagger(timeout time.Duration, n int) time.Duration {
+	return min(max(timeout/time.Duration(2*max(n, 1)), probeStaggerMin), probeStaggerMax)
 }
 
-// ParseProbe reads ProbeCommand's output: index -> result.
+// probeSites groups eps by site, in their order: each site's indexes
+// into eps.
+func probeSites(eps []Endpoint) [][]int {
+	var out [][]int
+	at := map[string]int{}
+	for i, e := range eps {
+		k, ok := at[e.Site]
+		if !ok {
+			k = len(out)
+			at[e.Site] = k
+			out = append(out, nil)
+		}
+		out[k] = append(out[k], i)
+	}
+	return out
+}
+
+// probeDeadline is how long ProbeCommand runs at most: the probe timeout
+// after the last endpoint's start (the stagger times the endpoints before
+// it, at most half the timeout), so that each connect has the whole probe
+// timeout.
+func probeDeadline(eps []Endpoint, timeout time.Duration) time.Duration {
+	return probeDeadlineWith(eps, timeout, 0)
+}
+
+// probeDeadlineWith is probeDeadline with a fixed stagger (0: probeStagger).
+func probeDeadlineWith(eps []Endpoint, timeout, stagger time.Duration) time.Duration {
+	timeout = max(timeout, 100*time.Millisecond)
+	var last time.Duration
+	for _, site := range probeSites(eps) {
+		d := stagger
+		if d <= 0 {
+			d = probeStagger(timeout, len(site))
+		}
+		last = max(last, time.Duration(len(site)-1)*d)
+	}
+	return timeout + last
+}
+
+func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
+
+// probeScript is the bash script of ProbeCommand: c connects to one
+// endpoint and reports it (on stdout, and to its site's loop on the
+// site's pipe); s is one site's loop (stagger, then index host port for
+// each endpoint), in the background for each site. The pipe is a process
+// substitution opened read-write: it never ends, so that read -t waits
+// for an answer or the stagger, in bash, without a process for a timer.
+const probeScript = `c() { echo "` + probeMarker + ` $1 try"; if r=$( { exec 3<>"/dev/tcp/$2/$3"; } 2>&1 ); then s=open; else ` +
+	`case $r in *refused*) s=refused;; *[Rr]oute*|*nreachable*) s=unreachable;; *reset*) s=reset;; *) s=error;; esac; fi; ` +
+	`echo "` + probeMarker + ` $1 $s"; echo "$s" >&"$q"; }
+s() { d=$1; shift; exec {q}<> <(:); n=0 k=0
+while :; do
+if [ $# -gt 0 ]; then c "$1" "$2" "$3" & n=$((n+1)); shift 3; fi
+if [ $# -gt 0 ]; then read -r -t "$d" -u "$q" v; else read -r -u "$q" v; fi &&
+{ k=$((k+1)); [ "$v" = open ] && return; [ $# -eq 0 ] && [ $k -ge $n ] && return; }
+done; }
+`
+
+// ProbeCommand is the shell command a prober runs: one bash, bounded by
+// one timeout(1) (probeDeadline), probes every site in parallel; within a
+// site the endpoints one after the other (see probeStagger), until one is
+// open or all have answered. Each endpoint tried prints
+// "@@sitectl-probe <index> try", then, when its connect ends,
+// "@@sitectl-probe <index> open|refused|unreachable|reset|error"; an
+// endpoint tried without an end had not connected at the deadline
+// (ParseProbe: timeout), one not tried has no line. Without bash or
+// timeout there, every endpoint reports error.
+func ProbeCommand(eps []Endpoint, timeout time.Duration) string {
+	return probeCommand(eps, timeout, 0)
+}
+
+// probeCommand is ProbeCommand with a fixed stagger (0: probeStagger).
+func probeCommand(eps []Endpoint, timeout, stagger time.Duration) string {
+	timeout = max(timeout, 100*time.Millisecond)
+	var b strings.Builder
+	var all []string
+	b.WriteString(probeScript)
+	for _, site := range probeSites(eps) {
+		var args []string
+		for _, i := range site {
+			host, port, err := net.SplitHostPort(eps[i].Addr)
+			if err != nil {
+				continue
+			}
+			args = append(args, strconv.Itoa(i), remote.Quote(host), remote.Quote(port))
+			all = append(all, strconv.Itoa(i))
+		}
+		d := stagger
+		if d <= 0 {
+			d = probeStagger(timeout, len(site))
+		}
+		if len(args) > 0 {
+			fmt.Fprintf(&b, "s %s %s &\n", seconds(d), strings.Join(args, " "))
+		}
+	}
+	b.WriteString("wait\n")
+	// 124: the deadline cut what was still connecting (reported by its
+	// "try"); 125-127: timeout or bash is missing or failed to start
+	return "timeout " + seconds(probeDeadlineWith(eps, timeout, stagger)) + " bash -c " + remote.Quote(b.String()) +
+		"; case $? in 12[567]) for i in " + strings.Join(all, " ") + "; do echo \"" + probeMarker + " $i error\"; done;; esac; exit 0\n"
+}
+
+// ParseProbe reads ProbeCommand's output: index -> result (open, refused,
+// timeout, unreachable, reset, error). An endpoint tried with no result
+// line is timeout; one not tried (its site answered before) has no entry.
 func ParseProbe(out []byte) map[int]string {
 	res := map[int]string{}
-	for i, v := range services.MarkerLines(out, probeMarker) {
-		switch v {
+	tried := map[int]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != probeMarker {
+			continue
+		}
+		i, err := strconv.Atoi(f[1])
+		if err != nil || i < 0 {
+			continue
+		}
+		switch v := f[2]; v {
+		case "try":
+			tried[i] = true
 		case "open", "refused", "timeout", "unreachable", "reset", "error":
 			res[i] = v
+		}
+	}
+	for i := range tried {
+		if _, ok := res[i]; !ok {
+			res[i] = "timeout"
 		}
 	}
 	return res
@@ -208,7 +326,7 @@ func probeJobs(inv *inventory.Inventory, only map[string]bool) map[string]*probe
 // the prober cannot be asked.
 func probeFrom(ctx context.Context, inv *inventory.Inventory, run services.HostRunner, now func() time.Time, p string, j *probeJob) []Evidence {
 	timeout := inv.ProbeTimeout()
-	deadline := timeout + inv.SSHFor(inv.Host(p)).ConnectTimeout.D() + 3*time.Second
+	deadline := probeDeadline(j.eps, timeout) + inv.SSHFor(inv.Host(p)).ConnectTimeout.D() + 3*time.Second
 	cctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	var a struct {

@@ -3,8 +3,8 @@ package checks
 import (
 	"context"
 	"os"
+	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,14 +34,19 @@ func (p *probeCounter) Run(ctx context.Context, host, cmd string) (remote.Result
 		p.mu.Lock()
 		p.ran = append(p.ran, host)
 		p.mu.Unlock()
+		// every endpoint: the indexes its "no bash" fallback lists
 		var out strings.Builder
-		for i := range strings.Count(cmd, "\np ") {
-			out.WriteString(probeMarker + " " + strconv.Itoa(i) + " open\n")
+		if m := probeIndexes.FindStringSubmatch(cmd); m != nil {
+			for _, i := range strings.Fields(m[1]) {
+				out.WriteString(probeMarker + " " + i + " open\n")
+			}
 		}
 		return remote.Result{Stdout: []byte(out.String())}, nil
 	}
 	return remote.Result{}, nil
 }
+
+var probeIndexes = regexp.MustCompile(`for i in ([0-9 ]+); do`)
 
 func (p *probeCounter) probers() string {
 	p.mu.Lock()

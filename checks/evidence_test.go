@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,8 @@ func TestJudgeSiteRules(t *testing.T) {
 }
 
 // The probe command runs for real (bash, timeout) against loopback: an
-// open port, a refused one.
+// open port, a refused one (in two sites: within a site, the probe stops
+// at the first open endpoint; TestProbeStopsAtTheFirstOpenEndpoint).
 func TestProbeCommandReal(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -125,7 +127,7 @@ func TestProbeCommandReal(t *testing.T) {
 	}
 	defer ln.Close()
 	closedAddr := closedport.Addr(t)
-	eps := []Endpoint{{Site: "A", Label: "open", Addr: ln.Addr().String()}, {Site: "A", Label: "closed", Addr: closedAddr}}
+	eps := []Endpoint{{Site: "A", Label: "open", Addr: ln.Addr().String()}, {Site: "B", Label: "closed", Addr: closedAddr}}
 	out, err := exec.Command("sh", "-c", ProbeCommand(eps, 2*time.Second)).Output()
 	if err != nil {
 		t.Fatalf("probe command: %v", err)
@@ -151,11 +153,22 @@ func TestProbeCommandReal(t *testing.T) {
 func FuzzParseProbe(f *testing.F) {
 	f.Add([]byte("@@sitectl-probe 0 open\n@@sitectl-probe 1 timeout\n"))
 	f.Add([]byte("@@sitectl-probe -1 open\n@@sitectl-probe x y z\n"))
+	f.Add([]byte("@@sitectl-probe 0 try\n@@sitectl-probe 1 try\n@@sitectl-probe 1 refused\n@@sitectl-probe 2 open\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		valid := map[string]bool{"open": true, "refused": true, "timeout": true, "unreachable": true, "reset": true, "error": true}
-		for i, r := range ParseProbe(b) {
+		res := ParseProbe(b)
+		for i, r := range res {
 			if i < 0 || !valid[r] {
 				t.Fatalf("bad result %d %q", i, r)
+			}
+		}
+		// an endpoint tried has a result (timeout when it has no end line)
+		for line := range strings.SplitSeq(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 3 && f[0] == probeMarker && f[2] == "try" {
+				if i, err := strconv.Atoi(f[1]); err == nil && i >= 0 && res[i] == "" {
+					t.Fatalf("endpoint %d tried, no result in %v", i, res)
+				}
 			}
 		}
 	})
