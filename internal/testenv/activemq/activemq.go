@@ -40,6 +40,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sitectl/sitectl/internal/testenv/spawn"
 )
 
 // DefaultHome is where Debian's activemq package installs ActiveMQ. The
@@ -537,8 +539,10 @@ func (b *Broker) start() error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = append(os.Environ(), "ACTIVEMQ_PIDFILE="+b.PIDFile)
+	// killed when the test binary ends (spawn: not when the thread that
+	// forked it ends)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("start broker %s: %w", b.Name, err)
 	}

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/sitectl/sitectl/adapters/remote"
+	"github.com/sitectl/sitectl/internal/testenv/spawn"
 )
 
 // DefaultPath is where Debian's openssh-server installs sshd. The SITECTL_SSHD
@@ -253,9 +254,11 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 		cmd.Stdout = logf
 		cmd.Stderr = logf
 		// Pdeathsig: should the test binary die without its cleanups
-		// (a panic, a timeout), do not leave the server running.
+		// (a panic, a timeout), do not leave the server running. Started by
+		// spawn, so that it is sent when the test binary ends, not when the
+		// thread that forked it does.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
+		if err := spawn.Start(cmd); err != nil {
 			logf.Close()
 			return nil, fmt.Errorf("start %s: %w", bin, err)
 		}
