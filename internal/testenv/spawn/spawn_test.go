@@ -51,9 +51,13 @@ func TestServerOutlivesTheThreadThatAskedForIt(t *testing.T) {
 	// sent as it exits), then stop the child with a signal of our own: Wait
 	// tells which came first, SIGKILL being the parent-death one.
 	task := fmt.Sprintf("/proc/self/task/%d", tid)
+	guard := time.Now().Add(time.Minute) // a failure guard, not a timing
 	for {
 		if _, err := os.Stat(task); errors.Is(err, fs.ErrNotExist) {
 			break
+		}
+		if time.Now().After(guard) {
+			t.Fatalf("%s still there a minute after its goroutine returned locked to it: Go no longer ends such threads?", task)
 		}
 		time.Sleep(time.Millisecond) // a poll: the thread ends when its goroutine has returned
 	}
