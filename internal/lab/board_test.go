@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitectl/sitectl/adapters/remote"
 	"github.com/sitectl/sitectl/inventory"
 )
 
@@ -40,18 +41,16 @@ func startTmux(t *testing.T, width, height int, env []string, argv ...string) *t
 	var cmd strings.Builder
 	cmd.WriteString("env")
 	for _, e := range env {
-		cmd.WriteString(" " + shellQuote(e))
+		cmd.WriteString(" " + remote.Quote(e))
 	}
 	for _, a := range argv {
-		cmd.WriteString(" " + shellQuote(a))
+		cmd.WriteString(" " + remote.Quote(a))
 	}
 	cmd.WriteString(`; echo "board exited $?"; sleep 600`)
 	p.tmux("new-session", "-d", "-s", p.name, "-x", fmt.Sprint(width), "-y", fmt.Sprint(height), "sh", "-c", cmd.String())
 	t.Cleanup(func() { _ = exec.Command("tmux", "-S", p.sock, "kill-server").Run() })
 	return p
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (p *tmuxPane) tmux(args ...string) string {
 	p.t.Helper()

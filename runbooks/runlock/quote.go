@@ -1,21 +1,19 @@
 package runlock
 
-import "strings"
+import (
+	"strings"
 
-// shq quotes s for a POSIX shell: the result is one word with exactly s as its
-// value, whatever s contains.
-func shq(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+	"github.com/sitectl/sitectl/adapters/remote"
+)
 
-// shpath quotes a remote path for sh; a leading "~/" becomes "$HOME"/ (the
-// remote user's home), the rest is quoted.
+// shpath quotes a remote path for sh (remote.Quote); a leading "~/"
+// becomes "$HOME"/ (the remote user's home), the rest is quoted.
 func shpath(p string) string {
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		return `"$HOME"/` + shq(rest)
+		return `"$HOME"/` + remote.Quote(rest)
 	}
 	if p == "~" {
 		return `"$HOME"`
 	}
-	return shq(p)
+	return remote.Quote(p)
 }

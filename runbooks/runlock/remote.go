@@ -52,7 +52,7 @@ func checkPath(p string) error {
 
 // run runs script with POSIX sh on the host, whatever the login shell is.
 func run(ctx context.Context, r remote.Runner, host, p, op, script string) (remote.Result, error) {
-	res, err := r.Run(ctx, "sh -c "+shq(script))
+	res, err := r.Run(ctx, "sh -c "+remote.Quote(script))
 	if err != nil {
 		return res, fmt.Errorf("runlock: %s %s: %w", op, where(host, p), err)
 	}
@@ -80,7 +80,7 @@ while [ "$i" -lt 3 ]; do
 	if [ -e %s ]; then cat -- %s; exit %d; fi
 	i=$((i+1))
 done
-exit %d`, shpath(path.Dir(p)), exitNoCreate, shq(string(content)), q, q, q, exitHeld, exitNoCreate)
+exit %d`, shpath(path.Dir(p)), exitNoCreate, remote.Quote(string(content)), q, q, q, exitHeld, exitNoCreate)
 }
 
 // AcquireRemote takes the lock file path on host hostName through r. If it
@@ -148,7 +148,7 @@ func (l *RemoteLock) Release(ctx context.Context) error {
 		return nil
 	}
 	q := shpath(l.path)
-	mine := shq(`"run_id":` + string(mustJSON(l.holder.RunID)))
+	mine := remote.Quote(`"run_id":` + string(mustJSON(l.holder.RunID)))
 	script := fmt.Sprintf(`c=$(cat -- %s 2>/dev/null) || exit %d
 case $c in
 *%s*) rm -f -- %s || exit 1; exit 0;;
@@ -341,6 +341,6 @@ if [ -e %s ]; then
 	if [ "$c" != %s ]; then printf '%%s' "$c"; exit %d; fi
 	rm -f -- %s || exit 1
 fi
-%s`, shq(string(content)), tok, tok, tok, exitBusy, exitNoCreate,
-		shq("rm -f -- "+tok), q, q, shq(strings.TrimRight(string(old), "\n")), exitChanged, q, createScript(p, content))
+%s`, remote.Quote(string(content)), tok, tok, tok, exitBusy, exitNoCreate,
+		remote.Quote("rm -f -- "+tok), q, q, remote.Quote(strings.TrimRight(string(old), "\n")), exitChanged, q, createScript(p, content))
 }

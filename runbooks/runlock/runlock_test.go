@@ -657,9 +657,9 @@ func TestRemoteErrors(t *testing.T) {
 
 func TestShq(t *testing.T) {
 	for _, s := range []string{"", "plain", "it's", `"$HOME" ` + "`id` $(id) \\n", "a\nb", "'", "''", "-n", "*"} {
-		out, err := exec.Command("sh", "-c", "printf '%s' "+shq(s)).Output()
+		out, err := exec.Command("sh", "-c", "printf '%s' "+remote.Quote(s)).Output()
 		if err != nil || string(out) != s {
-			t.Errorf("shq(%q) round trip = %q, %v", s, out, err)
+			t.Errorf("remote.Quote(%q) round trip = %q, %v", s, out, err)
 		}
 	}
 }
