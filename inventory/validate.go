@@ -709,7 +709,7 @@ func (v *validator) mongodb(inv *Inventory, m *MongoDB) {
 	if inv.Witness != nil && inv.Witness.Name != "" {
 		locations = append(locations, inv.Witness.Name)
 	}
-	names := make(map[string]*MongoMember)
+	names := make(map[string]any)
 	var arbiter *MongoMember
 	data := 0
 	for i, mm := range m.Members {
@@ -717,28 +717,9 @@ func (v *validator) mongodb(inv *Inventory, m *MongoDB) {
 			v.errf(m, fmt.Sprintf("members[%d]", i), "mongodb members[%d] is empty", i)
 			continue
 		}
-		label := strconv.Quote(mm.Name)
-		switch {
-		case mm.Name == "":
-			v.errf(mm, "name", "mongodb member has no name")
-			label = "(unnamed)"
-		case names[mm.Name] != nil:
-			v.errf(mm, "name", "duplicate mongodb member name %q (first defined at %s)", mm.Name, v.at(names[mm.Name], "name"))
-		default:
-			names[mm.Name] = mm
-		}
-		switch {
-		case mm.Address == "":
-			v.errf(mm, "address", "mongodb member %s has no address (expected host:port)", label)
-		case !validHostPort(mm.Address):
-			v.errf(mm, "address", "mongodb member %s: address %q is not host:port", label, mm.Address)
-		}
-		switch {
-		case mm.Site == "":
-			v.errf(mm, "site", "mongodb member %s has no site (expected one of: %s)", label, strings.Join(locations, ", "))
-		case !slices.Contains(locations, mm.Site):
-			v.errf(mm, "site", "mongodb member %s: unknown site %q (expected one of: %s)", label, mm.Site, strings.Join(locations, ", "))
-		}
+		label := v.named(mm, "mongodb member", mm.Name, names)
+		v.hostPort(mm, "address", "address", "mongodb member "+label, mm.Address)
+		v.inSite(mm, "mongodb member "+label, mm.Site, locations)
 		if mm.Arbiter {
 			if arbiter != nil {
 				v.errf(mm, "arbiter", "mongodb member %s is a second arbiter; at most one is allowed (the first is %q at %s)", label, arbiter.Name, v.at(arbiter, "arbiter"))
@@ -754,6 +735,45 @@ func (v *validator) mongodb(inv *Inventory, m *MongoDB) {
 	}
 }
 
+// named checks the name of one of a list's items (kind: "activemq
+// broker"): given, and not given before in seen (name -> the item that
+// has it), where it adds it. It returns the item's label for the other
+// messages: the quoted name, or "(unnamed)".
+func (v *validator) named(obj any, kind, name string, seen map[string]any) string {
+	switch {
+	case name == "":
+		v.errf(obj, "name", "%s has no name", kind)
+		return "(unnamed)"
+	case seen[name] != nil:
+		v.errf(obj, "name", "duplicate %s name %q (first defined at %s)", kind, name, v.at(seen[name], "name"))
+	default:
+		seen[name] = obj
+	}
+	return strconv.Quote(name)
+}
+
+// inSite checks that an item (what: "activemq broker \"amq-a\"") names one
+// of sites.
+func (v *validator) inSite(obj any, what, site string, sites []string) {
+	switch {
+	case site == "":
+		v.errf(obj, "site", "%s has no site (expected one of: %s)", what, strings.Join(sites, ", "))
+	case !slices.Contains(sites, site):
+		v.errf(obj, "site", "%s: unknown site %q (expected one of: %s)", what, site, strings.Join(sites, ", "))
+	}
+}
+
+// hostPort checks an item's host:port field key (noun: how a missing one
+// is said, "stomp address").
+func (v *validator) hostPort(obj any, key, noun, what, value string) {
+	switch {
+	case value == "":
+		v.errf(obj, key, "%s has no %s (expected host:port)", what, noun)
+	case !validHostPort(value):
+		v.errf(obj, key, "%s: %s %q is not host:port", what, key, value)
+	}
+}
+
 func (v *validator) activemq(inv *Inventory, a *ActiveMQ) {
 	if a.Credentials != nil {
 		v.credentials(a.Credentials, "activemq")
@@ -762,34 +782,15 @@ func (v *validator) activemq(inv *Inventory, a *ActiveMQ) {
 	if len(a.Brokers) == 0 {
 		v.errf(a, "brokers", "activemq has no brokers")
 	}
-	names := make(map[string]*Broker)
+	names := make(map[string]any)
 	for i, b := range a.Brokers {
 		if b == nil {
 			v.errf(a, fmt.Sprintf("brokers[%d]", i), "activemq brokers[%d] is empty", i)
 			continue
 		}
-		label := strconv.Quote(b.Name)
-		switch {
-		case b.Name == "":
-			v.errf(b, "name", "activemq broker has no name")
-			label = "(unnamed)"
-		case names[b.Name] != nil:
-			v.errf(b, "name", "duplicate activemq broker name %q (first defined at %s)", b.Name, v.at(names[b.Name], "name"))
-		default:
-			names[b.Name] = b
-		}
-		switch {
-		case b.Site == "":
-			v.errf(b, "site", "activemq broker %s has no site (expected one of: %s)", label, strings.Join(sites, ", "))
-		case !slices.Contains(sites, b.Site):
-			v.errf(b, "site", "activemq broker %s: unknown site %q (expected one of: %s)", label, b.Site, strings.Join(sites, ", "))
-		}
-		switch {
-		case b.STOMP == "":
-			v.errf(b, "stomp", "activemq broker %s has no stomp address (expected host:port)", label)
-		case !validHostPort(b.STOMP):
-			v.errf(b, "stomp", "activemq broker %s: stomp %q is not host:port", label, b.STOMP)
-		}
+		label := v.named(b, "activemq broker", b.Name, names)
+		v.inSite(b, "activemq broker "+label, b.Site, sites)
+		v.hostPort(b, "stomp", "stomp address", "activemq broker "+label, b.STOMP)
 	}
 	if len(a.Queues) == 0 {
 		v.errf(a, "queues", "activemq needs at least one queue to watch (queues:)")
@@ -820,22 +821,13 @@ func (v *validator) haproxy(inv *Inventory, h *HAProxy) {
 	if len(h.Backends) == 0 {
 		v.errf(h, "backends", "haproxy has no backends")
 	}
-	names := make(map[string]*HAProxyBackend)
+	names := make(map[string]any)
 	for i, b := range h.Backends {
 		if b == nil {
 			v.errf(h, fmt.Sprintf("backends[%d]", i), "haproxy backends[%d] is empty", i)
 			continue
 		}
-		label := strconv.Quote(b.Name)
-		switch {
-		case b.Name == "":
-			v.errf(b, "name", "haproxy backend has no name")
-			label = "(unnamed)"
-		case names[b.Name] != nil:
-			v.errf(b, "name", "duplicate haproxy backend name %q (first defined at %s)", b.Name, v.at(names[b.Name], "name"))
-		default:
-			names[b.Name] = b
-		}
+		label := v.named(b, "haproxy backend", b.Name, names)
 		if len(b.Servers) == 0 {
 			v.errf(b, "servers", "haproxy backend %s has no servers (expected server name: site name)", label)
 			continue
