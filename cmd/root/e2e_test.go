@@ -592,16 +592,22 @@ func TestCtrlCCancelsReleasesAndPrintsResume(t *testing.T) {
 	}
 }
 
-// status --watch reprints the status every interval (separated frames when
-// stdout is not a terminal), shows a change between frames, and ends
-// normally (exit 0) on Ctrl-C. The test synchronises on the frames it reads
-// (never on how many fit in some wall-clock time): a frame before the
-// change, the change, then a frame that shows it, then Ctrl-C.
-func TestStatusWatchRefreshesUntilCancelled(t *testing.T) {
-	d := newDeployment(t)
+// watchRun is a `status --watch` running against d: what it printed, and
+// how to stop it and read its exit code.
+type watchRun struct {
+	out    *syncBuffer
+	errOut fmt.Stringer
+	cancel context.CancelFunc
+	done   chan cmdutil.ExitCode
+}
+
+// startWatch runs `sitectl status --watch --interval interval` against d
+// until the test cancels it (or ends).
+func startWatch(t *testing.T, d *deployment, interval string) *watchRun {
+	t.Helper()
 	ios, _, _, errOut := cmdutil.Test()
-	out := &syncBuffer{}
-	ios.Out = out
+	w := &watchRun{out: &syncBuffer{}, errOut: errOut, done: make(chan cmdutil.ExitCode, 1)}
+	ios.Out = w.out
 	f := &cmdutil.Factory{
 		IO: ios, Globals: &cmdutil.Globals{}, Version: "test", Now: time.Now,
 		Getenv:   func(k string) string { return map[string]string{"SITECTL_INVENTORY": d.inv}[k] },
@@ -609,9 +615,21 @@ func TestStatusWatchRefreshesUntilCancelled(t *testing.T) {
 		StateDir: func() (string, error) { return d.state, nil },
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan cmdutil.ExitCode, 1)
-	go func() { done <- Execute(ctx, f, []string{"status", "--watch", "--interval", "150ms"}) }()
+	t.Cleanup(cancel)
+	w.cancel = cancel
+	go func() { w.done <- Execute(ctx, f, []string{"status", "--watch", "--interval", interval}) }()
+	return w
+}
+
+// status --watch reprints the status every interval (separated frames when
+// stdout is not a terminal), shows a change between frames, and ends
+// normally (exit 0) on Ctrl-C. The test synchronises on the frames it reads
+// (never on how many fit in some wall-clock time): a frame before the
+// change, the change, then a frame that shows it, then Ctrl-C.
+func TestStatusWatchRefreshesUntilCancelled(t *testing.T) {
+	d := newDeployment(t)
+	w := startWatch(t, d, "150ms")
+	out, errOut, cancel, done := w.out, w.errOut, w.cancel, w.done
 
 	chatLine := func(frame string) string {
 		for _, l := range strings.Split(frame, "\n") {
@@ -733,19 +751,8 @@ func TestCooldownSeesAMoveFromAnotherMachine(t *testing.T) {
 // one command over a warm connection, not a new handshake).
 func TestStatusWatchReusesConnections(t *testing.T) {
 	d := newDeployment(t)
-	ios, _, _, errOut := cmdutil.Test()
-	out := &syncBuffer{}
-	ios.Out = out
-	f := &cmdutil.Factory{
-		IO: ios, Globals: &cmdutil.Globals{}, Version: "test", Now: time.Now,
-		Getenv:   func(k string) string { return map[string]string{"SITECTL_INVENTORY": d.inv}[k] },
-		Dialer:   remote.NewDialer(remote.Options{}),
-		StateDir: func() (string, error) { return d.state, nil },
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan cmdutil.ExitCode, 1)
-	go func() { done <- Execute(ctx, f, []string{"status", "--watch", "--interval", "50ms"}) }()
+	w := startWatch(t, d, "50ms")
+	out, errOut, cancel, done := w.out, w.errOut, w.cancel, w.done
 	const frames = 4
 	deadline := time.Now().Add(60 * time.Second) // a bound on a hang, not a rate
 	for strings.Count(out.String(), "--- ") <= frames {
